@@ -1,0 +1,22 @@
+# The README's commands. Each one sets up .venv/ first (seconds once done).
+PY := .venv/bin/python
+
+.PHONY: setup demo test test-fast flops
+
+setup:
+	@bash tools/setup_env.sh
+
+# Main job: train AttentionViG-S on generated shapes, evaluate, print top-1.
+demo: setup
+	$(PY) tools/demo.py
+
+# Every test, the slow end-to-end ones included (what CI runs).
+test: setup
+	$(PY) -m pytest -m "slow or not slow" tests
+
+# Fast tests only.
+test-fast: setup
+	$(PY) -m pytest tests
+
+flops: setup
+	$(PY) tools/analysis/get_flops.py

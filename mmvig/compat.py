@@ -1,0 +1,33 @@
+"""Fixes for mmengine 0.10.7 on torch >= 2.6, applied on ``import mmvig``.
+
+torch 2.6 made ``torch.load(weights_only=True)`` the default, and mmengine
+0.10.7 loads local checkpoints with a bare ``torch.load``: training
+checkpoints (they hold the message hub and config objects) then fail to load,
+which breaks ``resume`` and ``load_from``. mmvig re-registers mmengine's local
+checkpoint loader with ``weights_only=False`` (checkpoints are trusted files
+the user points at, as they were before torch 2.6).
+
+mmengine also needs ``pkg_resources`` for ``mmdet::``-style base configs; it
+comes from ``setuptools<82``, a declared dependency of mmvig, and its
+deprecation warning is silenced here.
+"""
+import os.path as osp
+import warnings
+
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                        category=UserWarning)
+
+
+def load_from_local(filename: str, map_location=None):
+    """mmengine's local checkpoint loader with ``weights_only=False``."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'Checkpoint {filename} does not exist')
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def apply() -> None:
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)

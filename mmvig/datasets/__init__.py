@@ -1,0 +1,4 @@
+from .checks import check_data_paths
+from .synthetic import SHAPE_CLASSES, make_classification_set
+
+__all__ = ['SHAPE_CLASSES', 'check_data_paths', 'make_classification_set']

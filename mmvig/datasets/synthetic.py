@@ -1,0 +1,216 @@
+"""Synthetic shape scenes: small, deterministic data sets made from a seed.
+
+Every scene is a textured background with filled polygons (circles, triangles,
+squares, pentagons, stars, crosses) of random size, colour, position and
+rotation. Shapes are kept as polygons, so the same scene gives an image-level
+label, instance polygons and boxes, or a semantic mask.
+
+The classification export follows the ImageNet folder layout that
+mmpretrain's ``CustomDataset`` reads::
+
+    ROOT/train/<class>/<index>.png
+    ROOT/val/<class>/<index>.png
+    ROOT/meta/classes.txt
+
+Command line::
+
+    python -m mmvig.datasets.synthetic classification data/shapes --seed 0
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+import shutil
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+SHAPE_CLASSES = ('circle', 'triangle', 'square', 'pentagon', 'star', 'cross')
+_DONE_FILE = '.mmvig_dataset.json'
+
+Point = Tuple[float, float]
+
+
+@dataclass
+class Shape:
+    """One filled polygon of a scene.
+
+    Attributes:
+        label: Index into :data:`SHAPE_CLASSES`.
+        polygon: Vertices ``[(x, y), ...]`` in pixels.
+        color: RGB fill colour.
+    """
+    label: int
+    polygon: List[Point]
+    color: Tuple[int, int, int]
+
+    @property
+    def name(self) -> str:
+        return SHAPE_CLASSES[self.label]
+
+    def bbox(self) -> Tuple[float, float, float, float]:
+        """``(x, y, w, h)`` of the polygon."""
+        xs, ys = zip(*self.polygon)
+        return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+def shape_polygon(name: str, cx: float, cy: float, radius: float,
+                  angle: float) -> List[Point]:
+    """Vertices of a shape centred at ``(cx, cy)`` with outer ``radius``."""
+
+    def ring(radii: Sequence[float], count: int) -> List[Point]:
+        return [(cx + radii[i % len(radii)] * math.cos(angle + 2 * math.pi * i / count),
+                 cy + radii[i % len(radii)] * math.sin(angle + 2 * math.pi * i / count))
+                for i in range(count)]
+
+    if name == 'circle':
+        return ring([radius], 32)
+    if name == 'triangle':
+        return ring([radius], 3)
+    if name == 'square':
+        return ring([radius], 4)
+    if name == 'pentagon':
+        return ring([radius], 5)
+    if name == 'star':
+        return ring([radius, 0.45 * radius], 10)
+    if name == 'cross':
+        arm, half = radius, 0.35 * radius
+        outline = [(half, arm), (half, half), (arm, half), (arm, -half),
+                   (half, -half), (half, -arm), (-half, -arm), (-half, -half),
+                   (-arm, -half), (-arm, half), (-half, half), (-half, arm)]
+        cos, sin = math.cos(angle), math.sin(angle)
+        return [(cx + x * cos - y * sin, cy + x * sin + y * cos)
+                for x, y in outline]
+    raise ValueError(f'Unknown shape {name!r}; choose one of {SHAPE_CLASSES}')
+
+
+def _random_color(rng: np.random.RandomState) -> Tuple[int, int, int]:
+    return tuple(int(c) for c in rng.randint(0, 256, size=3))
+
+
+def random_shape(rng: np.random.RandomState, image_size: Tuple[int, int],
+                 label: Optional[int] = None,
+                 radius_range: Tuple[float, float] = (0.15, 0.4)) -> Shape:
+    """A random shape inside an image of ``(width, height)`` pixels.
+
+    Args:
+        rng: Random state.
+        image_size: ``(width, height)``.
+        label: Class index; random when ``None``.
+        radius_range: Outer radius as a fraction of the shorter image side.
+    """
+    width, height = image_size
+    label = int(rng.randint(len(SHAPE_CLASSES))) if label is None else label
+    radius = rng.uniform(*radius_range) * min(width, height)
+    cx = rng.uniform(radius, width - radius)
+    cy = rng.uniform(radius, height - radius)
+    polygon = shape_polygon(SHAPE_CLASSES[label], cx, cy, radius,
+                            rng.uniform(0, 2 * math.pi))
+    return Shape(label, polygon, _random_color(rng))
+
+
+def render_scene(shapes: Sequence[Shape], image_size: Tuple[int, int],
+                 rng: np.random.RandomState) -> Image.Image:
+    """Draw ``shapes`` in order over a noisy two-colour gradient background."""
+    width, height = image_size
+    top, bottom = np.array(_random_color(rng)), np.array(_random_color(rng))
+    ramp = np.linspace(0, 1, height)[:, None, None]
+    background = top * (1 - ramp) + bottom * ramp + rng.normal(
+        0, 12, size=(height, width, 3))
+    image = Image.fromarray(
+        np.clip(background, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for shape in shapes:
+        draw.polygon(shape.polygon, fill=shape.color)
+    return image.filter(ImageFilter.GaussianBlur(radius=0.6))
+
+
+def _fingerprint(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def _is_complete(root: str, params: dict) -> bool:
+    done = osp.join(root, _DONE_FILE)
+    if not osp.isfile(done):
+        return False
+    with open(done) as f:
+        return json.load(f).get('fingerprint') == _fingerprint(params)
+
+
+def _mark_complete(root: str, params: dict, summary: dict) -> None:
+    with open(osp.join(root, _DONE_FILE), 'w') as f:
+        json.dump(dict(fingerprint=_fingerprint(params), params=params,
+                       summary=summary), f, indent=2)
+
+
+def make_classification_set(root: str, train_per_class: int = 200,
+                            val_per_class: int = 50, image_size: int = 96,
+                            seed: int = 0, distractors: int = 1) -> Dict[str, int]:
+    """Write a shape-classification set in the ImageNet folder layout.
+
+    Each image shows one large shape of its class and up to ``distractors``
+    smaller shapes of any class, drawn first so the labelled shape is on top.
+    The same arguments always give the same files; a set already written with
+    them is left as it is.
+
+    Args:
+        root: Output folder.
+        train_per_class: Training images per class.
+        val_per_class: Validation images per class.
+        image_size: Side of the square images in pixels.
+        seed: Random seed.
+        distractors: Maximum number of smaller shapes per image.
+
+    Returns:
+        dict: number of images per split.
+    """
+    params = dict(task='classification', train_per_class=train_per_class,
+                  val_per_class=val_per_class, image_size=image_size,
+                  seed=seed, distractors=distractors,
+                  classes=list(SHAPE_CLASSES))
+    splits = dict(train=train_per_class, val=val_per_class)
+    summary = {split: n * len(SHAPE_CLASSES) for split, n in splits.items()}
+    if _is_complete(root, params):
+        return summary
+    size = (image_size, image_size)
+    for split_index, (split, per_class) in enumerate(splits.items()):
+        shutil.rmtree(osp.join(root, split), ignore_errors=True)
+        rng = np.random.RandomState([seed, split_index])
+        for label, name in enumerate(SHAPE_CLASSES):
+            folder = osp.join(root, split, name)
+            os.makedirs(folder, exist_ok=True)
+            for index in range(per_class):
+                shapes = [random_shape(rng, size, radius_range=(0.08, 0.18))
+                          for _ in range(rng.randint(distractors + 1))]
+                shapes.append(random_shape(rng, size, label,
+                                           radius_range=(0.25, 0.45)))
+                render_scene(shapes, size, rng).save(
+                    osp.join(folder, f'{index:05d}.png'))
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    with open(osp.join(root, 'meta', 'classes.txt'), 'w') as f:
+        f.write('\n'.join(SHAPE_CLASSES) + '\n')
+    _mark_complete(root, params, summary)
+    return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('task', choices=['classification'])
+    parser.add_argument('root', help='output folder')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--image-size', type=int, default=96)
+    parser.add_argument('--train-per-class', type=int, default=200)
+    parser.add_argument('--val-per-class', type=int, default=50)
+    args = parser.parse_args(argv)
+    summary = make_classification_set(
+        args.root, args.train_per_class, args.val_per_class, args.image_size,
+        args.seed)
+    print(f'{args.root}: ' + ', '.join(f'{n} {s}' for s, n in summary.items()))
+
+
+if __name__ == '__main__':
+    main()

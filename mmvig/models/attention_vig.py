@@ -1,0 +1,438 @@
+"""AttentionViG backbone.
+
+"AttentionViG: Cross-Attention-Based Dynamic Neighbor Aggregation in Vision
+GNNs", Gedik et al., 2025.
+
+A four-stage pyramid (strides 4, 8, 16, 32). Each stage is a downsampling conv
+(stages 2-4), ``n_i`` inverted residual blocks, then Grapher blocks in which
+every node aggregates its SVGA neighbours (see :mod:`mmvig.models.graph`) by
+cosine cross-attention with a learnable temperature ``beta``
+(:func:`mmvig.ops.svga_cross_attention`). The classic aggregators the paper
+compares against (Max-Relative, EdgeConv, GIN, GraphSAGE) run on the same
+neighbour sets.
+
+All modules take and return ``(B, C, H, W)`` tensors.
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..ops.svga_attention import NORMALIZATIONS, svga_cross_attention
+from ..utils import ConfigType
+from .checkpoint import load_pretrained_backbone
+from .graph import SVGAShifts, shifted_views, svga_shifts
+from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
+                     Residual, Stem, conv1x1, downsample_conv)
+
+
+class CrossAttentionAggregation(nn.Module):
+    """Cross-attention over SVGA neighbours (the paper's Eq. 2-7).
+
+    ``q, k, v`` are pointwise projections split into heads; node ``i``
+    receives ``m_i = sum_j w_ij v_j`` with ``w_ij = exp(-beta (1 - cos(q_i,
+    k_j)))`` and returns ``act(norm(W [x_i, m_i]))``.
+
+    Args:
+        channels: Channels ``C``.
+        num_heads: Attention heads; must divide ``C``.
+        normalize: ``'none'`` (paper's best), ``'mean'`` (divide by the
+            neighbour count) or ``'softmax'`` over neighbours.
+        init_beta: Initial ``beta``; the learnable parameter is ``log_beta``.
+        norm_cfg: Norm layer config.
+        act_cfg: Activation config.
+    """
+
+    def __init__(self, channels: int, num_heads: int = 8,
+                 normalize: str = 'none', init_beta: float = 10.0,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+        super().__init__()
+        if channels % num_heads:
+            raise ValueError(f'num_heads={num_heads} must divide the '
+                             f'{channels} channels of the stage')
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f'normalize must be one of {NORMALIZATIONS}, '
+                             f'got {normalize!r}')
+        if init_beta <= 0:
+            raise ValueError(f'init_beta must be positive, got {init_beta}')
+        self.num_heads = num_heads
+        self.normalize = normalize
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.log_beta = nn.Parameter(torch.tensor(math.log(init_beta)))
+        self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
+
+    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=1)
+        m = svga_cross_attention(q, k, v, self.log_beta, shifts,
+                                 self.num_heads, self.normalize)
+        return self.out(torch.cat([x, m], dim=1))
+
+
+def _neighbour_max(x: Tensor, shifts: SVGAShifts) -> Tensor:
+    """``max_j x_j`` over the SVGA neighbours of every node."""
+    out = None
+    for x_s, in shifted_views((x, ), shifts):
+        out = x_s if out is None else torch.maximum(out, x_s)
+    return out if out is not None else torch.zeros_like(x)
+
+
+def _neighbour_sum(x: Tensor, shifts: SVGAShifts) -> Tensor:
+    """``sum_j x_j`` over the SVGA neighbours of every node."""
+    out = torch.zeros_like(x)
+    for x_s, in shifted_views((x, ), shifts):
+        out = out + x_s
+    return out
+
+
+class MaxRelativeAggregation(nn.Module):
+    """Max-Relative graph conv: ``act(norm(W [x_i, max_j (x_j - x_i)]))``."""
+
+    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+        super().__init__()
+        self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
+
+    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        return self.out(torch.cat([x, _neighbour_max(x, shifts) - x], dim=1))
+
+
+class EdgeConvAggregation(nn.Module):
+    """EdgeConv: ``act(norm(max_j W [x_i, x_j - x_i]))``.
+
+    With ``W = [A, B]``, ``W [x_i, x_j - x_i] = (A - B) x_i + B x_j``, so the
+    max over neighbours is taken of ``B x_j`` only and no per-edge tensor is
+    formed. The norm and activation follow the max.
+    """
+
+    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+        super().__init__()
+        self.self_proj = nn.Conv2d(channels, channels, 1, bias=False)
+        self.edge_proj = nn.Conv2d(channels, channels, 1, bias=False)
+        self.norm = build_norm_layer(norm_cfg, channels)[1]
+        self.act = build_activation_layer(act_cfg)
+
+    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        edge = self.edge_proj(x)
+        h = self.self_proj(x) - edge + _neighbour_max(edge, shifts)
+        return self.act(self.norm(h))
+
+
+class GINAggregation(nn.Module):
+    """GIN: ``act(norm(W ((1 + eps) x_i + sum_j x_j)))``, ``eps`` learnable."""
+
+    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+        super().__init__()
+        self.eps = nn.Parameter(torch.zeros(()))
+        self.out = conv1x1(channels, channels, norm_cfg, act_cfg)
+
+    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        return self.out((1 + self.eps) * x + _neighbour_sum(x, shifts))
+
+
+class GraphSAGEAggregation(nn.Module):
+    """GraphSAGE (max pool): ``act(norm(W2 [x_i, max_j act(norm(W1 x_j))]))``."""
+
+    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+        super().__init__()
+        self.neighbour_proj = conv1x1(channels, channels, norm_cfg, act_cfg)
+        self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
+
+    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        pooled = _neighbour_max(self.neighbour_proj(x), shifts)
+        return self.out(torch.cat([x, pooled], dim=1))
+
+
+AGGREGATORS: Dict[str, type] = {
+    'CrossAttention': CrossAttentionAggregation,
+    'MaxRelative': MaxRelativeAggregation,
+    'EdgeConv': EdgeConvAggregation,
+    'GIN': GINAggregation,
+    'GraphSAGE': GraphSAGEAggregation,
+}
+
+
+def build_aggregator(cfg: ConfigType, channels: int, norm_cfg: ConfigType,
+                     act_cfg: ConfigType) -> nn.Module:
+    """Build an aggregator from ``dict(type=NAME, **kwargs)``."""
+    cfg = dict(cfg)
+    name = cfg.pop('type', 'CrossAttention')
+    if name not in AGGREGATORS:
+        raise ValueError(f'Unknown aggregator {name!r}; choose one of '
+                         f'{sorted(AGGREGATORS)}')
+    return AGGREGATORS[name](channels, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                             **cfg)
+
+
+class Grapher(nn.Module):
+    """Grapher block: positional encoding, graph aggregation, FFN.
+
+    ``x = x + dwconv7x7(x)``; ``x = x + drop_path(gamma1 * Agg(x))``;
+    ``x = x + drop_path(gamma2 * FFN(x))``.
+
+    Args:
+        channels: Channels ``C``.
+        aggregator: Aggregator config, ``dict(type=NAME, **kwargs)``.
+        graph_stride: SVGA stride ``K``.
+        max_shifts: Optional cap on shifts per axis (stride grows with the
+            map).
+        drop_path: Stochastic depth rate of both branches.
+        layer_scale_init_value: Initial ``gamma``; ``<= 0`` disables it.
+        norm_cfg: Norm layer config.
+        act_cfg: Activation config.
+    """
+
+    def __init__(self, channels: int, aggregator: ConfigType,
+                 graph_stride: int = 2, max_shifts: Optional[int] = None,
+                 drop_path: float = 0., layer_scale_init_value: float = 1e-5,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+        super().__init__()
+        self.graph_stride = graph_stride
+        self.max_shifts = max_shifts
+        self.pos_embed = ConvPositionEncoding(channels)
+        self.aggregate = Residual(
+            build_aggregator(aggregator, channels, norm_cfg, act_cfg),
+            channels, drop_path, layer_scale_init_value)
+        self.ffn = Residual(
+            FFN(channels, 4, norm_cfg, act_cfg), channels, drop_path,
+            layer_scale_init_value)
+
+    def shifts(self, height: int, width: int) -> SVGAShifts:
+        return svga_shifts(height, width, self.graph_stride, self.max_shifts)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pos_embed(x)
+        x = self.aggregate(x, self.shifts(*x.shape[-2:]))
+        return self.ffn(x)
+
+
+class AttentionViGStage(nn.Sequential):
+    """Downsample (optional), inverted residual blocks, Grapher blocks.
+
+    Args:
+        in_channels: Input channels.
+        channels: Stage width ``C``.
+        depth: Inverted residual blocks.
+        num_graphers: Grapher blocks.
+        drop_paths: Stochastic depth rate of each block, IRBs first.
+        downsample: Start with a stride-2 conv.
+        grapher_cfg: Keyword arguments of :class:`Grapher`.
+        layer_scale_init_value: Initial ``gamma`` of every residual branch.
+        norm_cfg: Norm layer config.
+        act_cfg: Activation config.
+    """
+
+    def __init__(self, in_channels: int, channels: int, depth: int,
+                 num_graphers: int, drop_paths: Sequence[float],
+                 downsample: bool, grapher_cfg: dict,
+                 layer_scale_init_value: float, norm_cfg: ConfigType,
+                 act_cfg: ConfigType) -> None:
+        blocks: List[nn.Module] = []
+        if downsample:
+            blocks.append(downsample_conv(in_channels, channels, norm_cfg))
+        for i in range(depth):
+            blocks.append(Residual(
+                InvertedResidualBranch(channels, 4, norm_cfg, act_cfg),
+                channels, drop_paths[i], layer_scale_init_value))
+        for i in range(depth, depth + num_graphers):
+            blocks.append(Grapher(
+                channels, drop_path=drop_paths[i],
+                layer_scale_init_value=layer_scale_init_value,
+                norm_cfg=norm_cfg, act_cfg=act_cfg, **grapher_cfg))
+        super().__init__(*blocks)
+
+
+def _per_stage(value, name: str, num_stages: int = 4) -> list:
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_stages:
+            raise ValueError(f'{name} needs one value per stage '
+                             f'({num_stages}), got {value}')
+        return list(value)
+    return [value] * num_stages
+
+
+class AttentionViG(BaseModule):
+    """AttentionViG backbone for classification, detection and segmentation.
+
+    ====  ==================  ==============  ========  =================
+    arch  widths C1..C4       IRBs n1..n4     Graphers  params (cls head)
+    ====  ==================  ==============  ========  =================
+    s     48, 96, 192, 384    2, 2, 6, 2      2         12.3 M
+    m     56, 112, 224, 448   4, 4, 12, 4     2         22.2 M
+    b     64, 128, 256, 512   5, 5, 15, 5     2         32.3 M
+    ====  ==================  ==============  ========  =================
+
+    Args:
+        arch: ``'s'``, ``'m'``, ``'b'`` or a dict with ``widths``, ``depths``
+            and ``num_graphers`` (four values each; ``num_graphers`` may be
+            one int).
+        in_channels: Input image channels.
+        out_indices: Stages whose outputs are returned (strides 4, 8, 16, 32).
+        frozen_stages: Freeze the stem (``0``) and stages ``1..frozen_stages``;
+            ``-1`` freezes nothing.
+        norm_eval: Keep every BatchNorm (SyncBN too) in eval mode in training.
+        drop_path_rate: Stochastic depth rate, growing linearly over blocks.
+        layer_scale_init_value: Initial per-channel ``gamma`` of each branch.
+        graph_strides: SVGA stride ``K`` per stage (int or four ints; the
+            paper uses 2).
+        max_shifts: Cap on SVGA shifts per axis per stage (``None`` for no
+            cap; int or four values).
+        aggregator: Neighbour aggregation, ``dict(type=NAME, **kwargs)`` with
+            NAME in ``CrossAttention`` (``num_heads``, ``normalize``,
+            ``init_beta``), ``MaxRelative``, ``EdgeConv``, ``GIN``,
+            ``GraphSAGE``.
+        norm_cfg: Norm layer config (``dict(type='SyncBN')`` for DDP).
+        act_cfg: Activation config.
+        init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
+            prefix='backbone.')`` loads an mmvig ImageNet classifier.
+    """
+
+    arch_zoo = {
+        's': dict(widths=[48, 96, 192, 384], depths=[2, 2, 6, 2],
+                  num_graphers=[2, 2, 2, 2]),
+        'm': dict(widths=[56, 112, 224, 448], depths=[4, 4, 12, 4],
+                  num_graphers=[2, 2, 2, 2]),
+        'b': dict(widths=[64, 128, 256, 512], depths=[5, 5, 15, 5],
+                  num_graphers=[2, 2, 2, 2]),
+    }
+    num_stages = 4
+
+    def __init__(self,
+                 arch: Union[str, dict] = 's',
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 drop_path_rate: float = 0.,
+                 layer_scale_init_value: float = 1e-5,
+                 graph_strides: Union[int, Sequence[int]] = 2,
+                 max_shifts: Union[None, int, Sequence[Optional[int]]] = None,
+                 aggregator: ConfigType = dict(type='CrossAttention'),
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU'),
+                 init_cfg: Optional[ConfigType] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        widths = self.arch_settings['widths']
+        depths = self.arch_settings['depths']
+        num_graphers = self.arch_settings['num_graphers']
+        self.out_indices = self._parse_out_indices(out_indices)
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}]'
+                             f', got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.graph_strides = _per_stage(graph_strides, 'graph_strides')
+        self.max_shifts = _per_stage(max_shifts, 'max_shifts')
+        build_aggregator(aggregator, widths[0], norm_cfg, act_cfg)  # validate
+
+        self.stem = Stem(in_channels, widths[0], norm_cfg, act_cfg)
+        blocks_per_stage = [d + g for d, g in zip(depths, num_graphers)]
+        rates = torch.linspace(0, drop_path_rate, sum(blocks_per_stage))
+        self.stages = nn.ModuleList()
+        start = 0
+        for i in range(self.num_stages):
+            end = start + blocks_per_stage[i]
+            self.stages.append(AttentionViGStage(
+                in_channels=widths[i - 1] if i else widths[0],
+                channels=widths[i], depth=depths[i],
+                num_graphers=num_graphers[i],
+                drop_paths=rates[start:end].tolist(), downsample=i > 0,
+                grapher_cfg=dict(aggregator=aggregator,
+                                 graph_stride=self.graph_strides[i],
+                                 max_shifts=self.max_shifts[i]),
+                layer_scale_init_value=layer_scale_init_value,
+                norm_cfg=norm_cfg, act_cfg=act_cfg))
+            start = end
+        self.out_channels = [widths[i] for i in self.out_indices]
+        self._freeze_stages()
+
+    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch.lower() not in self.arch_zoo:
+                raise ValueError(f'Unknown AttentionViG arch {arch!r}; choose '
+                                 f'one of {sorted(self.arch_zoo)} or pass a '
+                                 'dict with widths, depths, num_graphers')
+            return self.arch_zoo[arch.lower()]
+        required = {'widths', 'depths', 'num_graphers'}
+        if not isinstance(arch, dict) or not required <= set(arch):
+            raise ValueError(f'A custom arch must be a dict with keys '
+                             f'{sorted(required)}, got {arch!r}')
+        return dict(
+            widths=_per_stage(arch['widths'], 'arch.widths'),
+            depths=_per_stage(arch['depths'], 'arch.depths'),
+            num_graphers=_per_stage(arch['num_graphers'], 'arch.num_graphers'))
+
+    def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        parsed = []
+        for index in out_indices:
+            if not -self.num_stages <= index < self.num_stages:
+                raise ValueError(f'out_indices must be in [-{self.num_stages},'
+                                 f' {self.num_stages - 1}], got {index}')
+            parsed.append(index % self.num_stages)
+        return tuple(sorted(set(parsed)))
+
+    def _freeze_stages(self) -> None:
+        frozen = ([self.stem] if self.frozen_stages >= 0 else []) + list(
+            self.stages[:max(self.frozen_stages, 0)])
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'AttentionViG':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def init_weights(self) -> None:
+        if isinstance(self.init_cfg, dict) and \
+                self.init_cfg.get('type') == 'Pretrained':
+            load_pretrained_backbone(self, self.init_cfg['checkpoint'],
+                                     self.init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
+
+    def _check_input_size(self, height: int, width: int) -> None:
+        for i in range(max(self.out_indices) + 1):
+            scale = 2**(i + 2)
+            h, w = -(-height // scale), -(-width // scale)
+            graphers = [m for m in self.stages[i] if isinstance(m, Grapher)]
+            if graphers and graphers[0].shifts(h, w).num_neighbours == 0:
+                k = max(self.graph_strides[i], 1)
+                raise ValueError(
+                    f'Input {height}x{width} is too small for AttentionViG: '
+                    f'stage {i + 1} would be a {h}x{w} map, on which the SVGA '
+                    f'graph (stride {k}) has no neighbours. Use inputs whose '
+                    f'longer side is at least {k * scale + 1} pixels.')
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Args: x: images ``(B, in_channels, H, W)``, any ``H, W``.
+
+        Returns:
+            tuple[Tensor]: stage outputs for ``out_indices``; stage ``i`` has
+            shape ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``.
+        """
+        self._check_input_size(*x.shape[-2:])
+        x = self.stem(x)
+        outs = []
+        for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

@@ -1,0 +1,60 @@
+"""Classification heads with a distillation token head (DeiT style).
+
+The layers live on the head module itself (``fc``, ``dropout``, ``head``,
+``dist_head``), so the mmpretrain head and the timm model share checkpoint
+keys.
+"""
+from typing import Tuple
+
+from torch import Tensor, nn
+
+from ..utils import ConfigType
+from .layers import conv1x1
+
+
+def init_distilled_head(module: nn.Module, in_channels: int, num_classes: int,
+                        hidden_channels: int, dropout: float,
+                        norm_cfg: ConfigType, act_cfg: ConfigType) -> None:
+    """Add the head layers to ``module``.
+
+    Global average pool, conv1x1 ``C -> hidden`` + norm + act, dropout, then
+    two linear heads ``hidden -> num_classes``: ``head`` and ``dist_head``.
+    """
+    if num_classes <= 0:
+        raise ValueError(f'num_classes must be positive, got {num_classes}')
+    module.fc = conv1x1(in_channels, hidden_channels, norm_cfg, act_cfg)
+    module.dropout = nn.Dropout(dropout)
+    module.head = nn.Linear(hidden_channels, num_classes)
+    module.dist_head = nn.Linear(hidden_channels, num_classes)
+
+
+def distilled_logits(module: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(B, C, H, W)`` -> logits of ``head`` and ``dist_head``, ``(B, K)`` each."""
+    x = module.dropout(module.fc(x.mean((2, 3), keepdim=True)).flatten(1))
+    return module.head(x), module.dist_head(x)
+
+
+class DistilledClassifierHead(nn.Module):
+    """Plain PyTorch head (used by the timm models); returns the mean logits.
+
+    Args:
+        in_channels: Channels of the last stage.
+        num_classes: Classes.
+        hidden_channels: Width of the hidden layer.
+        dropout: Dropout before the linear heads.
+        norm_cfg: Norm layer config.
+        act_cfg: Activation config.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int,
+                 hidden_channels: int = 768, dropout: float = 0.,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+        super().__init__()
+        init_distilled_head(self, in_channels, num_classes, hidden_channels,
+                            dropout, norm_cfg, act_cfg)
+
+    def forward(self, x: Tensor) -> Tensor:
+        cls_logits, dist_logits = distilled_logits(self, x)
+        return (cls_logits + dist_logits) / 2
+

@@ -1,0 +1,108 @@
+"""timm entry points: ``timm.create_model('attentionvig_s')`` after ``import mmvig``.
+
+Importing this module needs timm; :mod:`mmvig.registry` only does so when
+timm is installed.
+"""
+from typing import Sequence, Union
+
+from timm.models import register_model
+from timm.models._features import FeatureInfo
+from torch import Tensor, nn
+
+from .attention_vig import AttentionViG
+from .heads import DistilledClassifierHead
+
+
+class AttentionViGClassifier(nn.Module):
+    """AttentionViG with its distilled classification head, timm style.
+
+    Keys match the mmpretrain classifier (``backbone.*``, ``head.*``), so a
+    checkpoint trained with mmvig's ImageNet configs loads with
+    ``timm.create_model(..., checkpoint_path=PATH)``.
+
+    Args:
+        arch: AttentionViG arch (``'s'``, ``'m'``, ``'b'`` or a dict).
+        num_classes: Classes; ``0`` returns pooled features ``(B, C4)``.
+        in_chans: Input channels.
+        drop_rate: Dropout before the linear heads.
+        drop_path_rate: Stochastic depth rate.
+        **kwargs: Further :class:`AttentionViG` arguments.
+    """
+
+    def __init__(self, arch: Union[str, dict] = 's', num_classes: int = 1000,
+                 in_chans: int = 3, drop_rate: float = 0.,
+                 drop_path_rate: float = 0., **kwargs) -> None:
+        super().__init__()
+        self.backbone = AttentionViG(arch, in_channels=in_chans,
+                                     out_indices=(3, ),
+                                     drop_path_rate=drop_path_rate, **kwargs)
+        self.num_features = self.backbone.out_channels[-1]
+        self.drop_rate = drop_rate
+        self.reset_classifier(num_classes)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, *args) -> None:
+        self.num_classes = num_classes
+        self.head = (DistilledClassifierHead(self.num_features, num_classes,
+                                             dropout=self.drop_rate)
+                     if num_classes > 0 else None)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(B, 3, H, W) -> (B, C4, H/32, W/32)``."""
+        return self.backbone(x)[-1]
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        if pre_logits or self.head is None:
+            return x.mean((2, 3))
+        return self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+# Arguments timm's factory passes to every entry point; they concern weights
+# from the timm hub, which mmvig does not publish.
+_TIMM_FACTORY_KEYS = ('pretrained_cfg', 'pretrained_cfg_overlay', 'cache_dir')
+
+
+def _create(arch: str, pretrained: bool = False, features_only: bool = False,
+            out_indices: Sequence[int] = (0, 1, 2, 3),
+            **kwargs) -> nn.Module:
+    for key in _TIMM_FACTORY_KEYS:
+        kwargs.pop(key, None)
+    if pretrained:
+        raise ValueError(
+            'mmvig publishes no pretrained AttentionViG weights for timm to '
+            'download; train with configs/attentionvig_*_in1k.py and pass '
+            'checkpoint_path=... to timm.create_model instead')
+    if not features_only:
+        return AttentionViGClassifier(arch, **kwargs)
+    kwargs.pop('num_classes', None)
+    in_chans = kwargs.pop('in_chans', 3)
+    model = AttentionViG(arch, in_channels=in_chans, out_indices=out_indices,
+                         **kwargs)
+    widths = model.arch_settings['widths']
+    model.feature_info = FeatureInfo(
+        [dict(num_chs=widths[i], reduction=2**(i + 2), module=f'stages.{i}')
+         for i in range(4)], model.out_indices)
+    return model
+
+
+@register_model
+def attentionvig_s(pretrained: bool = False, **kwargs) -> nn.Module:
+    """AttentionViG-S (12.3 M params, 1.6 GMACs at 224)."""
+    return _create('s', pretrained, **kwargs)
+
+
+@register_model
+def attentionvig_m(pretrained: bool = False, **kwargs) -> nn.Module:
+    """AttentionViG-M (22.2 M params, 3.2 GMACs at 224)."""
+    return _create('m', pretrained, **kwargs)
+
+
+@register_model
+def attentionvig_b(pretrained: bool = False, **kwargs) -> nn.Module:
+    """AttentionViG-B (32.3 M params, 4.8 GMACs at 224)."""
+    return _create('b', pretrained, **kwargs)

@@ -1,0 +1,3 @@
+from .svga_attention import svga_cross_attention
+
+__all__ = ['svga_cross_attention']

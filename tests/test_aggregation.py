@@ -1,0 +1,230 @@
+"""The SVGA graph and every aggregator against a direct per-node computation."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmvig.models.attention_vig import (CrossAttentionAggregation,
+                                        EdgeConvAggregation, GINAggregation,
+                                        GraphSAGEAggregation,
+                                        MaxRelativeAggregation,
+                                        build_aggregator)
+from mmvig.models.graph import svga_shifts
+from mmvig.ops.svga_attention import (_SVGACrossAttention,
+                                      reference_cross_attention,
+                                      svga_cross_attention)
+
+
+def neighbour_lists(height, width, stride, max_shifts=None):
+    """SVGA neighbours written out from the definition, node by node."""
+    k_h = k_w = stride
+    if max_shifts is not None:
+        k_h = max(stride, math.ceil(height / (max_shifts + 1)))
+        k_w = max(stride, math.ceil(width / (max_shifts + 1)))
+    lists = []
+    for r in range(height):
+        for c in range(width):
+            nbrs = []
+            t = 1
+            while t * k_h < height:
+                nbrs.append(((r + t * k_h) % height) * width + c)
+                t += 1
+            t = 1
+            while t * k_w < width:
+                nbrs.append(r * width + (c + t * k_w) % width)
+                t += 1
+            lists.append(nbrs)
+    return lists
+
+
+def direct_cross_attention(q, k, v, beta, nbrs, heads, normalize):
+    """Eq. 2-7 for one image, one node and one head at a time."""
+    channels = q.shape[0]
+    d = channels // heads
+    q, k, v = (x.reshape(heads, d, -1) for x in (q, k, v))
+    out = torch.zeros_like(v)
+    for h in range(heads):
+        for i, js in enumerate(nbrs):
+            if not js:
+                continue
+            sims = torch.stack([F.cosine_similarity(q[h, :, i], k[h, :, j], 0,
+                                                    eps=1e-6) for j in js])
+            alpha = torch.exp(-beta * (1 - sims))
+            if normalize == 'softmax':
+                alpha = alpha / alpha.sum()
+            elif normalize == 'mean':
+                alpha = alpha / len(js)
+            out[h, :, i] = sum(a * v[h, :, j] for a, j in zip(alpha, js))
+    return out.reshape(channels, -1)
+
+
+@pytest.mark.parametrize('height,width,stride,max_shifts', [
+    (5, 7, 2, None), (6, 6, 1, None), (9, 4, 2, 2), (3, 11, 3, None),
+    (1, 6, 2, None)])
+def test_svga_shifts_match_definition(height, width, stride, max_shifts):
+    shifts = svga_shifts(height, width, stride, max_shifts)
+    lists = neighbour_lists(height, width, stride, max_shifts)
+    idx = torch.arange(height * width).reshape(height, width)
+    from_shifts = [[] for _ in range(height * width)]
+    for t in shifts.rows:
+        for i, j in zip(idx.flatten(), torch.roll(idx, -t, 0).flatten()):
+            from_shifts[i].append(int(j))
+    for t in shifts.cols:
+        for i, j in zip(idx.flatten(), torch.roll(idx, -t, 1).flatten()):
+            from_shifts[i].append(int(j))
+    assert from_shifts == lists
+    assert all(i not in nbrs for i, nbrs in enumerate(lists))
+    if max_shifts is not None:
+        assert len(shifts.rows) <= max_shifts and len(shifts.cols) <= max_shifts
+
+
+def test_max_shifts_keeps_neighbour_count_fixed():
+    counts = {svga_shifts(s, s, 2, 4).num_neighbours for s in (40, 80, 200)}
+    assert counts == {8}
+    assert svga_shifts(200, 200, 2).num_neighbours == 2 * 99
+
+
+@pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
+@pytest.mark.parametrize('heads', [1, 2, 4])
+def test_cross_attention_matches_per_node_equations(normalize, heads):
+    torch.manual_seed(0)
+    height, width, channels = 5, 6, 8
+    q, k, v = (torch.randn(2, channels, height, width, dtype=torch.float64)
+               for _ in range(3))
+    log_beta = torch.tensor(math.log(3.0), dtype=torch.float64)
+    shifts = svga_shifts(height, width, 2)
+    out = svga_cross_attention(q, k, v, log_beta, shifts, heads, normalize)
+    nbrs = neighbour_lists(height, width, 2)
+    for b in range(2):
+        expected = direct_cross_attention(q[b], k[b], v[b], 3.0, nbrs, heads,
+                                          normalize)
+        torch.testing.assert_close(out[b].reshape(channels, -1), expected)
+
+
+@pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
+def test_cross_attention_gradcheck(normalize):
+    torch.manual_seed(0)
+    shape = (2, 2, 3, 5, 4)
+    qn = F.normalize(torch.randn(shape, dtype=torch.float64), dim=2)
+    kn = F.normalize(torch.randn(shape, dtype=torch.float64), dim=2)
+    v = torch.randn(shape, dtype=torch.float64)
+    beta = torch.tensor(4.0, dtype=torch.float64)
+    inputs = [t.requires_grad_() for t in (qn, kn, v, beta)]
+    shifts = svga_shifts(5, 4, 2)
+    assert torch.autograd.gradcheck(
+        lambda *x: _SVGACrossAttention.apply(*x, shifts, normalize), inputs)
+
+
+@pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
+def test_fused_operator_matches_plain_autograd(normalize):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 16, 13, 9, requires_grad=True) for _ in range(3))
+    log_beta = torch.tensor(2.0, requires_grad=True)
+    shifts = svga_shifts(13, 9, 2)
+    grads = []
+    for fn in (svga_cross_attention, reference_cross_attention):
+        out = fn(q, k, v, log_beta, shifts, 4, normalize)
+        grads.append((out,) + torch.autograd.grad(
+            (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(),
+            (q, k, v, log_beta)))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_zero_vectors_and_extreme_beta_stay_finite():
+    q = torch.zeros(1, 8, 4, 4)
+    k = torch.zeros(1, 8, 4, 4)
+    v = torch.randn(1, 8, 4, 4)
+    shifts = svga_shifts(4, 4, 1)
+    for log_beta in (torch.tensor(100.0), torch.tensor(-100.0)):
+        for normalize in ('none', 'mean', 'softmax'):
+            out = svga_cross_attention(q.clone().requires_grad_(), k, v,
+                                       log_beta, shifts, 2, normalize)
+            assert torch.isfinite(out).all()
+            out.sum().backward()
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_half_precision_accumulates_in_float32(dtype):
+    # Large activations, a sharp kernel and 46 neighbours: sums done in half
+    # precision would drift; in float32 the only error left is rounding the
+    # output to the half dtype.
+    torch.manual_seed(0)
+    q, k, v = ((torch.randn(1, 16, 24, 24) * 50).to(dtype) for _ in range(3))
+    log_beta = torch.tensor(math.log(30.0))
+    shifts = svga_shifts(24, 24, 1)
+    out = svga_cross_attention(q, k, v, log_beta.to(dtype), shifts, 8, 'none')
+    expected = svga_cross_attention(q.float(), k.float(), v.float(),
+                                    log_beta.to(dtype).float(), shifts, 8,
+                                    'none')
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    torch.testing.assert_close(out, expected.to(dtype))
+
+
+def test_log_beta_receives_gradient_under_autocast():
+    agg = CrossAttentionAggregation(16, num_heads=4)
+    x = torch.randn(2, 16, 9, 9)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = agg(x, svga_shifts(9, 9, 2))
+    out.float().square().mean().backward()
+    assert agg.log_beta.grad is not None and agg.log_beta.grad.abs() > 0
+
+
+def _classic_direct(name, agg, x, nbrs):
+    """Each classic aggregator's message, node by node."""
+    c = x.shape[1]
+    flat = x[0].reshape(c, -1)
+    msgs = []
+    for i, js in enumerate(nbrs):
+        xi, xj = flat[:, i], flat[:, js]
+        if name == 'MaxRelative':
+            msgs.append((xj - xi[:, None]).max(1).values)
+        elif name == 'GIN':
+            msgs.append((1 + agg.eps) * xi + xj.sum(1))
+        elif name == 'EdgeConv':
+            w = torch.cat([agg.self_proj.weight[:, :, 0, 0],
+                           agg.edge_proj.weight[:, :, 0, 0]], 1)
+            pairs = torch.cat([xi[:, None].expand_as(xj), xj - xi[:, None]], 0)
+            msgs.append((w @ pairs).max(1).values)
+        elif name == 'GraphSAGE':
+            h = agg.neighbour_proj(x)[0].reshape(c, -1)
+            msgs.append(h[:, js].max(1).values)
+    return torch.stack(msgs, 1).reshape(1, c, *x.shape[2:])
+
+
+@pytest.mark.parametrize('name,cls', [('MaxRelative', MaxRelativeAggregation),
+                                      ('EdgeConv', EdgeConvAggregation),
+                                      ('GIN', GINAggregation),
+                                      ('GraphSAGE', GraphSAGEAggregation)])
+def test_classic_aggregators_match_per_node_definition(name, cls):
+    torch.manual_seed(0)
+    agg = build_aggregator(dict(type=name), 6, dict(type='BN'),
+                           dict(type='GELU')).eval()
+    assert isinstance(agg, cls)
+    with torch.no_grad():
+        if name == 'GIN':
+            agg.eps.fill_(0.3)
+        x = torch.randn(1, 6, 5, 7)
+        shifts = svga_shifts(5, 7, 2)
+        out = agg(x, shifts)
+        msg = _classic_direct(name, agg, x, neighbour_lists(5, 7, 2))
+        if name == 'EdgeConv':
+            expected = agg.act(agg.norm(msg))
+        elif name == 'GIN':
+            expected = agg.out(msg)
+        elif name == 'MaxRelative':
+            expected = agg.out(torch.cat([x, msg], 1))
+        else:
+            expected = agg.out(torch.cat([x, msg], 1))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_aggregator_and_bad_heads_raise():
+    with pytest.raises(ValueError, match='Unknown aggregator'):
+        build_aggregator(dict(type='Transformer'), 8, dict(type='BN'),
+                         dict(type='GELU'))
+    with pytest.raises(ValueError, match='num_heads'):
+        CrossAttentionAggregation(10, num_heads=8)
+    with pytest.raises(ValueError, match='normalize'):
+        CrossAttentionAggregation(8, normalize='l2')

@@ -1,0 +1,150 @@
+"""AttentionViG backbone: shapes, arch table, freezing, norm_eval, errors."""
+import pytest
+import torch
+from mmengine.analysis import parameter_count
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmvig import AttentionViG
+from mmvig.models.checkpoint import CheckpointMismatchError
+from mmvig.models.heads import DistilledClassifierHead
+
+TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
+
+
+@pytest.mark.parametrize('height,width', [(223, 197), (96, 96), (65, 130),
+                                          (129, 67)])
+def test_output_shapes_are_ceil_of_strides(height, width):
+    model = AttentionViG(TINY).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, height, width))
+    assert len(outs) == 4
+    for i, (out, channels) in enumerate(zip(outs, TINY['widths'])):
+        scale = 2**(i + 2)
+        assert out.shape == (2, channels, -(-height // scale),
+                             -(-width // scale))
+
+
+def test_out_indices_select_and_order_stages():
+    model = AttentionViG(TINY, out_indices=(-1, 1)).eval()
+    assert model.out_indices == (1, 3) and model.out_channels == [32, 128]
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 96, 96))
+    assert [o.shape[1] for o in outs] == [32, 128]
+    shallow = AttentionViG(TINY, out_indices=(0, ))
+    with torch.no_grad():  # stops after stage 1, so small inputs work
+        assert shallow(torch.randn(1, 3, 20, 20))[0].shape == (1, 16, 5, 5)
+
+
+@pytest.mark.parametrize('arch,expected', [('s', 12.3), ('m', 22.2),
+                                           ('b', 32.3)])
+def test_classifier_parameter_counts_match_paper(arch, expected):
+    backbone = AttentionViG(arch, out_indices=(3, ))
+    head = DistilledClassifierHead(backbone.out_channels[-1], 1000)
+    total = (parameter_count(backbone)[''] + parameter_count(head)['']) / 1e6
+    assert abs(total / expected - 1) <= 0.01, total
+
+
+def test_arch_table_and_graph_settings():
+    model = AttentionViG('s', graph_strides=[8, 4, 2, 1], max_shifts=4)
+    graphers = [m for m in model.modules() if type(m).__name__ == 'Grapher']
+    assert len(graphers) == 8
+    assert [g.graph_stride for g in graphers[::2]] == [8, 4, 2, 1]
+    assert all(g.max_shifts == 4 for g in graphers)
+    assert graphers[0].shifts(200, 336).num_neighbours == 8
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 2, 4])
+def test_frozen_stages(frozen_stages):
+    model = AttentionViG(TINY, frozen_stages=frozen_stages)
+    model.train()
+    frozen = [model.stem] + list(model.stages[:frozen_stages])
+    for module in frozen:
+        assert not module.training
+        assert all(not p.requires_grad for p in module.parameters())
+    for module in model.stages[frozen_stages:]:
+        assert module.training
+        assert all(p.requires_grad for p in module.parameters())
+    out = model(torch.randn(2, 3, 96, 96))
+    if frozen_stages == 4:
+        assert not any(o.requires_grad for o in out)
+        return
+    sum(o.mean() for o in out).backward()
+    assert all(p.grad is None for m in frozen for p in m.parameters())
+
+
+def test_norm_eval_covers_syncbn_and_keeps_running_stats():
+    model = AttentionViG(TINY, norm_eval=True,
+                         norm_cfg=dict(type='SyncBN', requires_grad=True))
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
+    assert all(not m.training for m in norms)
+    model = AttentionViG(TINY, norm_eval=True).train()
+    before = [m.running_mean.clone() for m in model.modules()
+              if isinstance(m, _BatchNorm)]
+    model(torch.randn(2, 3, 96, 96))
+    after = [m.running_mean for m in model.modules()
+             if isinstance(m, _BatchNorm)]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+
+
+def test_log_beta_gets_gradient_and_drop_path_grows():
+    model = AttentionViG(TINY, drop_path_rate=0.3, layer_scale_init_value=1.0)
+    out = model(torch.randn(2, 3, 96, 96))
+    sum(o.square().mean() for o in out).backward()
+    betas = [p for n, p in model.named_parameters() if n.endswith('log_beta')]
+    assert len(betas) == 4
+    assert all(p.grad is not None and p.grad.abs() > 0 for p in betas)
+    rates = [m.drop_prob for m in model.modules()
+             if type(m).__name__ == 'DropPath']
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize('aggregator', ['MaxRelative', 'EdgeConv', 'GIN',
+                                        'GraphSAGE'])
+def test_backbone_with_classic_aggregators(aggregator):
+    model = AttentionViG(TINY, aggregator=dict(type=aggregator))
+    out = model(torch.randn(2, 3, 80, 72))
+    assert out[-1].shape == (2, 128, 3, 3)
+
+
+def test_bad_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="Unknown AttentionViG arch 'xl'"):
+        AttentionViG('xl')
+    with pytest.raises(ValueError, match='custom arch'):
+        AttentionViG(dict(widths=[1, 2, 3, 4]))
+    with pytest.raises(ValueError, match='Unknown aggregator'):
+        AttentionViG(TINY, aggregator=dict(type='MaxPool'))
+    with pytest.raises(ValueError, match='out_indices'):
+        AttentionViG(TINY, out_indices=(4, ))
+    with pytest.raises(ValueError, match='frozen_stages'):
+        AttentionViG(TINY, frozen_stages=5)
+    with pytest.raises(ValueError, match='one value per stage'):
+        AttentionViG(TINY, graph_strides=[2, 2])
+    with pytest.raises(ValueError, match='too small.*at least 65 pixels'):
+        AttentionViG(TINY)(torch.randn(1, 3, 48, 64))
+
+
+def test_pretrained_init_with_prefix_and_mismatch(tmp_path):
+    source = AttentionViG(TINY)
+    for p in source.parameters():
+        nn.init.normal_(p)
+    ckpt = tmp_path / 'cls.pth'
+    torch.save({'state_dict': {
+        **{f'backbone.{k}': v for k, v in source.state_dict().items()},
+        'head.fc.weight': torch.zeros(1)}}, ckpt)
+    model = AttentionViG(TINY, init_cfg=dict(
+        type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    model.init_weights()
+    for (k, a), b in zip(source.state_dict().items(),
+                         model.state_dict().values()):
+        assert torch.equal(a, b), k
+    wrong = AttentionViG(dict(TINY, widths=[16, 32, 64, 256]), init_cfg=dict(
+        type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    with pytest.raises(CheckpointMismatchError, match='wrong shape'):
+        wrong.init_weights()
+    bad_prefix = AttentionViG(TINY, init_cfg=dict(
+        type='Pretrained', checkpoint=str(ckpt), prefix='model.'))
+    with pytest.raises(CheckpointMismatchError, match='missing keys'):
+        bad_prefix.init_weights()

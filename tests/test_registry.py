@@ -1,0 +1,133 @@
+"""Registration in mmpretrain, mmdet, mmseg and timm; configs build."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+import mmvig
+from mmvig import AttentionViG
+
+TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
+
+
+@pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
+def test_backbone_builds_from_each_registry(library):
+    registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
+    model = registry.build(dict(type='AttentionViG', arch=TINY))
+    assert isinstance(model, AttentionViG)
+    assert registry.get('AttentionViG') is AttentionViG
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_mmdet_config_builds_mask_rcnn(tmp_path):
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(_write(tmp_path, 'det.py', f"""
+        _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
+        custom_imports = dict(imports=['mmvig'])
+        model = dict(
+            backbone=dict(_delete_=True, type='AttentionViG', arch={TINY!r}),
+            neck=dict(in_channels=[16, 32, 64, 128]))
+        """))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model).eval()
+    assert isinstance(model.backbone, AttentionViG)
+    feats = model.extract_feat(torch.randn(1, 3, 128, 160))
+    assert [f.shape[-1] for f in feats] == [40, 20, 10, 5, 3]
+
+
+def test_mmseg_config_builds_semantic_fpn(tmp_path):
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(_write(tmp_path, 'seg.py', f"""
+        _base_ = 'mmseg::_base_/models/fpn_r50.py'
+        custom_imports = dict(imports=['mmvig'])
+        norm_cfg = dict(type='BN', requires_grad=True)
+        model = dict(
+            pretrained=None,
+            data_preprocessor=dict(size=(128, 128)),
+            backbone=dict(_delete_=True, type='AttentionViG', arch={TINY!r}),
+            neck=dict(in_channels=[16, 32, 64, 128]),
+            decode_head=dict(num_classes=5, norm_cfg=norm_cfg))
+        """))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg.model).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 128, 128), mode='tensor')
+    assert logits.shape == (1, 5, 32, 32)
+
+
+@pytest.mark.parametrize('arch', ['s', 'm', 'b'])
+def test_imagenet_configs_build(arch):
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(f'configs/attentionvig_{arch}_in1k.py')
+    assert cfg.model.teacher.model_name == 'regnety_160.deit_in1k'
+    assert cfg.auto_scale_lr.base_batch_size == 2048
+    assert cfg.optim_wrapper.optimizer.lr == 2e-3
+    assert cfg.train_cfg.max_epochs == 300
+    cfg.model.teacher.pretrained = False  # no download in tests
+    cfg.model.teacher.model_name = 'resnet10t'
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    assert model.backbone.arch_settings == AttentionViG.arch_zoo[arch]
+    assert not any(k.startswith('teacher') for k in model.state_dict())
+
+
+def test_timm_models():
+    import timm
+    assert {'attentionvig_s', 'attentionvig_m', 'attentionvig_b'} <= set(
+        timm.list_models('attentionvig_*'))
+    model = timm.create_model('attentionvig_s', num_classes=7).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 96, 96)).shape == (2, 7)
+    model.reset_classifier(0)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 96, 96)).shape == (1, 384)
+    features = timm.create_model('attentionvig_b', features_only=True,
+                                 out_indices=(0, 3))
+    assert features.feature_info.channels() == [64, 512]
+    assert features.feature_info.reduction() == [4, 32]
+    with pytest.raises(ValueError, match='no pretrained'):
+        timm.create_model('attentionvig_s', pretrained=True)
+
+
+def test_timm_model_loads_mmpretrain_checkpoint_keys():
+    import timm
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        cls = MODELS.build(dict(
+            type='DistillationClassifier',
+            backbone=dict(type='AttentionViG', arch='s', out_indices=(3, )),
+            head=dict(type='AttentionViGClsHead', num_classes=10,
+                      in_channels=384)))
+    model = timm.create_model('attentionvig_s', num_classes=10)
+    assert set(cls.state_dict()) == set(model.state_dict())
+
+
+def test_missing_library_leaves_others_working():
+    code = textwrap.dedent("""
+        import sys
+        sys.modules['mmdet'] = None  # as if mmdet were not installed
+        import mmvig
+        from mmseg.registry import MODELS
+        assert 'mmdet' not in mmvig.REGISTERED, mmvig.REGISTERED
+        assert MODELS.get('AttentionViG') is mmvig.AttentionViG
+        from mmpretrain.registry import MODELS
+        assert MODELS.get('DistillationClassifier') is not None
+        print('ok', sorted(mmvig.REGISTERED))
+        """)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ok ['mmpretrain', 'mmseg', 'timm']" in result.stdout
+
+
+def test_version():
+    assert mmvig.__version__.count('.') == 2

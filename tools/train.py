@@ -1,0 +1,54 @@
+"""Train a model from an mmpretrain, mmdet or mmseg config.
+
+The config's ``default_scope`` decides which library runs it; mmvig is
+imported first, so ``type='AttentionViG'`` resolves in any of them.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+"""
+import argparse
+
+import mmvig  # noqa: F401  (registers mmvig's modules, applies fixes)
+from _common import add_common_args, load_config, parse
+from mmengine.runner import Runner
+
+from mmvig.datasets import check_data_paths
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or from the latest one in '
+        'the work dir when no path is given')
+    parser.add_argument('--amp', action='store_true',
+                        help='enable automatic mixed precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the actual total batch size')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='skip validation during training')
+    add_common_args(parser)
+    return parse(parser)
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    check_data_paths(cfg, splits=('train', ) if args.no_validate else
+                     ('train', 'val'))
+    Runner.from_cfg(cfg).train()
+
+
+if __name__ == '__main__':
+    main()

@@ -116,3 +116,15 @@ def test_generator_is_deterministic(tmp_path):
     with open(osp.join(a, name), 'rb') as fa, open(osp.join(c, name),
                                                    'rb') as fc:
         assert fa.read() != fc.read()
+
+
+def test_shapes_stand_out_from_their_background():
+    import numpy as np
+    from mmvig.datasets.synthetic import (background_colors,
+                                          contrasting_color)
+    rng = np.random.RandomState(0)
+    for _ in range(50):
+        background = background_colors(rng)
+        color = contrasting_color(rng, background)
+        assert all(np.linalg.norm(np.subtract(color, b)) >= 120
+                   for b in background)

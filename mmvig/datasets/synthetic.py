@@ -94,7 +94,8 @@ def _random_color(rng: np.random.RandomState) -> Tuple[int, int, int]:
 
 def random_shape(rng: np.random.RandomState, image_size: Tuple[int, int],
                  label: Optional[int] = None,
-                 radius_range: Tuple[float, float] = (0.15, 0.4)) -> Shape:
+                 radius_range: Tuple[float, float] = (0.15, 0.4),
+                 avoid_colors: Sequence[Tuple[int, int, int]] = ()) -> Shape:
     """A random shape inside an image of ``(width, height)`` pixels.
 
     Args:
@@ -102,6 +103,7 @@ def random_shape(rng: np.random.RandomState, image_size: Tuple[int, int],
         image_size: ``(width, height)``.
         label: Class index; random when ``None``.
         radius_range: Outer radius as a fraction of the shorter image side.
+        avoid_colors: Colours the fill must stand out from (the background).
     """
     width, height = image_size
     label = int(rng.randint(len(SHAPE_CLASSES))) if label is None else label
@@ -110,14 +112,34 @@ def random_shape(rng: np.random.RandomState, image_size: Tuple[int, int],
     cy = rng.uniform(radius, height - radius)
     polygon = shape_polygon(SHAPE_CLASSES[label], cx, cy, radius,
                             rng.uniform(0, 2 * math.pi))
-    return Shape(label, polygon, _random_color(rng))
+    return Shape(label, polygon, contrasting_color(rng, avoid_colors))
+
+
+def contrasting_color(rng: np.random.RandomState,
+                      avoid: Sequence[Tuple[int, int, int]],
+                      min_distance: float = 120.0) -> Tuple[int, int, int]:
+    """A random colour at least ``min_distance`` (RGB) from every colour in
+    ``avoid``, so a shape stays visible on its background."""
+    while True:
+        color = _random_color(rng)
+        if all(np.linalg.norm(np.subtract(color, a)) >= min_distance
+               for a in avoid):
+            return color
+
+
+def background_colors(rng: np.random.RandomState
+                      ) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
+    """Top and bottom colours of a scene's gradient background."""
+    return _random_color(rng), _random_color(rng)
 
 
 def render_scene(shapes: Sequence[Shape], image_size: Tuple[int, int],
-                 rng: np.random.RandomState) -> Image.Image:
+                 rng: np.random.RandomState,
+                 background: Tuple[Tuple[int, int, int], Tuple[int, int, int]]
+                 ) -> Image.Image:
     """Draw ``shapes`` in order over a noisy two-colour gradient background."""
     width, height = image_size
-    top, bottom = np.array(_random_color(rng)), np.array(_random_color(rng))
+    top, bottom = np.array(background[0]), np.array(background[1])
     ramp = np.linspace(0, 1, height)[:, None, None]
     background = top * (1 - ramp) + bottom * ramp + rng.normal(
         0, 12, size=(height, width, 3))
@@ -149,11 +171,12 @@ def _mark_complete(root: str, params: dict, summary: dict) -> None:
 
 def make_classification_set(root: str, train_per_class: int = 200,
                             val_per_class: int = 50, image_size: int = 96,
-                            seed: int = 0, distractors: int = 1) -> Dict[str, int]:
+                            seed: int = 0, distractors: int = 0) -> Dict[str, int]:
     """Write a shape-classification set in the ImageNet folder layout.
 
-    Each image shows one large shape of its class and up to ``distractors``
-    smaller shapes of any class, drawn first so the labelled shape is on top.
+    Each image shows one large shape of its class and, optionally, up to
+    ``distractors`` smaller shapes of any class, drawn first so the labelled
+    shape is on top.
     The same arguments always give the same files; a set already written with
     them is left as it is.
 
@@ -168,7 +191,7 @@ def make_classification_set(root: str, train_per_class: int = 200,
     Returns:
         dict: number of images per split.
     """
-    params = dict(task='classification', train_per_class=train_per_class,
+    params = dict(task='classification', version=2, train_per_class=train_per_class,
                   val_per_class=val_per_class, image_size=image_size,
                   seed=seed, distractors=distractors,
                   classes=list(SHAPE_CLASSES))
@@ -184,11 +207,14 @@ def make_classification_set(root: str, train_per_class: int = 200,
             folder = osp.join(root, split, name)
             os.makedirs(folder, exist_ok=True)
             for index in range(per_class):
-                shapes = [random_shape(rng, size, radius_range=(0.08, 0.18))
+                background = background_colors(rng)
+                shapes = [random_shape(rng, size, radius_range=(0.08, 0.18),
+                                       avoid_colors=background)
                           for _ in range(rng.randint(distractors + 1))]
                 shapes.append(random_shape(rng, size, label,
-                                           radius_range=(0.25, 0.45)))
-                render_scene(shapes, size, rng).save(
+                                           radius_range=(0.25, 0.45),
+                                           avoid_colors=background))
+                render_scene(shapes, size, rng, background).save(
                     osp.join(folder, f'{index:05d}.png'))
     os.makedirs(osp.join(root, 'meta'), exist_ok=True)
     with open(osp.join(root, 'meta', 'classes.txt'), 'w') as f:
@@ -205,10 +231,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--image-size', type=int, default=96)
     parser.add_argument('--train-per-class', type=int, default=200)
     parser.add_argument('--val-per-class', type=int, default=50)
+    parser.add_argument('--distractors', type=int, default=0,
+                        help='maximum smaller shapes of any class per image')
     args = parser.parse_args(argv)
     summary = make_classification_set(
         args.root, args.train_per_class, args.val_per_class, args.image_size,
-        args.seed)
+        args.seed, args.distractors)
     print(f'{args.root}: ' + ', '.join(f'{n} {s}' for s, n in summary.items()))
 
 

@@ -2,12 +2,17 @@
 
 Backbones go into the ``MODELS`` registry of mmpretrain, mmdet and mmseg,
 whichever are installed; the classification head and the distillation
-classifier into mmpretrain's; the timm entry points into timm's. A library
-that is missing is skipped, and the others still work.
+classifier into mmpretrain's; :class:`FreezeBetaHook` into their ``HOOKS``
+and mmengine's; the CPU-capable DDP wrapper into mmengine's
+``MODEL_WRAPPERS`` (every library falls back to it); the timm entry points
+into timm's. A library that is missing is skipped, and the others still work.
 """
 import importlib
 from typing import Dict, List
 
+from mmengine.registry import HOOKS, MODEL_WRAPPERS
+
+from .engine import AnyDeviceDistributedDataParallel, FreezeBetaHook
 from .models.attention_vig import AttentionViG
 
 BACKBONES = [AttentionViG]
@@ -28,6 +33,9 @@ def register_all() -> Dict[str, List[str]]:
         dict: library name -> names registered there (for logs and tests).
     """
     done: Dict[str, List[str]] = {}
+    HOOKS.register_module(module=FreezeBetaHook, force=True)
+    MODEL_WRAPPERS.register_module(module=AnyDeviceDistributedDataParallel,
+                                   force=True)
     for library in TASK_LIBRARIES:
         registry = _import(f'{library}.registry')
         if registry is None:
@@ -39,7 +47,8 @@ def register_all() -> Dict[str, List[str]]:
             modules += [AttentionViGClsHead, DistillationClassifier]
         for module in modules:
             registry.MODELS.register_module(module=module, force=True)
-        done[library] = [m.__name__ for m in modules]
+        registry.HOOKS.register_module(module=FreezeBetaHook, force=True)
+        done[library] = [m.__name__ for m in modules + [FreezeBetaHook]]
     timm = _import('timm')
     if timm is not None:
         importlib.import_module('.models.timm_models', __package__)

@@ -4,6 +4,7 @@ import os
 import os.path as osp
 from typing import List, Optional
 
+import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 
 
@@ -39,3 +40,11 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def finish() -> None:
+    """Tear down the process group a distributed launch created: left to
+    interpreter shutdown, gloo can abort the process after the run ended."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

@@ -1,75 +1,137 @@
-"""mmvig's main job on built-in data: train, evaluate and report.
+"""mmvig's main job on built-in data: the paper's pipeline in miniature.
 
-Generates the synthetic shapes data set (deterministic from a seed) under
-``data/``, trains AttentionViG-S on it with the real mmpretrain runner, evaluates
-the final checkpoint and prints top-1 next to chance.
+1. generates the synthetic data (deterministic from a seed) under ``data/``;
+2. pretrains AttentionViG-S as a classifier on shapes (mmpretrain);
+3. fine-tunes Mask R-CNN from that checkpoint with beta frozen (mmdet);
+4. trains Semantic FPN from the same checkpoint with beta frozen (mmseg);
+5. prints one table: top-1, bbox mAP, segm mAP and mIoU, each next to the
+   same model evaluated before training.
 
-    python tools/demo.py [--epochs N] [--work-dir DIR] [--data-root DIR]
+    python tools/demo.py [--tasks cls det seg] [--work-dir DIR] [--small]
 
-A second run resumes from the checkpoints in the work dir: a finished run is
+Every stage resumes from the checkpoints in its work dir: a finished stage is
 only evaluated again, an interrupted one continues where it stopped.
 """
 import argparse
+import copy
 import os.path as osp
 import time
+from typing import Dict, List, Tuple
 
 import mmvig  # noqa: F401  (registers mmvig's modules, applies fixes)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmvig.datasets import SHAPE_CLASSES, make_classification_set
+from mmvig.datasets import (SHAPE_CLASSES, make_classification_set,
+                            make_scene_set)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(ROOT, 'configs', 'demo', 'attentionvig_s_shapes.py')
+CONFIGS = {
+    'cls': 'configs/demo/attentionvig_s_shapes.py',
+    'det': 'configs/demo/mask_rcnn_attentionvig_s_scenes.py',
+    'seg': 'configs/demo/fpn_attentionvig_s_scenes.py',
+}
+# (task, metric key, table label)
+METRICS = [('cls', 'accuracy/top1', 'top-1 (%)'),
+           ('det', 'coco/bbox_mAP', 'bbox mAP (%)'),
+           ('det', 'coco/segm_mAP', 'segm mAP (%)'),
+           ('seg', 'mIoU', 'mIoU (%)')]
+MODELS = {'cls': 'AttentionViG-S classifier (mmpretrain)',
+          'det': 'Mask R-CNN + AttentionViG-S (mmdet)',
+          'seg': 'Semantic FPN + AttentionViG-S (mmseg)'}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--data-root', default=osp.join(ROOT, 'data', 'shapes'))
+    parser.add_argument('--tasks', nargs='+', default=['cls', 'det', 'seg'],
+                        choices=['cls', 'det', 'seg'])
+    parser.add_argument('--data-root', default=osp.join(ROOT, 'data'))
     parser.add_argument('--work-dir',
                         default=osp.join(ROOT, 'work_dirs', 'demo'))
-    parser.add_argument('--epochs', type=int, default=None,
-                        help='override the config (default: its max_epochs)')
     parser.add_argument('--seed', type=int, default=0, help='data seed')
+    parser.add_argument(
+        '--small', action='store_true',
+        help='a smoke run: tiny data sets and one epoch / 20 iterations')
     return parser.parse_args()
+
+
+def stage_config(task: str, args: argparse.Namespace) -> Config:
+    cfg = Config.fromfile(osp.join(ROOT, CONFIGS[task]))
+    cfg.work_dir = osp.join(args.work_dir, osp.splitext(
+        osp.basename(CONFIGS[task]))[0])
+    data = osp.join(args.data_root, 'shapes' if task == 'cls' else 'scenes')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data + '/'
+    if task == 'det':
+        ann = osp.join(data, 'annotations', 'instances_val.json')
+        cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = ann
+    if task != 'cls':
+        cfg.model.backbone.init_cfg.checkpoint = osp.join(
+            args.work_dir, 'attentionvig_s_shapes',
+            f"epoch_{stage_config('cls', args).train_cfg.max_epochs}.pth")
+    if args.small:
+        if task == 'seg':
+            cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = 20
+            cfg.param_scheduler[0].end = 20
+            cfg.default_hooks.checkpoint.interval = 20
+        else:
+            cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = 1
+            cfg.param_scheduler[-1].end = 1
+    cfg.resume = True  # picks up the latest checkpoint in work_dir, if any
+    return cfg
+
+
+def evaluate_untrained(cfg: Config) -> Dict[str, float]:
+    """The stage's model as initialised (ImageNet-style backbone for det and
+    seg, random heads), evaluated before any training."""
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = osp.join(cfg.work_dir, 'untrained')
+    cfg.resume, cfg.load_from = False, None
+    runner = Runner.from_cfg(cfg)
+    runner.model.init_weights()
+    return runner.test()
+
+
+def run_stage(task: str, args: argparse.Namespace
+              ) -> Tuple[Dict[str, float], Dict[str, float], float]:
+    cfg = stage_config(task, args)
+    start = time.time()
+    before = evaluate_untrained(cfg)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    after = runner.test()
+    return before, after, (time.time() - start) / 60
 
 
 def main() -> None:
     args = parse_args()
-    print(f'[demo] generating shapes data under {args.data_root}', flush=True)
-    sizes = make_classification_set(args.data_root, seed=args.seed)
-    print(f'[demo] {sizes["train"]} train / {sizes["val"]} val images, '
-          f'{len(SHAPE_CLASSES)} classes', flush=True)
+    per_class, scenes = (20, (48, 16)) if args.small else (200, (200, 50))
+    print(f'[demo] generating data under {args.data_root}', flush=True)
+    make_classification_set(osp.join(args.data_root, 'shapes'), per_class,
+                            per_class // 4, seed=args.seed)
+    make_scene_set(osp.join(args.data_root, 'scenes'), *scenes,
+                   seed=args.seed)
+    results: Dict[str, Tuple[Dict, Dict, float]] = {}
+    for index, task in enumerate(args.tasks, 1):
+        print(f'\n[demo] stage {index}/{len(args.tasks)}: {MODELS[task]}',
+              flush=True)
+        results[task] = run_stage(task, args)
 
-    cfg = Config.fromfile(CONFIG)
-    cfg.work_dir = osp.join(args.work_dir, 'attentionvig_s_shapes')
-    for split in ('train', 'val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = args.data_root
-    if args.epochs is not None:
-        cfg.train_cfg.max_epochs = args.epochs
-        cfg.train_cfg.val_interval = args.epochs
-        cfg.param_scheduler[-1].end = args.epochs
-    cfg.resume = True  # picks up the latest checkpoint in work_dir, if any
-
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = runner.test()
-    minutes = (time.time() - start) / 60
-
-    top1 = metrics['accuracy/top1']
-    chance = 100 / len(SHAPE_CLASSES)
-    rows = [('model', 'AttentionViG-S (mmpretrain)'),
-            ('data', f'synthetic shapes, {len(SHAPE_CLASSES)} classes, '
-                     f'{sizes["train"]} train / {sizes["val"]} val'),
-            ('epochs', str(cfg.train_cfg.max_epochs)),
-            ('top-1 (%)', f'{top1:.1f}'),
-            ('chance (%)', f'{chance:.1f}'),
-            ('wall time (min)', f'{minutes:.1f}'),
-            ('checkpoint', osp.relpath(osp.join(
-                cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth'), ROOT))]
-    width = max(len(k) for k, _ in rows)
-    print('\n' + '\n'.join(f'{k:<{width}}  {v}' for k, v in rows))
+    rows: List[Tuple[str, ...]] = [('metric', 'model', 'untrained',
+                                    'trained')]
+    for task, key, label in METRICS:
+        if task in results:
+            before, after, _ = results[task]
+            scale = 1 if task == 'cls' or task == 'seg' else 100
+            rows.append((label, MODELS[task], f'{before[key] * scale:.1f}',
+                         f'{after[key] * scale:.1f}'))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print()
+    for row in rows:
+        print('  '.join(c.ljust(w) for c, w in zip(row, widths)))
+    minutes = ', '.join(f'{t} {r[2]:.1f} min' for t, r in results.items())
+    print(f'\nchance top-1: {100 / len(SHAPE_CLASSES):.1f} %; '
+          f'wall time per stage: {minutes}')
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ import json
 import os.path as osp
 
 import mmvig  # noqa: F401  (registers mmvig's modules, applies fixes)
-from _common import add_common_args, load_config, parse
+from _common import add_common_args, finish, load_config, parse
 from mmengine.runner import Runner
 
 from mmvig.datasets import check_data_paths
@@ -34,6 +34,7 @@ def main() -> None:
     if args.out and runner.rank == 0:
         with open(args.out, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    finish()
 
 
 if __name__ == '__main__':

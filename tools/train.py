@@ -8,10 +8,10 @@ imported first, so ``type='AttentionViG'`` resolves in any of them.
 import argparse
 
 import mmvig  # noqa: F401  (registers mmvig's modules, applies fixes)
-from _common import add_common_args, load_config, parse
+from _common import add_common_args, finish, load_config, parse
 from mmengine.runner import Runner
 
-from mmvig.datasets import check_data_paths
+from mmvig.datasets import check_checkpoints, check_data_paths
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,7 +47,10 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, args.resume
     check_data_paths(cfg, splits=('train', ) if args.no_validate else
                      ('train', 'val'))
+    if not cfg.resume:
+        check_checkpoints(cfg)
     Runner.from_cfg(cfg).train()
+    finish()
 
 
 if __name__ == '__main__':

@@ -55,3 +55,32 @@ def check_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> N
                         f'{path!r}, which does not exist. Set the data paths '
                         'in the config (or with --cfg-options) to where the '
                         'data set lives.')
+
+
+def _pretrained_paths(node, key: str) -> Iterator[Tuple[str, str]]:
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and node.get('checkpoint'):
+            yield f'{key}.checkpoint', node['checkpoint']
+        for k, v in node.items():
+            yield from _pretrained_paths(v, f'{key}.{k}')
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _pretrained_paths(v, f'{key}[{i}]')
+
+
+def check_checkpoints(cfg: Config) -> None:
+    """Fail early when a local ``Pretrained`` checkpoint or ``load_from`` is
+    missing, naming the config key (URLs are left to the loader).
+
+    Raises:
+        FileNotFoundError: a local checkpoint path does not exist.
+    """
+    paths = list(_pretrained_paths(cfg.get('model', {}), 'model'))
+    if cfg.get('load_from'):
+        paths.append(('load_from', cfg.load_from))
+    for key, path in paths:
+        if '://' not in path and not osp.isfile(osp.expanduser(path)):
+            raise FileNotFoundError(
+                f'Checkpoint not found: {key} points to {path!r}. Train the '
+                'ImageNet classifier first (configs/attentionvig_*_in1k.py) '
+                'or set the path in the config.')

@@ -12,9 +12,14 @@ mmpretrain's ``CustomDataset`` reads::
     ROOT/val/<class>/<index>.png
     ROOT/meta/classes.txt
 
+The scene export (:func:`make_scene_set`) writes several shapes per image
+with COCO instance annotations (polygons and boxes) for mmdet and
+ADE20K-style semantic masks for mmseg.
+
 Command line::
 
     python -m mmvig.datasets.synthetic classification data/shapes --seed 0
+    python -m mmvig.datasets.synthetic scenes data/scenes --seed 0
 """
 import argparse
 import hashlib
@@ -223,9 +228,113 @@ def make_classification_set(root: str, train_per_class: int = 200,
     return summary
 
 
+def polygon_area(polygon: Sequence[Point]) -> float:
+    """Area of a simple polygon (shoelace formula)."""
+    xs, ys = np.array(polygon).T
+    return float(abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))
+                 / 2)
+
+
+def random_scene(rng: np.random.RandomState, image_size: Tuple[int, int],
+                 max_shapes: int, background) -> List[Shape]:
+    """1 to ``max_shapes`` shapes whose bounding circles do not overlap."""
+    shapes: List[Shape] = []
+    circles: List[Tuple[float, float, float]] = []
+    for _ in range(int(rng.randint(1, max_shapes + 1))):
+        for _attempt in range(20):
+            shape = random_shape(rng, image_size, radius_range=(0.1, 0.22),
+                                 avoid_colors=background)
+            xs, ys = zip(*shape.polygon)
+            cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+            r = max(max(xs) - min(xs), max(ys) - min(ys)) / 2 * 1.42
+            if all((cx - x)**2 + (cy - y)**2 > (r + rr)**2
+                   for x, y, rr in circles):
+                shapes.append(shape)
+                circles.append((cx, cy, r))
+                break
+    return shapes
+
+
+def semantic_mask(shapes: Sequence[Shape],
+                  image_size: Tuple[int, int]) -> Image.Image:
+    """ADE20K-style label map: 0 background, ``label + 1`` inside a shape."""
+    mask = Image.new('L', image_size, 0)
+    draw = ImageDraw.Draw(mask)
+    for shape in shapes:
+        draw.polygon(shape.polygon, fill=shape.label + 1)
+    return mask
+
+
+def make_scene_set(root: str, num_train: int = 200, num_val: int = 50,
+                   image_size: Tuple[int, int] = (192, 160), seed: int = 0,
+                   max_shapes: int = 4) -> Dict[str, int]:
+    """Write scenes with instance and semantic annotations of the same shapes.
+
+    Layout (COCO instances for mmdet, ADE20K-style masks for mmseg)::
+
+        ROOT/images/{train,val}/<index>.png
+        ROOT/annotations/instances_{train,val}.json   polygons, boxes, areas
+        ROOT/masks/{train,val}/<index>.png             0 = background, k + 1 = class k
+
+    Shapes in a scene do not overlap, so every polygon is fully visible and
+    agrees with the mask. The same arguments always give the same files.
+
+    Args:
+        root: Output folder.
+        num_train: Training scenes.
+        num_val: Validation scenes.
+        image_size: ``(width, height)`` in pixels.
+        seed: Random seed.
+        max_shapes: Maximum shapes per scene (at least one).
+
+    Returns:
+        dict: scenes per split.
+    """
+    image_size = tuple(image_size)
+    params = dict(task='scenes', version=1, num_train=num_train,
+                  num_val=num_val, image_size=list(image_size), seed=seed,
+                  max_shapes=max_shapes, classes=list(SHAPE_CLASSES))
+    splits = dict(train=num_train, val=num_val)
+    if _is_complete(root, params):
+        return splits
+    categories = [dict(id=i + 1, name=name)
+                  for i, name in enumerate(SHAPE_CLASSES)]
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    for split_index, (split, count) in enumerate(splits.items()):
+        for folder in ('images', 'masks'):
+            shutil.rmtree(osp.join(root, folder, split), ignore_errors=True)
+            os.makedirs(osp.join(root, folder, split))
+        rng = np.random.RandomState([seed, 100 + split_index])
+        images, annotations = [], []
+        for index in range(count):
+            background = background_colors(rng)
+            shapes = random_scene(rng, image_size, max_shapes, background)
+            name = f'{index:05d}.png'
+            render_scene(shapes, image_size, rng, background).save(
+                osp.join(root, 'images', split, name))
+            semantic_mask(shapes, image_size).save(
+                osp.join(root, 'masks', split, name))
+            images.append(dict(id=index, file_name=name,
+                               width=image_size[0], height=image_size[1]))
+            for shape in shapes:
+                annotations.append(dict(
+                    id=len(annotations) + 1, image_id=index,
+                    category_id=shape.label + 1, iscrowd=0,
+                    bbox=[round(v, 2) for v in shape.bbox()],
+                    area=round(polygon_area(shape.polygon), 2),
+                    segmentation=[[round(c, 2) for point in shape.polygon
+                                   for c in point]]))
+        with open(osp.join(root, 'annotations',
+                           f'instances_{split}.json'), 'w') as f:
+            json.dump(dict(images=images, annotations=annotations,
+                           categories=categories), f)
+    _mark_complete(root, params, splits)
+    return splits
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('task', choices=['classification'])
+    parser.add_argument('task', choices=['classification', 'scenes'])
     parser.add_argument('root', help='output folder')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--image-size', type=int, default=96)
@@ -233,10 +342,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--val-per-class', type=int, default=50)
     parser.add_argument('--distractors', type=int, default=0,
                         help='maximum smaller shapes of any class per image')
+    parser.add_argument('--num-train', type=int, default=200,
+                        help='scenes: training scenes')
+    parser.add_argument('--num-val', type=int, default=50,
+                        help='scenes: validation scenes')
     args = parser.parse_args(argv)
-    summary = make_classification_set(
-        args.root, args.train_per_class, args.val_per_class, args.image_size,
-        args.seed, args.distractors)
+    if args.task == 'scenes':
+        summary = make_scene_set(args.root, args.num_train, args.num_val,
+                                 seed=args.seed)
+    else:
+        summary = make_classification_set(
+            args.root, args.train_per_class, args.val_per_class,
+            args.image_size, args.seed, args.distractors)
     print(f'{args.root}: ' + ', '.join(f'{n} {s}' for s, n in summary.items()))
 
 

@@ -1,0 +1,10 @@
+# Mask R-CNN + FPN with AttentionViG-B on COCO 2017: the -S recipe.
+_base_ = './mask_rcnn_attentionvig_s_coco.py'
+
+imagenet_checkpoint = 'checkpoints/attentionvig_b_in1k.pth'
+model = dict(
+    backbone=dict(
+        arch='b',
+        drop_path_rate=0.2,
+        init_cfg=dict(checkpoint=imagenet_checkpoint)),
+    neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,0 +1,48 @@
+# Mask R-CNN + FPN with AttentionViG-S on COCO 2017, the paper's 1x recipe
+# (DESIGN.md section 3): 12 epochs, lr x0.1 at epochs 8 and 11, total batch 16
+# (8 GPUs x 2), AdamW lr 2e-4, weight decay 0.05, 1333x800, beta frozen.
+#   tools/dist_train.sh configs/mask_rcnn_attentionvig_s_coco.py 8
+# On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 16).
+#
+# SVGA graph: the paper's stride 2 on every stage, no cap on shifts (a
+# stage-1 node at 1333x800 has about 265 neighbours). Set the backbone's
+# max_shifts to bound the cost per pixel.
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
+
+# ImageNet checkpoint of configs/attentionvig_s_in1k.py (an mmvig classifier;
+# its backbone weights sit under 'backbone.').
+imagenet_checkpoint = 'checkpoints/attentionvig_s_in1k.pth'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='AttentionViG',
+        arch='s',
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.1,
+        graph_strides=2,
+        max_shifts=None,
+        norm_cfg=dict(type='SyncBN', requires_grad=True),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=imagenet_checkpoint,
+            prefix='backbone.')),
+    neck=dict(in_channels=[48, 96, 192, 384]))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999),
+                   weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0.0,
+                       custom_keys={'.log_beta': dict(decay_mult=0.0)}))
+
+# The paper keeps the temperatures learned on ImageNet fixed.
+custom_hooks = [dict(type='FreezeBetaHook')]
+
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -8,8 +8,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmvig import AttentionViG
 from mmvig.models.checkpoint import CheckpointMismatchError
 from mmvig.models.heads import DistilledClassifierHead
+from helpers import TINY
 
-TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
 
 
 @pytest.mark.parametrize('height,width', [(223, 197), (96, 96), (65, 130),

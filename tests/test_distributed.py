@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from mmvig.datasets import make_scene_set
+from helpers import TINY
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
 DEMOS = {
     'det': ('configs/demo/mask_rcnn_attentionvig_s_scenes.py',
             'train_cfg = dict(max_epochs=1, val_interval=1)', 'epoch_1.pth',

@@ -12,8 +12,8 @@ from mmengine.runner import Runner
 import mmvig  # noqa: F401
 from mmvig.datasets import check_data_paths, make_scene_set
 from mmvig.engine import FreezeBetaHook, temperature_parameters
+from helpers import TINY, use_small_loaders
 
-TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
 DET_CONFIGS = sorted(glob.glob('configs/mask_rcnn_attentionvig_*_coco*.py'))
 SEG_CONFIGS = sorted(glob.glob('configs/fpn_attentionvig_*_ade20k*.py'))
 
@@ -142,12 +142,7 @@ def tiny_seg_config(data_root: str, work_dir: str, iters: int) -> Config:
     cfg.model.backbone.pop('init_cfg')
     cfg.model.neck.in_channels = TINY['widths']
     cfg.model.data_preprocessor.size = (96, 128)
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = data_root
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.batch_size = 2
+    use_small_loaders(cfg, data_root, batch_size=2)
     cfg.train_cfg.max_iters = iters
     cfg.train_cfg.val_interval = iters
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0)]

@@ -10,8 +10,8 @@ from mmengine.registry import DefaultScope
 
 import mmvig
 from mmvig import AttentionViG
+from helpers import TINY
 
-TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
 
 
 @pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 
 from mmvig.datasets import make_classification_set
+from helpers import TINY
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
 
 
 def run(*args, timeout=1200):

@@ -10,8 +10,8 @@ from mmengine.runner import Runner
 import mmvig  # noqa: F401
 from mmvig import AttentionViG
 from mmvig.datasets import check_data_paths, make_classification_set
+from helpers import TINY, use_small_loaders
 
-TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
 
 
 def demo_config(data_root: str, work_dir: str, epochs: int) -> Config:
@@ -19,12 +19,7 @@ def demo_config(data_root: str, work_dir: str, epochs: int) -> Config:
     cfg.work_dir = work_dir
     cfg.model.backbone.arch = TINY
     cfg.model.head.in_channels = 128
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = data_root
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        loader.batch_size = 12
+    use_small_loaders(cfg, data_root, batch_size=12)
     cfg.train_cfg.max_epochs = epochs
     cfg.train_cfg.val_interval = epochs
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0)]

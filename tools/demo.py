@@ -122,7 +122,7 @@ def main() -> None:
     for task, key, label in METRICS:
         if task in results:
             before, after, _ = results[task]
-            scale = 1 if task == 'cls' or task == 'seg' else 100
+            scale = 100 if task == 'det' else 1  # COCO mAP is a fraction
             rows.append((label, MODELS[task], f'{before[key] * scale:.1f}',
                          f'{after[key] * scale:.1f}'))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

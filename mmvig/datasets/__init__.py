@@ -1,5 +1,5 @@
 from .checks import check_checkpoints, check_data_paths
 from .synthetic import SHAPE_CLASSES, make_classification_set, make_scene_set
 
-__all__ = ['SHAPE_CLASSES', 'check_checkpoints', 'check_data_paths', 'make_classification_set',
-           'make_scene_set']
+__all__ = ['SHAPE_CLASSES', 'check_checkpoints', 'check_data_paths',
+           'make_classification_set', 'make_scene_set']

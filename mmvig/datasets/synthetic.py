@@ -196,7 +196,8 @@ def make_classification_set(root: str, train_per_class: int = 200,
     Returns:
         dict: number of images per split.
     """
-    params = dict(task='classification', version=2, train_per_class=train_per_class,
+    params = dict(task='classification', version=2,
+                  train_per_class=train_per_class,
                   val_per_class=val_per_class, image_size=image_size,
                   seed=seed, distractors=distractors,
                   classes=list(SHAPE_CLASSES))
@@ -244,9 +245,8 @@ def random_scene(rng: np.random.RandomState, image_size: Tuple[int, int],
         for _attempt in range(20):
             shape = random_shape(rng, image_size, radius_range=(0.1, 0.22),
                                  avoid_colors=background)
-            xs, ys = zip(*shape.polygon)
-            cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
-            r = max(max(xs) - min(xs), max(ys) - min(ys)) / 2 * 1.42
+            x, y, w, h = shape.bbox()
+            cx, cy, r = x + w / 2, y + h / 2, max(w, h) / 2 * 1.42
             if all((cx - x)**2 + (cy - y)**2 > (r + rr)**2
                    for x, y, rr in circles):
                 shapes.append(shape)

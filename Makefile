@@ -1,7 +1,7 @@
 # The README's commands. Each one sets up .venv/ first (seconds once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-fast flops
+.PHONY: setup demo test test-fast flops bench
 
 setup:
 	@bash tools/setup_env.sh
@@ -20,3 +20,9 @@ test-fast: setup
 
 flops: setup
 	$(PY) tools/analysis/get_flops.py
+
+# Performance benchmarks (README "Performance"): each prints a table and one
+# met / NOT MET line per target. About 15 minutes on a 2-core CPU.
+bench: setup
+	for b in train_step throughput scaling aggregation_op; do \
+		$(PY) benchmarks/$$b.py || exit 1; done

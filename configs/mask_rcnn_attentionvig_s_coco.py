@@ -6,7 +6,11 @@
 #
 # SVGA graph: the paper's stride 2 on every stage, no cap on shifts (a
 # stage-1 node at 1333x800 has about 265 neighbours). Set the backbone's
-# max_shifts to bound the cost per pixel.
+# max_shifts to bound the cost per pixel. The aggregation runs as mmvig's
+# fused operator (Triton on GPUs), whose memory does not grow with the
+# neighbours. Stages 1-2, whose 1333x800 activations dominate the memory, are
+# checkpointed (with_cp): see benchmarks/train_step.py for what that costs
+# and saves; with_cp=False trains faster where memory allows.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
@@ -28,6 +32,7 @@ model = dict(
         drop_path_rate=0.1,
         graph_strides=2,
         max_shifts=None,
+        with_cp=(True, True, False, False),
         norm_cfg=dict(type='SyncBN', requires_grad=True),
         init_cfg=dict(
             type='Pretrained', checkpoint=imagenet_checkpoint,

@@ -11,8 +11,8 @@ from mmvig.models.attention_vig import (CrossAttentionAggregation,
                                         MaxRelativeAggregation,
                                         build_aggregator)
 from mmvig.models.graph import svga_shifts
-from mmvig.ops.svga_attention import (_SVGACrossAttention,
-                                      reference_cross_attention,
+from mmvig.ops import svga_attention
+from mmvig.ops.svga_attention import (fused_cross_attention,
                                       svga_cross_attention)
 
 
@@ -85,17 +85,39 @@ def test_max_shifts_keeps_neighbour_count_fixed():
     assert svga_shifts(200, 200, 2).num_neighbours == 2 * 99
 
 
+@pytest.fixture(params=['shifts', 'gemm', 'triton'])
+def impl(request, monkeypatch):
+    """Each path of the operator: the PyTorch path one shift at a time, the
+    PyTorch path with batched GEMMs, and the Triton kernels (interpreted on
+    CPU-only machines)."""
+    if request.param == 'triton':
+        return 'triton'
+    dense = request.param == 'gemm'
+    monkeypatch.setattr(svga_attention, '_use_dense', lambda *_: dense)
+    return 'torch'
+
+
+# (height, width, stride, max_shifts): stride dividing the axis (neighbours
+# are residue classes), not dividing it, stride 1, and a capped graph.
+GRIDS = [(5, 6, 2, None), (6, 7, 1, None), (8, 5, 2, 3), (3, 11, 3, None)]
+
+
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
-@pytest.mark.parametrize('heads', [1, 2, 4])
-def test_cross_attention_matches_per_node_equations(normalize, heads):
+@pytest.mark.parametrize('heads', [1, 4])
+@pytest.mark.parametrize('grid', GRIDS)
+def test_cross_attention_matches_per_node_equations(impl, grid, normalize,
+                                                    heads):
     torch.manual_seed(0)
-    height, width, channels = 5, 6, 8
-    q, k, v = (torch.randn(2, channels, height, width, dtype=torch.float64)
+    height, width, stride, max_shifts = grid
+    channels = 8
+    dtype = torch.float32 if impl == 'triton' else torch.float64
+    q, k, v = (torch.randn(2, channels, height, width, dtype=dtype)
                for _ in range(3))
-    log_beta = torch.tensor(math.log(3.0), dtype=torch.float64)
-    shifts = svga_shifts(height, width, 2)
-    out = svga_cross_attention(q, k, v, log_beta, shifts, heads, normalize)
-    nbrs = neighbour_lists(height, width, 2)
+    log_beta = torch.tensor(math.log(3.0), dtype=dtype)
+    shifts = svga_shifts(height, width, stride, max_shifts)
+    out = svga_cross_attention(q, k, v, log_beta, shifts, heads, normalize,
+                               impl)
+    nbrs = neighbour_lists(height, width, stride, max_shifts)
     for b in range(2):
         expected = direct_cross_attention(q[b], k[b], v[b], 3.0, nbrs, heads,
                                           normalize)
@@ -103,7 +125,9 @@ def test_cross_attention_matches_per_node_equations(normalize, heads):
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
-def test_cross_attention_gradcheck(normalize):
+@pytest.mark.parametrize('path', [False, True])
+def test_cross_attention_gradcheck(normalize, path, monkeypatch):
+    monkeypatch.setattr(svga_attention, '_use_dense', lambda *_: path)
     torch.manual_seed(0)
     shape = (2, 2, 3, 5, 4)
     qn = F.normalize(torch.randn(shape, dtype=torch.float64), dim=2)
@@ -113,23 +137,74 @@ def test_cross_attention_gradcheck(normalize):
     inputs = [t.requires_grad_() for t in (qn, kn, v, beta)]
     shifts = svga_shifts(5, 4, 2)
     assert torch.autograd.gradcheck(
-        lambda *x: _SVGACrossAttention.apply(*x, shifts, normalize), inputs)
+        lambda *x: fused_cross_attention(*x, shifts, normalize), inputs)
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
-def test_fused_operator_matches_plain_autograd(normalize):
+def test_operator_matches_plain_autograd(impl, normalize):
     torch.manual_seed(0)
-    q, k, v = (torch.randn(2, 16, 13, 9, requires_grad=True) for _ in range(3))
+    q, k, v = (torch.randn(2, 16, 13, 10, requires_grad=True)
+               for _ in range(3))
     log_beta = torch.tensor(2.0, requires_grad=True)
-    shifts = svga_shifts(13, 9, 2)
+    shifts = svga_shifts(13, 10, 2)
     grads = []
-    for fn in (svga_cross_attention, reference_cross_attention):
-        out = fn(q, k, v, log_beta, shifts, 4, normalize)
+    for fn_impl in (impl, 'reference'):
+        out = svga_cross_attention(q, k, v, log_beta, shifts, 4, normalize,
+                                   fn_impl)
         grads.append((out,) + torch.autograd.grad(
             (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(),
             (q, k, v, log_beta)))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes autograd keeps for the backward pass of ``fn()``."""
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(saved)
+
+
+@pytest.mark.parametrize('normalize', ['none', 'softmax'])
+def test_saved_state_does_not_grow_with_neighbours(normalize):
+    q, k, v = (torch.randn(1, 16, 24, 24, requires_grad=True)
+               for _ in range(3))
+    log_beta = torch.tensor(1.0, requires_grad=True)
+    saved = {}
+    for impl in ('auto', 'reference'):
+        for stride in (1, 12):  # 46 and 2 neighbours
+            shifts = svga_shifts(24, 24, stride)
+            saved[impl, stride] = _saved_bytes(lambda: svga_cross_attention(
+                q, k, v, log_beta, shifts, 4, normalize, impl))
+    assert saved['auto', 1] == saved['auto', 12]
+    assert saved['reference', 1] > 10 * saved['reference', 12]
+    assert saved['auto', 1] < saved['reference', 1] / 10
+
+
+def test_unknown_impl_is_rejected():
+    x = torch.randn(1, 8, 4, 4)
+    with pytest.raises(ValueError, match='impl must be one of'):
+        svga_cross_attention(x, x, x, torch.tensor(0.), svga_shifts(4, 4, 2),
+                             2, impl='cuda')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_auto_uses_triton_on_cuda(monkeypatch):
+    calls = []
+    from mmvig.ops import svga_attention_triton
+    real = svga_attention_triton.forward
+    monkeypatch.setattr(svga_attention_triton, 'forward',
+                        lambda *a: calls.append(1) or real(*a))
+    x = torch.randn(1, 8, 6, 6, device='cuda')
+    svga_cross_attention(x, x, x, torch.tensor(0., device='cuda'),
+                         svga_shifts(6, 6, 2), 2)
+    assert calls
 
 
 def test_zero_vectors_and_extreme_beta_stay_finite():

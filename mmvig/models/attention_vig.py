@@ -22,12 +22,14 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..ops.svga_attention import NORMALIZATIONS, svga_cross_attention
+from ..ops.svga_attention import (IMPLEMENTATIONS, NORMALIZATIONS,
+                                  svga_cross_attention)
 from ..utils import ConfigType
 from .checkpoint import load_pretrained_backbone
 from .graph import SVGAShifts, shifted_views, svga_shifts
 from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
-                     Residual, Stem, conv1x1, downsample_conv)
+                     Residual, Stem, checkpointed, conv1x1,
+                     downsample_conv)
 
 
 class CrossAttentionAggregation(nn.Module):
@@ -45,12 +47,16 @@ class CrossAttentionAggregation(nn.Module):
         init_beta: Initial ``beta``; the learnable parameter is ``log_beta``.
         norm_cfg: Norm layer config.
         act_cfg: Activation config.
+        impl: Operator implementation, see
+            :func:`mmvig.ops.svga_cross_attention` (``'auto'``: Triton
+            kernels on CUDA, PyTorch elsewhere).
     """
 
     def __init__(self, channels: int, num_heads: int = 8,
                  normalize: str = 'none', init_beta: float = 10.0,
                  norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+                 act_cfg: ConfigType = dict(type='GELU'),
+                 impl: str = 'auto') -> None:
         super().__init__()
         if channels % num_heads:
             raise ValueError(f'num_heads={num_heads} must divide the '
@@ -60,6 +66,10 @@ class CrossAttentionAggregation(nn.Module):
                              f'got {normalize!r}')
         if init_beta <= 0:
             raise ValueError(f'init_beta must be positive, got {init_beta}')
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f'impl must be one of {IMPLEMENTATIONS}, '
+                             f'got {impl!r}')
+        self.impl = impl
         self.num_heads = num_heads
         self.normalize = normalize
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
@@ -69,7 +79,7 @@ class CrossAttentionAggregation(nn.Module):
     def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
         q, k, v = self.qkv(x).chunk(3, dim=1)
         m = svga_cross_attention(q, k, v, self.log_beta, shifts,
-                                 self.num_heads, self.normalize)
+                                 self.num_heads, self.normalize, self.impl)
         return self.out(torch.cat([x, m], dim=1))
 
 
@@ -208,10 +218,17 @@ class Grapher(nn.Module):
     def shifts(self, height: int, width: int) -> SVGAShifts:
         return svga_shifts(height, width, self.graph_stride, self.max_shifts)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.pos_embed(x)
-        x = self.aggregate(x, self.shifts(*x.shape[-2:]))
-        return self.ffn(x)
+    def _mix(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        return self.aggregate(self.pos_embed(x), shifts)
+
+    def forward(self, x: Tensor, with_cp: bool = False) -> Tensor:
+        """``with_cp`` checkpoints the aggregation and the FFN separately, so
+        the backward pass holds one of them at a time."""
+        shifts = self.shifts(*x.shape[-2:])
+        if with_cp:
+            x = checkpointed(self, x, shifts, forward=self._mix)
+            return checkpointed(self.ffn, x)
+        return self.ffn(self._mix(x, shifts))
 
 
 class AttentionViGStage(nn.Sequential):
@@ -228,13 +245,14 @@ class AttentionViGStage(nn.Sequential):
         layer_scale_init_value: Initial ``gamma`` of every residual branch.
         norm_cfg: Norm layer config.
         act_cfg: Activation config.
+        with_cp: Checkpoint each block (recompute it in the backward pass).
     """
 
     def __init__(self, in_channels: int, channels: int, depth: int,
                  num_graphers: int, drop_paths: Sequence[float],
                  downsample: bool, grapher_cfg: dict,
                  layer_scale_init_value: float, norm_cfg: ConfigType,
-                 act_cfg: ConfigType) -> None:
+                 act_cfg: ConfigType, with_cp: bool = False) -> None:
         blocks: List[nn.Module] = []
         if downsample:
             blocks.append(downsample_conv(in_channels, channels, norm_cfg))
@@ -248,6 +266,16 @@ class AttentionViGStage(nn.Sequential):
                 layer_scale_init_value=layer_scale_init_value,
                 norm_cfg=norm_cfg, act_cfg=act_cfg, **grapher_cfg))
         super().__init__(*blocks)
+        self.with_cp = with_cp
+
+    def forward(self, x: Tensor) -> Tensor:
+        with_cp = self.with_cp and x.requires_grad
+        for block in self:
+            if isinstance(block, Grapher):
+                x = block(x, with_cp)
+            else:
+                x = checkpointed(block, x) if with_cp else block(x)
+        return x
 
 
 def _per_stage(value, name: str, num_stages: int = 4) -> list:
@@ -291,6 +319,10 @@ class AttentionViG(BaseModule):
             ``GraphSAGE``.
         norm_cfg: Norm layer config (``dict(type='SyncBN')`` for DDP).
         act_cfg: Activation config.
+        with_cp: Activation checkpointing per stage (bool or four bools): a
+            checkpointed stage (stage 1 with the stem) keeps only each block's
+            input for the backward pass and runs the block again there,
+            trading compute for memory.
         init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
             prefix='backbone.')`` loads an mmvig ImageNet classifier.
     """
@@ -318,6 +350,7 @@ class AttentionViG(BaseModule):
                  aggregator: ConfigType = dict(type='CrossAttention'),
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
+                 with_cp: Union[bool, Sequence[bool]] = False,
                  init_cfg: Optional[ConfigType] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -332,6 +365,7 @@ class AttentionViG(BaseModule):
         self.norm_eval = norm_eval
         self.graph_strides = _per_stage(graph_strides, 'graph_strides')
         self.max_shifts = _per_stage(max_shifts, 'max_shifts')
+        self.with_cp = _per_stage(with_cp, 'with_cp')
         build_aggregator(aggregator, widths[0], norm_cfg, act_cfg)  # validate
 
         self.stem = Stem(in_channels, widths[0], norm_cfg, act_cfg)
@@ -350,7 +384,8 @@ class AttentionViG(BaseModule):
                                  graph_stride=self.graph_strides[i],
                                  max_shifts=self.max_shifts[i]),
                 layer_scale_init_value=layer_scale_init_value,
-                norm_cfg=norm_cfg, act_cfg=act_cfg))
+                norm_cfg=norm_cfg, act_cfg=act_cfg,
+                with_cp=self.with_cp[i]))
             start = end
         self.out_channels = [widths[i] for i in self.out_indices]
         self._freeze_stages()
@@ -429,7 +464,11 @@ class AttentionViG(BaseModule):
             shape ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``.
         """
         self._check_input_size(*x.shape[-2:])
-        x = self.stem(x)
+        if self.with_cp[0] and torch.is_grad_enabled() and \
+                self.stem[0].conv.weight.requires_grad:
+            x = checkpointed(self.stem, x)
+        else:
+            x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
             x = stage(x)

@@ -1,10 +1,13 @@
 """Building blocks shared by the mmvig backbones (all tensors ``(B, C, H, W)``)."""
-from typing import Optional
+import contextlib
+from typing import Callable, Iterator, Optional
 
 import torch
+import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..utils import ConfigType
 
@@ -111,3 +114,34 @@ class ConvPositionEncoding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.proj(x)
+
+
+@contextlib.contextmanager
+def _running_stats_frozen(module: nn.Module) -> Iterator[None]:
+    """BatchNorm layers of ``module`` normalise with batch statistics as usual
+    but leave their running statistics and batch count unchanged."""
+    norms = [m for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.training]
+    state = [(m.momentum, None if m.num_batches_tracked is None else
+              m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.
+    try:
+        yield
+    finally:
+        for m, (momentum, count) in zip(norms, state):
+            m.momentum = momentum
+            if count is not None:
+                m.num_batches_tracked.copy_(count)
+
+
+def checkpointed(module: nn.Module, x: Tensor, *args,
+                 forward: Optional[Callable[..., Tensor]] = None) -> Tensor:
+    """``forward(x, *args)`` (default: ``module``) keeping only the inputs for
+    the backward pass, which runs it again. Unlike plain activation
+    checkpointing, the BatchNorm layers of ``module`` update their running
+    statistics once, in the first forward."""
+    return cp.checkpoint(
+        forward or module, x, *args, use_reentrant=False,
+        context_fn=lambda: (contextlib.nullcontext(),
+                            _running_stats_frozen(module)))

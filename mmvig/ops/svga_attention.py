@@ -16,11 +16,13 @@ keeps for the backward pass is independent of the number of neighbours. All
 arithmetic is in float32 for half inputs (autocast included), float64 for
 float64 inputs.
 """
+import functools
+import importlib.util
 import math
-from typing import Tuple
+import os
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..models.graph import SVGAShifts, shifted_views
@@ -30,6 +32,13 @@ NORMALIZATIONS = ('none', 'mean', 'softmax')
 # finite in every dtype, and far outside the 5-30 the paper reports.
 LOG_BETA_RANGE = (-10.0, 10.0)
 COSINE_EPS = 1e-6
+IMPLEMENTATIONS = ('auto', 'triton', 'torch', 'reference')
+# The PyTorch path aggregates an axis with batched GEMMs from this many
+# neighbours per axis on (see ``_use_dense``), and bounds each GEMM batch's
+# logits to this many values (2 MB in float32: the logits of a chunk stay in
+# the CPU's cache between the GEMMs and the exp).
+DENSE_MIN_NEIGHBOURS = 8
+DENSE_CHUNK_ELEMENTS = 1 << 19
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -37,79 +46,347 @@ def _dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum(2, keepdim=True)
 
 
-class _SVGACrossAttention(torch.autograd.Function):
-    """Autograd function over normalised queries/keys; see module docstring."""
+class _Partial(NamedTuple):
+    """One axis's share of the aggregation, before normalisation.
 
-    @staticmethod
-    def forward(ctx, qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
-                shifts: SVGAShifts, normalize: str) -> Tensor:
-        num = shifts.num_neighbours
-        out = torch.zeros_like(v)
-        if normalize == 'softmax':
-            run_max = torch.full_like(qn[:, :, :1], -math.inf)
-            run_sum = torch.zeros_like(run_max)
-        for kn_s, v_s in shifted_views((kn, v), shifts):
-            logit = _dot(qn, kn_s).sub_(1).mul_(beta)
-            if normalize == 'softmax':
-                new_max = torch.maximum(run_max, logit)
-                rescale = (run_max - new_max).exp_()
-                weight = (logit - new_max).exp_()
-                run_sum.mul_(rescale).add_(weight)
-                out.mul_(rescale).addcmul_(weight, v_s)
-                run_max = new_max
-            else:
-                out.addcmul_(logit.exp_(), v_s)
-        lse = None
-        if normalize == 'softmax':
-            out.div_(run_sum)
-            lse = run_max + run_sum.log()
-        elif normalize == 'mean':
-            out.div_(num)
-        ctx.shifts, ctx.normalize = shifts, normalize
-        ctx.save_for_backward(qn, kn, v, beta, out if lse is not None else None,
-                              lse)
-        return out
+    ``acc = sum_j exp(logit_ij - m_i) v_j`` and ``s = sum_j exp(logit_ij -
+    m_i)``; ``m`` and ``s`` are ``None`` unless normalising with softmax (then
+    ``m`` is 0).
+    """
+    acc: Tensor
+    m: Optional[Tensor]
+    s: Optional[Tensor]
 
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        qn, kn, v, beta, out, lse = ctx.saved_tensors
-        shifts, normalize = ctx.shifts, ctx.normalize
-        grad_out = grad_out.contiguous()
+
+# --- PyTorch path, one circular shift at a time ---------------------------
+
+def _doubled(x: Tensor, dim: int) -> Tensor:
+    return torch.cat([x, x], dim)
+
+
+def _shift_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
+                   offsets: Sequence[int], softmax: bool) -> _Partial:
+    length = kn.shape[dim]
+    kn2, v2 = _doubled(kn, dim), _doubled(v, dim)
+    acc = torch.zeros_like(v)
+    run_max = run_sum = None
+    if softmax:
+        run_max = torch.full_like(qn[:, :, :1], -math.inf)
+        run_sum = torch.zeros_like(run_max)
+    for offset in offsets:
+        v_s = v2.narrow(dim, offset, length)
+        logit = _dot(qn, kn2.narrow(dim, offset, length)).sub_(1).mul_(beta)
+        if softmax:
+            new_max = torch.maximum(run_max, logit)
+            rescale = (run_max - new_max).exp_()
+            weight = (logit - new_max).exp_()
+            run_sum.mul_(rescale).add_(weight)
+            acc.mul_(rescale).addcmul_(weight, v_s)
+            run_max = new_max
+        else:
+            acc.addcmul_(logit.exp_(), v_s)
+    return _Partial(acc, run_max, run_sum)
+
+
+def _shift_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                    dim: int, offsets: Sequence[int], grad: Tensor,
+                    lse: Optional[Tensor], delta: Optional[Tensor]
+                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    length = kn.shape[dim]
+    kn2, v2 = _doubled(kn, dim), _doubled(v, dim)
+    grad_q = torch.zeros_like(qn)
+    grad_k2 = torch.zeros_like(kn2)
+    grad_v2 = torch.zeros_like(v2)
+    grad_beta = qn.new_zeros((), dtype=torch.float64)
+    for offset in offsets:
+        kn_s = kn2.narrow(dim, offset, length)
+        cos_m1 = _dot(qn, kn_s).sub_(1)
+        logit = cos_m1 * beta
+        weight = (logit - lse).exp_() if lse is not None else logit.exp_()
+        grad_v2.narrow(dim, offset, length).addcmul_(weight, grad)
+        grad_w = _dot(grad, v2.narrow(dim, offset, length))
+        if delta is not None:
+            grad_w.sub_(delta)
+        grad_logit = grad_w.mul_(weight)
+        grad_beta += (grad_logit * cos_m1).sum(dtype=torch.float64)
+        grad_cos = grad_logit.mul_(beta)
+        grad_q.addcmul_(grad_cos, kn_s)
+        grad_k2.narrow(dim, offset, length).addcmul_(grad_cos, qn)
+    grad_k = grad_k2.narrow(dim, 0, length) + grad_k2.narrow(dim, length, length)
+    grad_v = grad_v2.narrow(dim, 0, length) + grad_v2.narrow(dim, length, length)
+    return grad_q, grad_k, grad_v, grad_beta
+
+
+# --- PyTorch path, all neighbours of an axis at once (batched GEMMs) -----
+
+class _AxisSequences:
+    """The neighbour sets of one axis as masked attention over sequences.
+
+    Every SVGA neighbour of a node lies on the node's own row (or column), so
+    one axis's aggregation is attention along rows (columns) with a fixed
+    circulant mask. When the stride ``K`` divides the axis length, a node's
+    neighbours are exactly the other members of its residue class mod ``K``,
+    and the sequences are those classes (no masked-out work but the
+    diagonal); otherwise they are whole rows (columns) under the mask.
+    ``(B, h, d, H, W)`` tensors become ``(N, L, d)`` batches of sequences.
+    """
+
+    def __init__(self, shape: torch.Size, dim: int, offsets: Sequence[int]):
+        length = shape[dim]
+        stride = offsets[0]
+        grouped = tuple(offsets) == tuple(range(stride, length, stride)) \
+            and length % stride == 0
+        self.groups = stride if grouped else 1
+        self.seq_len = length // self.groups
+        self.dim = dim
+        self.shape = shape
+        idx = torch.arange(self.seq_len)
+        if grouped:
+            self.mask = idx[:, None] != idx[None, :]
+        else:
+            rel = (idx[None, :] - idx[:, None]) % length
+            self.mask = torch.isin(rel, torch.tensor(list(offsets)))
+
+    def bias(self, like: Tensor) -> Tensor:
+        """``(L, L)``: 0 on edges, -inf elsewhere."""
+        bias = torch.zeros(self.mask.shape, dtype=like.dtype)
+        return bias.masked_fill_(~self.mask, -math.inf).to(like.device)
+
+    def to_seq(self, x: Tensor) -> Tensor:
+        """``(B, h, d, H, W) -> (N, L, d)``, one copy."""
+        batch, heads, depth, height, width = x.shape
+        if self.dim == 3:  # sequences run down the columns
+            x = x.reshape(batch, heads, depth, self.seq_len, self.groups, width)
+            x = x.permute(0, 1, 5, 4, 3, 2)
+        else:
+            x = x.reshape(batch, heads, depth, height, self.seq_len, self.groups)
+            x = x.permute(0, 1, 3, 5, 4, 2)
+        return x.reshape(-1, self.seq_len, depth)
+
+    def from_seq(self, x: Tensor) -> Tensor:
+        """``(N, L, d) -> (B, h, d, H, W)`` contiguous, one copy."""
+        batch, heads, _, height, width = self.shape
+        depth = x.shape[-1]
+        other = width if self.dim == 3 else height
+        x = x.reshape(batch, heads, other, self.groups, self.seq_len, depth)
+        order = (0, 1, 5, 4, 3, 2) if self.dim == 3 else (0, 1, 5, 2, 4, 3)
+        return x.permute(order).reshape(batch, heads, depth, height, width)
+
+    def chunks(self, num: int) -> Iterator[slice]:
+        """Slices of the ``N`` sequences whose ``(L, L)`` logits together
+        hold at most ``DENSE_CHUNK_ELEMENTS`` values."""
+        step = max(1, DENSE_CHUNK_ELEMENTS // self.seq_len**2)
+        for start in range(0, num, step):
+            yield slice(start, start + step)
+
+
+def _use_dense(length: int, offsets: Sequence[int]) -> bool:
+    """Batched GEMMs pay off when an axis has many neighbours and the masked
+    sequences waste at most 4x the work of the neighbours themselves."""
+    if len(offsets) < DENSE_MIN_NEIGHBOURS:
+        return False
+    stride = offsets[0]
+    seq_len = length // stride if length % stride == 0 else length
+    return seq_len <= 4 * len(offsets)
+
+
+def _dense_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                   dim: int, offsets: Sequence[int],
+                   softmax: bool) -> _Partial:
+    seqs = _AxisSequences(qn.shape, dim, offsets)
+    q, k, vs = (seqs.to_seq(x) for x in (qn, kn, v))
+    beta = float(beta)
+    bias = seqs.bias(q) - beta
+    acc = torch.empty_like(vs)
+    m = s = None
+    if softmax:
+        m, s = (q.new_empty(q.shape[0], q.shape[1], 1) for _ in range(2))
+    for sl in seqs.chunks(q.shape[0]):
+        # beta * (cos - 1), -inf off the graph
+        logit = torch.baddbmm(bias, q[sl], k[sl].transpose(1, 2), alpha=beta)
+        if softmax:
+            m[sl] = logit.amax(-1, keepdim=True)
+            logit.sub_(m[sl])
+        weight = logit.exp_()
+        if softmax:
+            s[sl] = weight.sum(-1, keepdim=True)
+        torch.bmm(weight, vs[sl], out=acc[sl])
+    return _Partial(seqs.from_seq(acc), *(None if t is None else
+                                         seqs.from_seq(t) for t in (m, s)))
+
+
+def _dense_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                    dim: int, offsets: Sequence[int], grad: Tensor,
+                    lse: Optional[Tensor], delta: Optional[Tensor]
+                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    seqs = _AxisSequences(qn.shape, dim, offsets)
+    q, k, vs, g = (seqs.to_seq(x) for x in (qn, kn, v, grad))
+    lse, delta = (None if t is None else seqs.to_seq(t) for t in (lse, delta))
+    beta = float(beta)
+    bias = seqs.bias(q) - beta
+    grad_q, grad_k, grad_v = (torch.empty_like(x) for x in (q, k, vs))
+    grad_beta = q.new_zeros((), dtype=torch.float64)
+    for sl in seqs.chunks(q.shape[0]):
+        weight = torch.baddbmm(bias, q[sl], k[sl].transpose(1, 2), alpha=beta)
+        if lse is not None:
+            weight.sub_(lse[sl])
+        weight.exp_()
+        torch.bmm(weight.transpose(1, 2), g[sl], out=grad_v[sl])
+        grad_logit = torch.bmm(g[sl], vs[sl].transpose(1, 2))
+        if delta is not None:
+            grad_logit.sub_(delta[sl])
+        grad_logit.mul_(weight)
+        # sum_ij dL_ij (cos_ij - 1) = sum_i q_i . (dL k)_i - sum_ij dL_ij
+        grad_cos_k = torch.bmm(grad_logit, k[sl])
+        grad_beta += (q[sl] * grad_cos_k).sum().double()
+        grad_beta -= grad_logit.sum().double()
+        torch.mul(grad_cos_k, beta, out=grad_q[sl])
+        torch.bmm(grad_logit.transpose(1, 2), q[sl], out=grad_k[sl])
+    grad_k.mul_(beta)
+    del q, k, vs, g, grad_logit, weight  # before the copies back
+    return (seqs.from_seq(grad_q), seqs.from_seq(grad_k),
+            seqs.from_seq(grad_v), grad_beta)
+
+
+def _axes(shifts: SVGAShifts) -> List[Tuple[int, Tuple[int, ...]]]:
+    """``(dim, offsets)`` of each axis with neighbours, dims of
+    ``(B, h, d, H, W)``."""
+    return [(dim, offsets) for dim, offsets in ((3, shifts.rows),
+                                                (4, shifts.cols)) if offsets]
+
+
+def torch_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                  shifts: SVGAShifts,
+                  normalize: str) -> Tuple[Tensor, Optional[Tensor]]:
+    """Aggregate in PyTorch; returns ``out`` and, for softmax, the
+    log-sum-exp of every node's logits (both ``(B, h, ., H, W)``)."""
+    softmax = normalize == 'softmax'
+    parts = []
+    for dim, offsets in _axes(shifts):
+        axis_forward = (_dense_forward if _use_dense(qn.shape[dim], offsets)
+                        else _shift_forward)
+        parts.append(axis_forward(qn, kn, v, beta, dim, offsets, softmax))
+    if not softmax:
+        out = parts[0].acc if len(parts) == 1 else parts[0].acc + parts[1].acc
         if normalize == 'mean':
-            grad_out = grad_out / shifts.num_neighbours
-        # d(sum_j w_ij v_j . g_i) / d logit_ij = w_ij * (g_i . v_j - delta_i)
-        delta = _dot(grad_out, out) if normalize == 'softmax' else None
-        grad_q = torch.zeros_like(qn)
-        grad_k = torch.zeros_like(kn)
-        grad_v = torch.zeros_like(v)
-        grad_beta = torch.zeros((), dtype=torch.float64, device=qn.device)
-        for dim, offsets in ((3, shifts.rows), (4, shifts.cols)):
-            if not offsets:
-                continue
-            length = kn.shape[dim]
-            kn2, v2 = torch.cat([kn, kn], dim), torch.cat([v, v], dim)
-            grad_k2 = torch.zeros_like(kn2)
-            grad_v2 = torch.zeros_like(v2)
-            for offset in offsets:
-                kn_s = kn2.narrow(dim, offset, length)
-                v_s = v2.narrow(dim, offset, length)
-                cos_m1 = _dot(qn, kn_s).sub_(1)
-                logit = cos_m1 * beta
-                weight = (logit - lse).exp_() if lse is not None else logit.exp_()
-                grad_v2.narrow(dim, offset, length).addcmul_(weight, grad_out)
-                grad_w = _dot(grad_out, v_s)
-                if delta is not None:
-                    grad_w.sub_(delta)
-                grad_logit = grad_w.mul_(weight)
-                grad_beta += (grad_logit * cos_m1).sum(dtype=torch.float64)
-                grad_cos = grad_logit.mul_(beta)
-                grad_q.addcmul_(grad_cos, kn_s)
-                grad_k2.narrow(dim, offset, length).addcmul_(grad_cos, qn)
-            grad_k += grad_k2.narrow(dim, 0, length) + grad_k2.narrow(
-                dim, length, length)
-            grad_v += grad_v2.narrow(dim, 0, length) + grad_v2.narrow(
-                dim, length, length)
-        return (grad_q, grad_k, grad_v, grad_beta.to(beta.dtype), None, None)
+            out = out / shifts.num_neighbours
+        return out, None
+    m = functools.reduce(torch.maximum, [p.m for p in parts])
+    out = torch.zeros_like(v)
+    total = torch.zeros_like(m)
+    for p in parts:
+        scale = (p.m - m).exp_()
+        total.addcmul_(p.s, scale)
+        out.addcmul_(p.acc, scale)
+    return out.div_(total), m.add_(total.log_())
+
+
+def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                   out: Optional[Tensor], lse: Optional[Tensor], grad: Tensor,
+                   shifts: SVGAShifts, normalize: str
+                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients w.r.t. ``qn, kn, v, beta``, recomputing each axis."""
+    if normalize == 'mean':
+        grad = grad / shifts.num_neighbours
+    # d(sum_j w_ij v_j . g_i) / d logit_ij = w_ij * (g_i . v_j - delta_i)
+    delta = _dot(grad, out) if normalize == 'softmax' else None
+    grads = None
+    for dim, offsets in _axes(shifts):
+        axis_backward = (_dense_backward if _use_dense(qn.shape[dim], offsets)
+                         else _shift_backward)
+        part = axis_backward(qn, kn, v, beta, dim, offsets, grad, lse, delta)
+        grads = part if grads is None else [a + b for a, b in zip(grads, part)]
+    return grads
+
+
+def _backend_functions(backend: str):
+    if backend == 'triton':
+        from . import svga_attention_triton
+        return svga_attention_triton.forward, svga_attention_triton.backward
+    return torch_forward, torch_backward
+
+
+def _lse_shape(qn: Tensor, normalize: str) -> Tuple[int, ...]:
+    return qn.shape[:2] + (1, ) + qn.shape[3:] if normalize == 'softmax' \
+        else (0, )
+
+
+# The operator is a pair of opaque custom ops (forward, backward) tied by
+# ``register_autograd``: torch.compile keeps them in its graph without
+# tracing the loops inside, and autograd saves only what ``_setup_context``
+# names.
+@torch.library.custom_op('mmvig::svga_attention', mutates_args=())
+def _svga_attention(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                    rows: List[int], cols: List[int], normalize: str,
+                    backend: str) -> Tuple[Tensor, Tensor]:
+    forward, _ = _backend_functions(backend)
+    with torch.autocast(qn.device.type, enabled=False):
+        out, lse = forward(qn, kn, v, beta,
+                           SVGAShifts(tuple(rows), tuple(cols)), normalize)
+    return (out.contiguous(),
+            qn.new_empty(0) if lse is None else lse.contiguous())
+
+
+# Fake implementations give torch.compile shapes; every output is contiguous.
+@_svga_attention.register_fake
+def _(qn, kn, v, beta, rows, cols, normalize, backend):
+    return v.new_empty(v.shape), qn.new_empty(_lse_shape(qn, normalize))
+
+
+@torch.library.custom_op('mmvig::svga_attention_backward', mutates_args=())
+def _svga_attention_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                             out: Optional[Tensor], lse: Tensor,
+                             grad: Tensor,
+                             rows: List[int], cols: List[int],
+                             normalize: str, backend: str
+                             ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    _, backward = _backend_functions(backend)
+    with torch.autocast(qn.device.type, enabled=False):
+        grads = backward(qn, kn, v, beta, out,
+                         lse if normalize == 'softmax' else None,
+                         grad.to(qn.dtype).contiguous(),
+                         SVGAShifts(tuple(rows), tuple(cols)), normalize)
+    return tuple(g.contiguous() for g in grads[:3]) + (
+        grads[3].to(beta.dtype), )
+
+
+@_svga_attention_backward.register_fake
+def _(qn, kn, v, beta, out, lse, grad, rows, cols, normalize, backend):
+    return tuple(t.new_empty(t.shape) for t in (qn, kn, v, beta))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    qn, kn, v, beta, rows, cols, normalize, backend = inputs
+    out, lse = output
+    ctx.args = (rows, cols, normalize, backend)
+    ctx.save_for_backward(qn, kn, v, beta,
+                          out if normalize == 'softmax' else None, lse)
+
+
+def _backward(ctx, grad_out: Tensor, grad_lse: Tensor):
+    qn, kn, v, beta, out, lse = ctx.saved_tensors
+    grads = _svga_attention_backward(qn, kn, v, beta, out, lse, grad_out,
+                                     *ctx.args)
+    return grads + (None, ) * 4
+
+
+_svga_attention.register_autograd(_backward, setup_context=_setup_context)
+
+
+def fused_cross_attention(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                          shifts: SVGAShifts, normalize: str,
+                          backend: str = 'torch') -> Tensor:
+    """The operator on unit-norm ``(B, h, d, H, W)`` queries and keys, values
+    and a scalar ``beta``, all in one float dtype; ``backend`` is ``'torch'``
+    or ``'triton'``."""
+    return _svga_attention(qn, kn, v, beta, list(shifts.rows),
+                           list(shifts.cols), normalize, backend)[0]
+
+
+def _unit(x: Tensor) -> Tensor:
+    """``x / max(|x|, COSINE_EPS)`` over dim 2 (``F.normalize``'s result;
+    several times faster on CPU for the few strided channels of a head)."""
+    return x * x.square().sum(2, keepdim=True).clamp_min(COSINE_EPS**2).rsqrt()
 
 
 def compute_dtype(x: Tensor) -> torch.dtype:
@@ -134,19 +411,25 @@ def _split_heads(q: Tensor, k: Tensor, v: Tensor, log_beta: Tensor,
     heads = (batch, num_heads, channels // num_heads, height, width)
     dtype = compute_dtype(v)
     qn, kn, vh = (x.to(dtype).reshape(heads) for x in (q, k, v))
-    return (F.normalize(qn, dim=2, eps=COSINE_EPS),
-            F.normalize(kn, dim=2, eps=COSINE_EPS), vh,
-            beta_from_log(log_beta).to(dtype))
+    return _unit(qn), _unit(kn), vh, beta_from_log(log_beta).to(dtype)
 
 
-@torch.compiler.disable
+def triton_available(x: Tensor) -> bool:
+    """Whether the Triton kernels can run on ``x``: a CUDA tensor, or any
+    tensor when ``TRITON_INTERPRET=1`` runs kernels on the CPU."""
+    if not (x.is_cuda or os.environ.get('TRITON_INTERPRET') == '1'):
+        return False
+    return importlib.util.find_spec('triton') is not None
+
+
 def svga_cross_attention(q: Tensor,
                          k: Tensor,
                          v: Tensor,
                          log_beta: Tensor,
                          shifts: SVGAShifts,
                          num_heads: int,
-                         normalize: str = 'none') -> Tensor:
+                         normalize: str = 'none',
+                         impl: str = 'auto') -> Tensor:
     """Aggregate values over SVGA neighbours with cosine cross-attention.
 
     Args:
@@ -157,6 +440,9 @@ def svga_cross_attention(q: Tensor,
         shifts: SVGA neighbours of the ``H x W`` grid.
         num_heads: Heads; ``C`` must be divisible by it.
         normalize: ``'none'`` (paper), ``'mean'`` or ``'softmax'``.
+        impl: ``'auto'`` (the Triton kernels on CUDA tensors, PyTorch
+            elsewhere), ``'triton'``, ``'torch'``, or ``'reference'`` (plain
+            autograd over shifted tensors; memory grows with the neighbours).
 
     Returns:
         Tensor: the aggregated messages ``m``, shape ``(B, C, H, W)``, in the
@@ -165,10 +451,21 @@ def svga_cross_attention(q: Tensor,
     if normalize not in NORMALIZATIONS:
         raise ValueError(f'normalize must be one of {NORMALIZATIONS}, '
                          f'got {normalize!r}')
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f'impl must be one of {IMPLEMENTATIONS}, '
+                         f'got {impl!r}')
+    if impl == 'reference':
+        return reference_cross_attention(q, k, v, log_beta, shifts, num_heads,
+                                         normalize)
+    if impl == 'auto':
+        impl = 'triton' if q.is_cuda and triton_available(q) else 'torch'
+    elif impl == 'triton' and not triton_available(q):
+        raise RuntimeError('impl="triton" needs CUDA tensors and the triton '
+                           'package (or TRITON_INTERPRET=1 on the CPU)')
     qn, kn, vh, beta = _split_heads(q, k, v, log_beta, num_heads)
     if shifts.num_neighbours == 0:
         return torch.zeros_like(v)
-    out = _SVGACrossAttention.apply(qn, kn, vh, beta, shifts, normalize)
+    out = fused_cross_attention(qn, kn, vh, beta, shifts, normalize, impl)
     return out.reshape(v.shape).to(v.dtype)
 
 

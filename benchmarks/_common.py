@@ -1,0 +1,145 @@
+"""Shared helpers of the benchmark scripts: device, timing, peak memory in a
+fresh process, backbones by name, tables and target lines."""
+import argparse
+import datetime
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Sequence
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+COCO_CONFIG = 'configs/mask_rcnn_attentionvig_{}_coco.py'
+RESULT_PREFIX = 'RESULT '
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument('--device', default='auto',
+                   help="'cpu', 'cuda' or 'auto' (cuda when available)")
+    p.add_argument('--repeats', type=int, default=3,
+                   help='timed runs per measurement (the median is kept)')
+    p.add_argument('--worker', help=argparse.SUPPRESS)
+    return p
+
+
+def device(name: str) -> torch.device:
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return torch.device(name)
+
+
+def machine(dev: torch.device) -> str:
+    if dev.type == 'cuda':
+        what = torch.cuda.get_device_name(dev)
+    else:
+        what = f'{platform.processor() or platform.machine()} CPU, ' \
+               f'{torch.get_num_threads()} threads'
+    return (f'{what}; torch {torch.__version__}; '
+            f'{datetime.date.today().isoformat()}')
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == 'cuda':
+        torch.cuda.synchronize(dev)
+
+
+def median_time(fn: Callable[[], object], dev: torch.device, repeats: int,
+                warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(dev)
+        start = time.perf_counter()
+        fn()
+        sync(dev)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_memory_gb(dev: torch.device) -> float:
+    """Peak memory of this process so far: allocated CUDA memory on a GPU,
+    resident set size (RSS) on the CPU."""
+    if dev.type == 'cuda':
+        return torch.cuda.max_memory_allocated(dev) / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def report(result: dict) -> None:
+    """Worker side: hand ``result`` to the parent process."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def in_fresh_process(script: str, worker: str, args: argparse.Namespace,
+                     extra: Sequence[str] = ()) -> dict:
+    """Run ``script --worker worker`` in a new interpreter (so that its peak
+    memory is its own) and return what it reported."""
+    cmd = [sys.executable, osp.abspath(script), '--worker', worker, '--device',
+           args.device, '--repeats', str(args.repeats), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    raise RuntimeError(f'benchmark worker {worker!r} failed:\n'
+                       f'{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}')
+
+
+def build_backbone(name: str) -> torch.nn.Module:
+    """``resnet50`` (mmpretrain), ``pvig-<arch>`` (mmpretrain's PyramidVig),
+    ``attentionvig-<s|m|b>`` as the COCO config builds it, or
+    ``attentionvig-<s|m|b>:<json of backbone overrides>``."""
+    import mmvig  # noqa: F401
+    from mmpretrain.models import PyramidVig, ResNet
+    if name == 'resnet50':
+        return ResNet(depth=50)
+    if name.startswith('pvig-'):
+        return PyramidVig(arch=name[len('pvig-'):], out_indices=(3, ))
+    arch, _, overrides = name[len('attentionvig-'):].partition(':')
+    return build_attentionvig(arch, json.loads(overrides or '{}'))
+
+
+def coco_backbone_cfg(arch: str) -> dict:
+    """The backbone settings of ``configs/mask_rcnn_attentionvig_<arch>_coco.py``
+    without its pretrained checkpoint and with BN (one process)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, COCO_CONFIG.format(arch)))
+    backbone = cfg.model.backbone.to_dict()
+    backbone.pop('init_cfg', None)
+    backbone['norm_cfg'] = dict(type='BN', requires_grad=True)
+    return backbone
+
+
+def build_attentionvig(arch: str, overrides: Dict) -> torch.nn.Module:
+    from mmvig import AttentionViG
+    cfg = coco_backbone_cfg(arch)
+    cfg.pop('type')
+    cfg.update(overrides)
+    return AttentionViG(**cfg)
+
+
+def table(header: Sequence[str], rows: List[Sequence]) -> str:
+    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(r, widths)) + ' |'
+             for r in cells]
+    lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
+    return '\n'.join(lines)
+
+
+def target(description: str, value: float, bound: float,
+           at_most: bool = True) -> bool:
+    met = value <= bound if at_most else value >= bound
+    relation = '<=' if at_most else '>='
+    print(f'target: {description}: {value:.3g} {relation} {bound:g} -> '
+          f'{"met" if met else "NOT MET"}')
+    return met

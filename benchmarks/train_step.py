@@ -1,0 +1,89 @@
+"""Backbone training step at detection resolution against ResNet-50.
+
+One forward + backward pass of the backbone alone, batch 1, 800x1344 (a COCO
+image resized to 1333x800 and padded to a multiple of 32), each model in a
+fresh process so that its peak memory is its own (RSS on the CPU, allocated
+memory on a GPU). AttentionViG is built with the backbone settings of
+``configs/mask_rcnn_attentionvig_<arch>_coco.py`` (the paper's SVGA stride 2,
+activation checkpointing as configured); ResNet-50 is mmpretrain's. The
+targets use peak memory; "saved for backward" (what autograd holds between
+the passes, by storage) shows how much of it is activations.
+
+    python benchmarks/train_step.py [--device cpu|cuda] [--repeats 3]
+"""
+import json
+
+import torch
+
+from _common import (build_backbone, device, in_fresh_process, machine,
+                     median_time, parser, peak_memory_gb, report, table,
+                     target)
+
+HEIGHT, WIDTH = 800, 1344
+MODELS = {
+    'ResNet-50 (mmpretrain)': 'resnet50',
+    'AttentionViG-S': 'attentionvig-s',
+    'AttentionViG-M': 'attentionvig-m',
+    'AttentionViG-B': 'attentionvig-b',
+    'AttentionViG-S, no checkpointing':
+        'attentionvig-s:' + json.dumps(dict(with_cp=False)),
+}
+REFERENCE = 'ResNet-50 (mmpretrain)'
+# (model, peak memory bound, time bound), both relative to ResNet-50.
+TARGETS = [('AttentionViG-S', 1.0, 1.5), ('AttentionViG-B', 1.0, 1.5)]
+
+
+def worker(name: str, args) -> None:
+    dev = device(args.device)
+    torch.manual_seed(0)
+    model = build_backbone(name).to(dev)
+    model.train()  # mmpretrain's ResNet.train() returns None
+    x = torch.randn(1, 3, HEIGHT, WIDTH, device=dev)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        outs = model(x)
+        sum(o.float().mean() for o in outs).backward()
+
+    seconds = median_time(step, dev, args.repeats)
+    memory_gb = peak_memory_gb(dev)
+    saved = {}  # storage -> bytes: what autograd keeps for the backward
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        outs = model(x)
+    sum(o.float().mean() for o in outs).backward()
+    report(dict(seconds=seconds, memory_gb=memory_gb,
+                saved_gb=sum(saved.values()) / 1e9))
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    if args.worker:
+        return worker(args.worker, args)
+    dev = device(args.device)
+    print(f'backbone training step, batch 1, {HEIGHT}x{WIDTH}; '
+          f'{machine(dev)}')
+    results = {label: in_fresh_process(__file__, name, args)
+               for label, name in MODELS.items()}
+    ref = results[REFERENCE]
+    rows = [(label, f'{r["memory_gb"]:.2f} GB',
+             f'{r["memory_gb"] / ref["memory_gb"]:.2f}x',
+             f'{r["saved_gb"]:.2f} GB', f'{r["seconds"]:.2f} s',
+             f'{r["seconds"] / ref["seconds"]:.2f}x')
+            for label, r in results.items()]
+    print(table(('backbone', 'peak memory', 'vs ResNet-50',
+                 'saved for backward', 'time', 'vs ResNet-50'), rows))
+    for label, memory_bound, time_bound in TARGETS:
+        r = results[label]
+        target(f'{label} peak memory / ResNet-50',
+               r['memory_gb'] / ref['memory_gb'], memory_bound)
+        target(f'{label} time / ResNet-50', r['seconds'] / ref['seconds'],
+               time_bound)
+
+
+if __name__ == '__main__':
+    main()

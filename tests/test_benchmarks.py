@@ -1,0 +1,30 @@
+"""The benchmark scripts' helpers (the benchmarks themselves: make bench)."""
+import os.path as osp
+import sys
+
+import pytest
+
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'benchmarks'))
+from _common import build_backbone, coco_backbone_cfg, table  # noqa: E402
+from scaling import fitted_exponent  # noqa: E402
+
+
+@pytest.mark.parametrize('exponent', [0.8, 1.0, 1.37])
+def test_fitted_exponent_recovers_a_power_law(exponent):
+    pixels = [224.0**2, 448.0**2, 896.0**2]
+    seconds = [3e-7 * p**exponent for p in pixels]
+    assert fitted_exponent(pixels, seconds) == pytest.approx(exponent)
+
+
+def test_benchmarked_backbones_follow_the_coco_configs():
+    cfg = coco_backbone_cfg('b')
+    assert cfg['arch'] == 'b' and cfg['graph_strides'] == 2
+    assert cfg['max_shifts'] is None and cfg['with_cp'] is True
+    assert 'init_cfg' not in cfg and cfg['norm_cfg']['type'] == 'BN'
+    model = build_backbone('attentionvig-s:{"with_cp": false}')
+    assert model.with_cp == [False] * 4 and model.graph_strides == [2] * 4
+
+
+def test_table_aligns_columns():
+    lines = table(('a', 'bb'), [('xxx', 1)]).splitlines()
+    assert len({len(line) for line in lines}) == 1

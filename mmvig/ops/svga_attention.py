@@ -9,12 +9,23 @@ For node ``i``, head ``h`` and each SVGA neighbour ``j`` of ``i``::
 with ``w = alpha`` (the paper's best variant), ``w = alpha / N`` (``'mean'``)
 or ``w = softmax_j(-beta * (1 - s_ij))`` (``'softmax'``).
 
-The operator walks the neighbours one circular shift at a time and keeps only
-running sums. Its backward pass recomputes each shift from ``q``, ``k``, ``v``
-and ``beta`` instead of reading stored per-shift tensors, so the memory it
-keeps for the backward pass is independent of the number of neighbours. All
-arithmetic is in float32 for half inputs (autocast included), float64 for
-float64 inputs.
+One operator computes all of it (every shift, head and normalisation). Its
+backward pass recomputes the weights from ``q``, ``k``, ``v`` and ``beta``
+instead of reading stored per-neighbour tensors, so what it keeps for the
+backward pass does not depend on the number of neighbours. Implementations:
+
+* Triton kernels for CUDA tensors (:mod:`.svga_attention_triton`);
+* PyTorch elsewhere. Every SVGA neighbour of a node lies on the node's row or
+  column, so each axis is attention along rows (columns) under a circulant
+  mask: axes with many neighbours run as batched GEMMs over chunks of rows
+  (:class:`_AxisSequences`), the others one circular shift at a time with
+  running sums. Softmax combines the two axes' partial sums online.
+
+Both are wrapped as ``torch.library`` custom ops (forward and backward), which
+``torch.compile`` keeps whole. All arithmetic is in float32 for half inputs
+(autocast included), float64 for float64 inputs on the PyTorch path.
+:func:`reference_cross_attention` is the plain autograd loop, kept as the
+reference for tests and benchmarks.
 """
 import functools
 import importlib.util
@@ -440,8 +451,8 @@ def svga_cross_attention(q: Tensor,
         shifts: SVGA neighbours of the ``H x W`` grid.
         num_heads: Heads; ``C`` must be divisible by it.
         normalize: ``'none'`` (paper), ``'mean'`` or ``'softmax'``.
-        impl: ``'auto'`` (the Triton kernels on CUDA tensors, PyTorch
-            elsewhere), ``'triton'``, ``'torch'``, or ``'reference'`` (plain
+        impl: ``'auto'`` (the Triton kernels on CUDA tensors up to float32,
+            PyTorch elsewhere), ``'triton'``, ``'torch'``, or ``'reference'`` (plain
             autograd over shifted tensors; memory grows with the neighbours).
 
     Returns:
@@ -457,8 +468,9 @@ def svga_cross_attention(q: Tensor,
     if impl == 'reference':
         return reference_cross_attention(q, k, v, log_beta, shifts, num_heads,
                                          normalize)
-    if impl == 'auto':
-        impl = 'triton' if q.is_cuda and triton_available(q) else 'torch'
+    if impl == 'auto':  # the kernels compute in float32
+        impl = 'triton' if q.is_cuda and compute_dtype(v) == torch.float32 \
+            and triton_available(q) else 'torch'
     elif impl == 'triton' and not triton_available(q):
         raise RuntimeError('impl="triton" needs CUDA tensors and the triton '
                            'package (or TRITON_INTERPRET=1 on the CPU)')

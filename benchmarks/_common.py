@@ -1,6 +1,7 @@
 """Shared helpers of the benchmark scripts: device, timing, peak memory in a
 fresh process, backbones by name, tables and target lines."""
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -11,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Iterator, List, Sequence
 
 import torch
 
@@ -72,6 +73,21 @@ def peak_memory_gb(dev: torch.device) -> float:
     if dev.type == 'cuda':
         return torch.cuda.max_memory_allocated(dev) / 1e9
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+@contextlib.contextmanager
+def saved_for_backward() -> Iterator[Dict[int, int]]:
+    """Record what autograd saves for the backward pass inside the block, as
+    ``{storage address: bytes}`` (views of one storage count once)."""
+    saved: Dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield saved
 
 
 def report(result: dict) -> None:

@@ -12,7 +12,8 @@ import statistics
 
 import torch
 
-from _common import device, machine, median_time, parser, table, target
+from _common import (build_backbone, device, machine, median_time, parser,
+                     table, target)
 
 BATCH, SIZE = 32, 224
 MODELS = {
@@ -33,13 +34,12 @@ TARGETS = [('AttentionViG-S', 1.5), ('AttentionViG-B', 1.0)]
 
 
 def build(name: str) -> torch.nn.Module:
-    import mmvig  # noqa: F401
-    from mmpretrain.models import PyramidVig, ResNet
-    if name == 'resnet50':
-        return ResNet(depth=50)
-    if name.startswith('pvig-'):
-        return PyramidVig(arch=name[len('pvig-'):], out_indices=(3, ))
-    return mmvig.AttentionViG(arch=name, out_indices=(3, ))
+    """A backbone of :func:`_common.build_backbone`, or AttentionViG ``name``
+    with the ImageNet configs' (default) settings."""
+    if name in ('s', 'm', 'b'):
+        import mmvig
+        return mmvig.AttentionViG(arch=name, out_indices=(3, ))
+    return build_backbone(name)
 
 
 def main() -> None:

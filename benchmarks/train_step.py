@@ -16,8 +16,8 @@ import json
 import torch
 
 from _common import (build_backbone, device, in_fresh_process, machine,
-                     median_time, parser, peak_memory_gb, report, table,
-                     target)
+                     median_time, parser, peak_memory_gb, report,
+                     saved_for_backward, table, target)
 
 HEIGHT, WIDTH = 800, 1344
 MODELS = {
@@ -47,13 +47,7 @@ def worker(name: str, args) -> None:
 
     seconds = median_time(step, dev, args.repeats)
     memory_gb = peak_memory_gb(dev)
-    saved = {}  # storage -> bytes: what autograd keeps for the backward
-
-    def pack(t):
-        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with saved_for_backward() as saved:
         outs = model(x)
     sum(o.float().mean() for o in outs).backward()
     report(dict(seconds=seconds, memory_gb=memory_gb,

@@ -61,8 +61,8 @@ class _Partial(NamedTuple):
     """One axis's share of the aggregation, before normalisation.
 
     ``acc = sum_j exp(logit_ij - m_i) v_j`` and ``s = sum_j exp(logit_ij -
-    m_i)``; ``m`` and ``s`` are ``None`` unless normalising with softmax (then
-    ``m`` is 0).
+    m_i)`` with ``m_i`` the node's largest logit on the axis; without softmax
+    ``m`` and ``s`` are ``None`` and ``acc`` is ``sum_j exp(logit_ij) v_j``.
     """
     acc: Tensor
     m: Optional[Tensor]
@@ -144,19 +144,26 @@ class _AxisSequences:
 
     def __init__(self, shape: torch.Size, dim: int, offsets: Sequence[int]):
         length = shape[dim]
-        stride = offsets[0]
-        grouped = tuple(offsets) == tuple(range(stride, length, stride)) \
-            and length % stride == 0
-        self.groups = stride if grouped else 1
+        self.groups = self.residue_groups(length, offsets)
         self.seq_len = length // self.groups
         self.dim = dim
         self.shape = shape
         idx = torch.arange(self.seq_len)
-        if grouped:
+        if self.groups > 1:
             self.mask = idx[:, None] != idx[None, :]
         else:
             rel = (idx[None, :] - idx[:, None]) % length
             self.mask = torch.isin(rel, torch.tensor(list(offsets)))
+
+    @staticmethod
+    def residue_groups(length: int, offsets: Sequence[int]) -> int:
+        """``K`` when the offsets are ``K, 2K, ...`` and ``K`` divides the
+        axis (the neighbours are the node's residue class), else 1."""
+        stride = offsets[0]
+        if length % stride == 0 and \
+                tuple(offsets) == tuple(range(stride, length, stride)):
+            return stride
+        return 1
 
     def bias(self, like: Tensor) -> Tensor:
         """``(L, L)``: 0 on edges, -inf elsewhere."""
@@ -196,8 +203,7 @@ def _use_dense(length: int, offsets: Sequence[int]) -> bool:
     sequences waste at most 4x the work of the neighbours themselves."""
     if len(offsets) < DENSE_MIN_NEIGHBOURS:
         return False
-    stride = offsets[0]
-    seq_len = length // stride if length % stride == 0 else length
+    seq_len = length // _AxisSequences.residue_groups(length, offsets)
     return seq_len <= 4 * len(offsets)
 
 

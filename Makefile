@@ -6,9 +6,11 @@ PY := .venv/bin/python
 setup:
 	@bash tools/setup_env.sh
 
-# Main job: train AttentionViG-S on generated shapes, evaluate, print top-1.
+# Main job: AttentionViG-S classifier -> Mask R-CNN -> Semantic FPN on
+# generated data, one table. SAG-ViT too:
+#   make demo DEMO_ARGS="--backbones attentionvig sagvit"
 demo: setup
-	$(PY) tools/demo.py
+	$(PY) tools/demo.py $(DEMO_ARGS)
 
 # Every test, the slow end-to-end ones included (what CI runs).
 test: setup

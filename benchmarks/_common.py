@@ -17,7 +17,7 @@ from typing import Callable, Dict, Iterator, List, Sequence
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-COCO_CONFIG = 'configs/mask_rcnn_attentionvig_{}_coco.py'
+COCO_CONFIG = 'configs/mask_rcnn_{}_{}_coco.py'
 RESULT_PREFIX = 'RESULT '
 
 
@@ -112,35 +112,37 @@ def in_fresh_process(script: str, worker: str, args: argparse.Namespace,
 
 def build_backbone(name: str) -> torch.nn.Module:
     """``resnet50`` (mmpretrain), ``pvig-<arch>`` (mmpretrain's PyramidVig),
-    ``attentionvig-<s|m|b>`` as the COCO config builds it, or
-    ``attentionvig-<s|m|b>:<json of backbone overrides>``."""
+    ``attentionvig-<s|m|b>`` or ``sagvit-<small|base>`` as the COCO config
+    builds it, optionally with ``:<json of backbone overrides>``."""
     import mmvig  # noqa: F401
     from mmpretrain.models import PyramidVig, ResNet
     if name == 'resnet50':
         return ResNet(depth=50)
     if name.startswith('pvig-'):
         return PyramidVig(arch=name[len('pvig-'):], out_indices=(3, ))
-    arch, _, overrides = name[len('attentionvig-'):].partition(':')
-    return build_attentionvig(arch, json.loads(overrides or '{}'))
+    model, _, overrides = name.partition(':')
+    family, _, arch = model.partition('-')
+    return build_coco_backbone(family, arch, json.loads(overrides or '{}'))
 
 
-def coco_backbone_cfg(arch: str) -> dict:
-    """The backbone settings of ``configs/mask_rcnn_attentionvig_<arch>_coco.py``
+def coco_backbone_cfg(family: str, arch: str) -> dict:
+    """The backbone settings of ``configs/mask_rcnn_<family>_<arch>_coco.py``
     without its pretrained checkpoint and with BN (one process)."""
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(ROOT, COCO_CONFIG.format(arch)))
+    cfg = Config.fromfile(osp.join(ROOT, COCO_CONFIG.format(family, arch)))
     backbone = cfg.model.backbone.to_dict()
     backbone.pop('init_cfg', None)
-    backbone['norm_cfg'] = dict(type='BN', requires_grad=True)
+    backbone['norm_cfg'] = dict(backbone['norm_cfg'], type='BN')
     return backbone
 
 
-def build_attentionvig(arch: str, overrides: Dict) -> torch.nn.Module:
-    from mmvig import AttentionViG
-    cfg = coco_backbone_cfg(arch)
-    cfg.pop('type')
+def build_coco_backbone(family: str, arch: str,
+                        overrides: Dict) -> torch.nn.Module:
+    from mmvig.registry import BACKBONES
+    cfg = coco_backbone_cfg(family, arch)
+    backbone = {b.__name__: b for b in BACKBONES}[cfg.pop('type')]
     cfg.update(overrides)
-    return AttentionViG(**cfg)
+    return backbone(**cfg)
 
 
 def table(header: Sequence[str], rows: List[Sequence]) -> str:

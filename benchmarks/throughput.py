@@ -24,6 +24,8 @@ MODELS = {
     'AttentionViG-S': 's',
     'AttentionViG-M': 'm',
     'AttentionViG-B': 'b',
+    'SAG-ViT small': 'sagvit-small',
+    'SAG-ViT base': 'sagvit-base',
 }
 # AttentionViG model -> the PyramidVig closest in parameters.
 VIG_PEER = {'AttentionViG-S': 'PyramidVig-Ti (mmpretrain)',
@@ -35,10 +37,15 @@ TARGETS = [('AttentionViG-S', 1.5), ('AttentionViG-B', 1.0)]
 
 def build(name: str) -> torch.nn.Module:
     """A backbone of :func:`_common.build_backbone`, or AttentionViG ``name``
-    with the ImageNet configs' (default) settings."""
+    with the ImageNet configs' (default) settings. SAG-ViT returns its class
+    token, as in its ImageNet configs."""
     if name in ('s', 'm', 'b'):
         import mmvig
         return mmvig.AttentionViG(arch=name, out_indices=(3, ))
+    if name.startswith('sagvit-'):
+        import mmvig
+        return mmvig.SAGViT(arch=name[len('sagvit-'):], out_indices=(3, ),
+                            out_type='cls_token')
     return build_backbone(name)
 
 

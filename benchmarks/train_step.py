@@ -3,9 +3,10 @@
 One forward + backward pass of the backbone alone, batch 1, 800x1344 (a COCO
 image resized to 1333x800 and padded to a multiple of 32), each model in a
 fresh process so that its peak memory is its own (RSS on the CPU, allocated
-memory on a GPU). AttentionViG is built with the backbone settings of
-``configs/mask_rcnn_attentionvig_<arch>_coco.py`` (the paper's SVGA stride 2,
-activation checkpointing as configured); ResNet-50 is mmpretrain's. The
+memory on a GPU). AttentionViG and SAG-ViT are built with the backbone
+settings of ``configs/mask_rcnn_<model>_<arch>_coco.py`` (AttentionViG: the
+paper's SVGA stride 2, activation checkpointing as configured); ResNet-50 is
+mmpretrain's. SAG-ViT rows are measured for reference, with no target. The
 targets use peak memory; "saved for backward" (what autograd holds between
 the passes, by storage) shows how much of it is activations.
 
@@ -27,6 +28,8 @@ MODELS = {
     'AttentionViG-B': 'attentionvig-b',
     'AttentionViG-S, no checkpointing':
         'attentionvig-s:' + json.dumps(dict(with_cp=False)),
+    'SAG-ViT small': 'sagvit-small',
+    'SAG-ViT base': 'sagvit-base',
 }
 REFERENCE = 'ResNet-50 (mmpretrain)'
 # (model, peak memory bound, time bound), both relative to ResNet-50.

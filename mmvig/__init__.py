@@ -4,7 +4,7 @@ from .version import __version__
 
 compat.apply()
 
-from .models import AttentionViG  # noqa: E402
+from .models import AttentionViG, SAGViT  # noqa: E402
 from .registry import REGISTERED  # noqa: E402
 
-__all__ = ['__version__', 'AttentionViG', 'REGISTERED']
+__all__ = ['__version__', 'AttentionViG', 'REGISTERED', 'SAGViT']

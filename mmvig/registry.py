@@ -14,8 +14,9 @@ from mmengine.registry import HOOKS, MODEL_WRAPPERS
 
 from .engine import AnyDeviceDistributedDataParallel, FreezeBetaHook
 from .models.attention_vig import AttentionViG
+from .models.sag_vit import SAGViT
 
-BACKBONES = [AttentionViG]
+BACKBONES = [AttentionViG, SAGViT]
 TASK_LIBRARIES = ('mmpretrain', 'mmdet', 'mmseg')
 
 
@@ -52,7 +53,8 @@ def register_all() -> Dict[str, List[str]]:
     timm = _import('timm')
     if timm is not None:
         importlib.import_module('.models.timm_models', __package__)
-        done['timm'] = timm.list_models('attentionvig_*')
+        done['timm'] = (timm.list_models('attentionvig_*') +
+                        timm.list_models('sagvit_*'))
     return done
 
 

@@ -1,8 +1,13 @@
-"""Shared test settings: a tiny AttentionViG and small-data loaders."""
+"""Shared test settings: tiny AttentionViG / SAG-ViT archs, small-data loaders,
+and outputs-with-gradients for comparing two runs of a model."""
+import torch
 from mmengine.config import Config
 
 # Four stages, one block and one Grapher each: seconds per training step.
 TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
+# The EfficientNetV2-B0 trunk, one GAT and one Transformer layer, width 32.
+SAG_TINY = dict(trunk='b0', embed_dims=32, gat_layers=1, gat_heads=2, depth=1,
+                num_heads=2)
 
 
 def use_small_loaders(cfg: Config, data_root: str, batch_size: int) -> None:
@@ -13,3 +18,16 @@ def use_small_loaders(cfg: Config, data_root: str, batch_size: int) -> None:
         loader.num_workers = 0
         loader.persistent_workers = False
         loader.batch_size = batch_size
+
+
+def outputs_and_grads(model, x, weights=None):
+    """Stage outputs and every parameter's gradient of a loss that weighs
+    each output element differently (a plain sum is degenerate after BN)."""
+    outs = model(x)
+    if weights is None:
+        gen = torch.Generator().manual_seed(0)
+        weights = [torch.randn(o.shape, generator=gen) for o in outs]
+    loss = sum((o.float() * w).sum() for o, w in zip(outs, weights))
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [o.detach().float() for o in outs] + [
+        g.float() for g in torch.autograd.grad(loss, params)], weights

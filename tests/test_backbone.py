@@ -10,7 +10,7 @@ from mmvig import AttentionViG
 from mmvig.models.attention_vig import CrossAttentionAggregation
 from mmvig.models.checkpoint import CheckpointMismatchError
 from mmvig.models.heads import DistilledClassifierHead
-from helpers import TINY
+from helpers import TINY, outputs_and_grads
 
 
 
@@ -152,19 +152,6 @@ def test_pretrained_init_with_prefix_and_mismatch(tmp_path):
         bad_prefix.init_weights()
 
 
-def _outputs_and_grads(model, x, weights=None):
-    """Stage outputs and every parameter's gradient of a loss that weighs
-    each output element differently (a plain sum is degenerate after BN)."""
-    outs = model(x)
-    if weights is None:
-        gen = torch.Generator().manual_seed(0)
-        weights = [torch.randn(o.shape, generator=gen) for o in outs]
-    loss = sum((o.float() * w).sum() for o, w in zip(outs, weights))
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [o.detach().float() for o in outs] + [
-        g.float() for g in torch.autograd.grad(loss, params)], weights
-
-
 def _assert_all_close(actual, expected, rtol, atol_fraction):
     for a, e in zip(actual, expected):
         torch.testing.assert_close(a, e, rtol=rtol,
@@ -179,8 +166,8 @@ def test_optimised_operator_equals_reference_implementation():
         if isinstance(module, CrossAttentionAggregation):
             module.impl = 'reference'
     x = torch.randn(2, 3, 96, 80)
-    expected, weights = _outputs_and_grads(reference, x)
-    actual, _ = _outputs_and_grads(model, x, weights)
+    expected, weights = outputs_and_grads(reference, x)
+    actual, _ = outputs_and_grads(model, x, weights)
     _assert_all_close(actual, expected, rtol=1e-5, atol_fraction=1e-5)
 
 
@@ -188,8 +175,8 @@ def test_channels_last_input_gives_the_same_results():
     torch.manual_seed(0)
     model = AttentionViG(arch=TINY, layer_scale_init_value=1.0)
     x = torch.randn(2, 3, 96, 80)
-    expected, weights = _outputs_and_grads(model, x)
-    actual, _ = _outputs_and_grads(
+    expected, weights = outputs_and_grads(model, x)
+    actual, _ = outputs_and_grads(
         model, x.to(memory_format=torch.channels_last), weights)
     _assert_all_close(actual, expected, rtol=1e-4, atol_fraction=1e-4)
 
@@ -199,9 +186,9 @@ def test_autocast_training_step(dtype):
     torch.manual_seed(0)
     model = AttentionViG(arch=TINY, layer_scale_init_value=1.0)
     x = torch.randn(2, 3, 96, 80)
-    expected, weights = _outputs_and_grads(model, x)
+    expected, weights = outputs_and_grads(model, x)
     with torch.autocast('cpu', dtype=dtype):
-        actual, _ = _outputs_and_grads(model, x, weights)
+        actual, _ = outputs_and_grads(model, x, weights)
     # The graph aggregation computes in float32 under autocast (checked
     # against float32 in test_aggregation); the convs run in half precision,
     # so stage outputs agree to a few percent and every gradient is finite.
@@ -218,8 +205,8 @@ def test_checkpointing_keeps_results_and_running_stats():
                            with_cp=(True, True, False, True))
     with_cp.load_state_dict(model.state_dict())
     x = torch.randn(2, 3, 96, 80)
-    expected, weights = _outputs_and_grads(model, x)
-    actual, _ = _outputs_and_grads(with_cp, x, weights)
+    expected, weights = outputs_and_grads(model, x)
+    actual, _ = outputs_and_grads(with_cp, x, weights)
     _assert_all_close(actual, expected, rtol=1e-5, atol_fraction=1e-5)
     # the recomputation in backward must not update BN running stats again
     for key, value in model.state_dict().items():
@@ -233,7 +220,7 @@ def test_torch_compile_fullgraph_matches_eager():
     torch.manual_seed(0)
     model = AttentionViG(arch=TINY, layer_scale_init_value=1.0)
     x = torch.randn(2, 3, 96, 80)
-    expected, weights = _outputs_and_grads(model, x)
+    expected, weights = outputs_and_grads(model, x)
     compiled = torch.compile(model, fullgraph=True)
-    actual, _ = _outputs_and_grads(compiled, x, weights)
+    actual, _ = outputs_and_grads(compiled, x, weights)
     _assert_all_close(actual, expected, rtol=1e-4, atol_fraction=1e-4)

@@ -17,12 +17,16 @@ def test_fitted_exponent_recovers_a_power_law(exponent):
 
 
 def test_benchmarked_backbones_follow_the_coco_configs():
-    cfg = coco_backbone_cfg('b')
+    cfg = coco_backbone_cfg('attentionvig', 'b')
     assert cfg['arch'] == 'b' and cfg['graph_strides'] == 2
     assert cfg['max_shifts'] is None and cfg['with_cp'] is True
     assert 'init_cfg' not in cfg and cfg['norm_cfg']['type'] == 'BN'
     model = build_backbone('attentionvig-s:{"with_cp": false}')
     assert model.with_cp == [False] * 4 and model.graph_strides == [2] * 4
+    model = build_backbone('sagvit-small')
+    assert type(model).__name__ == 'SAGViT'
+    assert model.arch_settings['trunk'] == 'b0' and model.out_indices == (
+        0, 1, 2, 3)
 
 
 def test_table_aligns_columns():

@@ -7,7 +7,12 @@
 5. prints one table: top-1, bbox mAP, segm mAP and mIoU, each next to the
    same model evaluated before training.
 
-    python tools/demo.py [--tasks cls det seg] [--work-dir DIR] [--small]
+``--backbones attentionvig sagvit`` runs stages 2-4 for SAG-ViT small too
+(its classifier, then Mask R-CNN and Semantic FPN from it), with its own rows
+in the table.
+
+    python tools/demo.py [--backbones attentionvig sagvit]
+                         [--tasks cls det seg] [--work-dir DIR] [--small]
 
 Every stage resumes from the checkpoints in its work dir: a finished stage is
 only evaluated again, an interrupted one continues where it stopped.
@@ -26,23 +31,31 @@ from mmvig.datasets import (SHAPE_CLASSES, make_classification_set,
                             make_scene_set)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = {
-    'cls': 'configs/demo/attentionvig_s_shapes.py',
-    'det': 'configs/demo/mask_rcnn_attentionvig_s_scenes.py',
-    'seg': 'configs/demo/fpn_attentionvig_s_scenes.py',
+# backbone -> (name in the table, demo config per task)
+BACKBONES = {
+    'attentionvig': ('AttentionViG-S', {
+        'cls': 'configs/demo/attentionvig_s_shapes.py',
+        'det': 'configs/demo/mask_rcnn_attentionvig_s_scenes.py',
+        'seg': 'configs/demo/fpn_attentionvig_s_scenes.py'}),
+    'sagvit': ('SAG-ViT-small', {
+        'cls': 'configs/demo/sagvit_small_shapes.py',
+        'det': 'configs/demo/mask_rcnn_sagvit_small_scenes.py',
+        'seg': 'configs/demo/fpn_sagvit_small_scenes.py'}),
 }
 # (task, metric key, table label)
 METRICS = [('cls', 'accuracy/top1', 'top-1 (%)'),
            ('det', 'coco/bbox_mAP', 'bbox mAP (%)'),
            ('det', 'coco/segm_mAP', 'segm mAP (%)'),
            ('seg', 'mIoU', 'mIoU (%)')]
-MODELS = {'cls': 'AttentionViG-S classifier (mmpretrain)',
-          'det': 'Mask R-CNN + AttentionViG-S (mmdet)',
-          'seg': 'Semantic FPN + AttentionViG-S (mmseg)'}
+MODELS = {'cls': '{} classifier (mmpretrain)',
+          'det': 'Mask R-CNN + {} (mmdet)',
+          'seg': 'Semantic FPN + {} (mmseg)'}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--backbones', nargs='+', default=['attentionvig'],
+                        choices=sorted(BACKBONES))
     parser.add_argument('--tasks', nargs='+', default=['cls', 'det', 'seg'],
                         choices=['cls', 'det', 'seg'])
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data'))
@@ -55,10 +68,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def stage_config(task: str, args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(osp.join(ROOT, CONFIGS[task]))
+def stage_config(backbone: str, task: str,
+                 args: argparse.Namespace) -> Config:
+    configs = BACKBONES[backbone][1]
+    cfg = Config.fromfile(osp.join(ROOT, configs[task]))
     cfg.work_dir = osp.join(args.work_dir, osp.splitext(
-        osp.basename(CONFIGS[task]))[0])
+        osp.basename(configs[task]))[0])
     data = osp.join(args.data_root, 'shapes' if task == 'cls' else 'scenes')
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data + '/'
@@ -66,9 +81,10 @@ def stage_config(task: str, args: argparse.Namespace) -> Config:
         ann = osp.join(data, 'annotations', 'instances_val.json')
         cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = ann
     if task != 'cls':
+        classifier = stage_config(backbone, 'cls', args)
         cfg.model.backbone.init_cfg.checkpoint = osp.join(
-            args.work_dir, 'attentionvig_s_shapes',
-            f"epoch_{stage_config('cls', args).train_cfg.max_epochs}.pth")
+            classifier.work_dir,
+            f'epoch_{classifier.train_cfg.max_epochs}.pth')
     if args.small:
         if task == 'seg':
             cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = 20
@@ -92,9 +108,9 @@ def evaluate_untrained(cfg: Config) -> Dict[str, float]:
     return runner.test()
 
 
-def run_stage(task: str, args: argparse.Namespace
+def run_stage(backbone: str, task: str, args: argparse.Namespace
               ) -> Tuple[Dict[str, float], Dict[str, float], float]:
-    cfg = stage_config(task, args)
+    cfg = stage_config(backbone, task, args)
     start = time.time()
     before = evaluate_untrained(cfg)
     runner = Runner.from_cfg(cfg)
@@ -111,25 +127,31 @@ def main() -> None:
                             per_class // 4, seed=args.seed)
     make_scene_set(osp.join(args.data_root, 'scenes'), *scenes,
                    seed=args.seed)
-    results: Dict[str, Tuple[Dict, Dict, float]] = {}
-    for index, task in enumerate(args.tasks, 1):
-        print(f'\n[demo] stage {index}/{len(args.tasks)}: {MODELS[task]}',
-              flush=True)
-        results[task] = run_stage(task, args)
+    stages = [(b, t) for b in args.backbones for t in args.tasks]
+    results: Dict[Tuple[str, str], Tuple[Dict, Dict, float]] = {}
+    for index, (backbone, task) in enumerate(stages, 1):
+        model = MODELS[task].format(BACKBONES[backbone][0])
+        print(f'\n[demo] stage {index}/{len(stages)}: {model}', flush=True)
+        results[backbone, task] = run_stage(backbone, task, args)
 
     rows: List[Tuple[str, ...]] = [('metric', 'model', 'untrained',
                                     'trained')]
-    for task, key, label in METRICS:
-        if task in results:
-            before, after, _ = results[task]
-            scale = 100 if task == 'det' else 1  # COCO mAP is a fraction
-            rows.append((label, MODELS[task], f'{before[key] * scale:.1f}',
-                         f'{after[key] * scale:.1f}'))
+    for backbone in args.backbones:
+        for task, key, label in METRICS:
+            if (backbone, task) in results:
+                before, after, _ = results[backbone, task]
+                scale = 100 if task == 'det' else 1  # COCO mAP is a fraction
+                # mmdet's CocoMetric returns nothing when the model predicted
+                # no box at all: that is an mAP of 0.
+                rows.append((label, MODELS[task].format(BACKBONES[backbone][0]),
+                             f'{before.get(key, 0.) * scale:.1f}',
+                             f'{after.get(key, 0.) * scale:.1f}'))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     for row in rows:
         print('  '.join(c.ljust(w) for c, w in zip(row, widths)))
-    minutes = ', '.join(f'{t} {r[2]:.1f} min' for t, r in results.items())
+    minutes = ', '.join(f'{BACKBONES[b][0]} {t} {r[2]:.1f} min'
+                        for (b, t), r in results.items())
     print(f'\nchance top-1: {100 / len(SHAPE_CLASSES):.1f} %; '
           f'wall time per stage: {minutes}')
 

@@ -18,14 +18,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmcv.cnn import build_activation_layer, build_norm_layer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..ops.svga_attention import (IMPLEMENTATIONS, NORMALIZATIONS,
                                   svga_cross_attention)
 from ..utils import ConfigType
-from .checkpoint import load_pretrained_backbone
+from .base import PyramidBackbone
 from .graph import SVGAShifts, shifted_views, svga_shifts
 from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
                      Residual, Stem, checkpointed, conv1x1,
@@ -287,7 +285,7 @@ def _per_stage(value, name: str, num_stages: int = 4) -> list:
     return [value] * num_stages
 
 
-class AttentionViG(BaseModule):
+class AttentionViG(PyramidBackbone):
     """AttentionViG backbone for classification, detection and segmentation.
 
     ====  ==================  ==============  ========  =================
@@ -335,7 +333,6 @@ class AttentionViG(BaseModule):
         'b': dict(widths=[64, 128, 256, 512], depths=[5, 5, 15, 5],
                   num_graphers=[2, 2, 2, 2]),
     }
-    num_stages = 4
 
     def __init__(self,
                  arch: Union[str, dict] = 's',
@@ -358,10 +355,7 @@ class AttentionViG(BaseModule):
         depths = self.arch_settings['depths']
         num_graphers = self.arch_settings['num_graphers']
         self.out_indices = self._parse_out_indices(out_indices)
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}]'
-                             f', got {frozen_stages}')
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.norm_eval = norm_eval
         self.graph_strides = _per_stage(graph_strides, 'graph_strides')
         self.max_shifts = _per_stage(max_shifts, 'max_shifts')
@@ -406,42 +400,10 @@ class AttentionViG(BaseModule):
             depths=_per_stage(arch['depths'], 'arch.depths'),
             num_graphers=_per_stage(arch['num_graphers'], 'arch.num_graphers'))
 
-    def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        parsed = []
-        for index in out_indices:
-            if not -self.num_stages <= index < self.num_stages:
-                raise ValueError(f'out_indices must be in [-{self.num_stages},'
-                                 f' {self.num_stages - 1}], got {index}')
-            parsed.append(index % self.num_stages)
-        return tuple(sorted(set(parsed)))
-
-    def _freeze_stages(self) -> None:
-        frozen = ([self.stem] if self.frozen_stages >= 0 else []) + list(
+    def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
+        modules = ([self.stem] if self.frozen_stages >= 0 else []) + list(
             self.stages[:max(self.frozen_stages, 0)])
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'AttentionViG':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
-
-    def init_weights(self) -> None:
-        if isinstance(self.init_cfg, dict) and \
-                self.init_cfg.get('type') == 'Pretrained':
-            load_pretrained_backbone(self, self.init_cfg['checkpoint'],
-                                     self.init_cfg.get('prefix'))
-            self._is_init = True
-            return
-        super().init_weights()
+        return modules, []
 
     def _check_input_size(self, height: int, width: int) -> None:
         for i in range(max(self.out_indices) + 1):

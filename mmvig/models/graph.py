@@ -1,4 +1,7 @@
-"""SVGA graph construction (Sparse Vision Graph Attention, MobileViG).
+"""Graph construction on image grids: SVGA (AttentionViG) and k-connectivity
+(SAG-ViT).
+
+**SVGA** (Sparse Vision Graph Attention, MobileViG).
 
 A node at row ``r``, column ``c`` of an ``H x W`` map is linked to the nodes
 ``((r + t*K) mod H, c)`` of its column and ``(r, (c + t*K) mod W)`` of its row,
@@ -10,7 +13,15 @@ with one slice per neighbour.
 ``max_shifts`` caps the number of shifts per axis by growing the stride with
 the map (``K_eff = max(K, ceil(L / (max_shifts + 1)))``), so the cost stays
 linear in the number of pixels at detection resolutions.
+
+**k-connectivity** (SAG-ViT): node ``(r, c)`` of an ``H x W`` patch grid is
+linked to every node ``(r + dr, c + dc)`` inside the grid with
+``max(|dr|, |dc|) <= k`` (itself included, GAT's self-loop), and each edge is
+weighted by the cosine similarity of the two nodes' features. Neighbours are a
+fixed ``(N, (2k+1)^2)`` index table per grid size; edge weights for a whole
+batch are one gather.
 """
+import functools
 import math
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -91,3 +102,65 @@ def shifted_views(tensors: Sequence[Tensor], shifts: SVGAShifts,
         doubled = [torch.cat([t, t], dim=dim) for t in tensors]
         for offset in offsets:
             yield [d.narrow(dim, offset, length) for d in doubled]
+
+
+class GridGraph(NamedTuple):
+    """k-connectivity graph of an ``H x W`` grid, nodes in row-major order.
+
+    Attributes:
+        index: ``(N, K)`` neighbour ids, ``K = (2k+1)^2``, in the order of
+            :attr:`offsets`; a slot whose neighbour falls outside the grid
+            holds the node's own id and is masked out.
+        mask: ``(N, K)`` bool, True for the neighbours inside the grid.
+        offsets: ``(K, 2)`` ``(dr, dc)`` of every slot.
+    """
+    index: Tensor
+    mask: Tensor
+    offsets: Tensor
+
+    @property
+    def num_nodes(self) -> int:
+        return self.index.shape[0]
+
+
+@functools.lru_cache(maxsize=32)
+def k_connectivity_graph(height: int, width: int, k: int,
+                         device: torch.device = torch.device('cpu')
+                         ) -> GridGraph:
+    """Neighbour table of the k-connectivity graph of an ``H x W`` grid.
+
+    Raises:
+        ValueError: ``k < 1`` or an empty grid.
+    """
+    if k < 1:
+        raise ValueError(f'k-connectivity needs k >= 1, got {k}')
+    if height < 1 or width < 1:
+        raise ValueError(f'Empty {height}x{width} grid')
+    steps = torch.arange(-k, k + 1, device=device)
+    offsets = torch.cartesian_prod(steps, steps)  # (K, 2)
+    rows = torch.arange(height, device=device).repeat_interleave(width)
+    cols = torch.arange(width, device=device).repeat(height)
+    nr = rows[:, None] + offsets[:, 0]
+    nc = cols[:, None] + offsets[:, 1]
+    mask = (nr >= 0) & (nr < height) & (nc >= 0) & (nc < width)
+    own = (rows * width + cols)[:, None].expand_as(nr)
+    index = torch.where(mask, nr * width + nc, own)
+    return GridGraph(index, mask, offsets)
+
+
+def similarity_edge_weights(x: Tensor, graph: GridGraph,
+                            eps: float = 1e-6) -> Tensor:
+    """Cosine similarity of every node with each of its neighbours.
+
+    Args:
+        x: Node features ``(B, N, C)``.
+        graph: The grid's neighbour table.
+
+    Returns:
+        Tensor: ``(B, N, K)`` edge weights in ``[-1, 1]``, ``0`` on masked
+        slots.
+    """
+    unit = x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True).clamp_min(eps**2))
+    neighbours = unit[:, graph.index]  # (B, N, K, C)
+    cos = (unit[:, :, None, :] * neighbours).sum(-1)
+    return cos.masked_fill(~graph.mask, 0.)

@@ -1,0 +1,84 @@
+"""What mmvig's backbones share: four output levels (strides 4, 8, 16, 32),
+frozen stages, ``norm_eval`` and checked ``Pretrained`` loading."""
+from typing import List, Optional, Sequence, Tuple
+
+from mmengine.model import BaseModule
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..utils import ConfigType
+from .checkpoint import load_pretrained_backbone
+
+
+class PyramidBackbone(BaseModule):
+    """Base of the mmvig backbones, following the mmpretrain/mmdet conventions.
+
+    A subclass sets ``out_indices`` with :meth:`_parse_out_indices`,
+    ``frozen_stages`` with :meth:`_check_frozen_stages` and ``norm_eval``,
+    and lists what ``frozen_stages`` freezes in :meth:`_frozen`; it calls
+    :meth:`_freeze_stages` at the end of ``__init__``.
+
+    Args:
+        init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
+            prefix='backbone.')`` loads a checkpoint whose keys must cover
+            the whole backbone (see
+            :func:`~mmvig.models.checkpoint.load_pretrained_backbone`).
+    """
+
+    num_stages = 4
+
+    def __init__(self, init_cfg: Optional[ConfigType] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+
+    def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        parsed = []
+        for index in out_indices:
+            if not -self.num_stages <= index < self.num_stages:
+                raise ValueError(f'out_indices must be in [-{self.num_stages},'
+                                 f' {self.num_stages - 1}], got {index}')
+            parsed.append(index % self.num_stages)
+        return tuple(sorted(set(parsed)))
+
+    def _check_frozen_stages(self, frozen_stages: int) -> int:
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}]'
+                             f', got {frozen_stages}')
+        return frozen_stages
+
+    def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
+        """Modules (kept in eval mode) and loose parameters that
+        ``frozen_stages`` freezes."""
+        return [], []
+
+    def _freeze_stages(self) -> None:
+        modules, params = self._frozen()
+        for module in modules:
+            module.eval()
+            params += list(module.parameters())
+        for param in params:
+            param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'PyramidBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def _load_pretrained(self) -> bool:
+        """Load the ``Pretrained`` init_cfg, if that is what it is."""
+        if not (isinstance(self.init_cfg, dict) and
+                self.init_cfg.get('type') == 'Pretrained'):
+            return False
+        load_pretrained_backbone(self, self.init_cfg['checkpoint'],
+                                 self.init_cfg.get('prefix'))
+        self._is_init = True
+        return True
+
+    def init_weights(self) -> None:
+        if not self._load_pretrained():
+            super().init_weights()

@@ -1,0 +1,396 @@
+"""SAG-ViT backbone.
+
+"SAG-ViT: A Scale-Aware, High-Fidelity Patching Approach with Graph Attention
+for Vision Transformers", arXiv 2411.09420.
+
+An EfficientNetV2 trunk (mmpretrain's :class:`~mmpretrain.models.EfficientNetV2`)
+turns the image into feature maps at strides 4, 8 and 16. The stride-16 map is
+cut into non-overlapping ``p x p`` patches ("high-fidelity patching": patches
+of features, not of pixels), each projected to the model width; the patches
+are the nodes of a k-connectivity graph whose edges carry the cosine
+similarity of their endpoints (:func:`mmvig.models.graph.k_connectivity_graph`).
+Multi-head graph attention layers that use those edge weights update the
+nodes, then a Transformer encoder with a class token and a conditional
+(convolutional) position encoding models global dependencies.
+
+As a dense backbone the four levels are the trunk's stride-4 and stride-8
+maps, the stride-16 trunk map fused with the upsampled tokens, and the token
+grid at stride 32. For classification, ``out_type='cls_token'`` returns the
+class token for an MLP head.
+"""
+import math
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule, build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmcv.cnn.bricks.transformer import PatchEmbed
+from mmengine.model import ModuleList
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.backbones import EfficientNetV2
+from mmpretrain.models.backbones.vision_transformer import \
+    TransformerEncoderLayer
+from torch import Tensor, nn
+
+from ..utils import ConfigType
+from .base import PyramidBackbone
+from .checkpoint import load_pretrained_backbone
+from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
+from .layers import ConvPositionEncoding, checkpointed
+
+
+class GraphAttention(nn.Module):
+    """Multi-head graph attention (GAT) with scalar edge weights.
+
+    For head ``h``, node ``i`` and neighbour ``j`` with edge weight ``w_ij``::
+
+        e_ij = LeakyReLU(a_dst . W x_i + a_src . W x_j + c w_ij)
+        alpha_ij = softmax_j(e_ij)            (over i's neighbours)
+        y_i = proj(GELU(concat_h(sum_j alpha_ij W x_j) + b))
+
+    The edge term is PyG's ``GATConv(edge_dim=1)``; ``c`` starts at 1, so
+    similar neighbours get more attention from the first step.
+
+    Args:
+        dims: Node width ``D``.
+        num_heads: Heads; must divide ``D``.
+        negative_slope: LeakyReLU slope.
+        attn_drop: Dropout on the attention weights.
+    """
+
+    def __init__(self, dims: int, num_heads: int, negative_slope: float = 0.2,
+                 attn_drop: float = 0.) -> None:
+        super().__init__()
+        if dims % num_heads:
+            raise ValueError(f'GAT heads ({num_heads}) must divide the width '
+                             f'({dims})')
+        self.num_heads = num_heads
+        self.negative_slope = negative_slope
+        self.fc = nn.Linear(dims, dims, bias=False)
+        self.att_dst = nn.Parameter(torch.empty(num_heads, dims // num_heads))
+        self.att_src = nn.Parameter(torch.empty(num_heads, dims // num_heads))
+        self.att_edge = nn.Parameter(torch.ones(num_heads))
+        self.bias = nn.Parameter(torch.zeros(dims))
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.act = nn.GELU()
+        self.proj = nn.Linear(dims, dims)
+        nn.init.xavier_uniform_(self.att_dst)
+        nn.init.xavier_uniform_(self.att_src)
+
+    def attention(self, h: Tensor, graph: GridGraph, weights: Tensor) -> Tensor:
+        """Attention weights ``(B, N, K, heads)`` of projected nodes ``h``
+        ``(B, N, heads, D / heads)``; masked slots get 0."""
+        score_dst = (h * self.att_dst).sum(-1)  # (B, N, heads)
+        score_src = (h * self.att_src).sum(-1)
+        logits = (score_dst[:, :, None] + score_src[:, graph.index] +
+                  weights[..., None] * self.att_edge)
+        logits = F.leaky_relu(logits, self.negative_slope)
+        logits = logits.masked_fill(~graph.mask[..., None], float('-inf'))
+        return logits.softmax(dim=2)
+
+    def forward(self, x: Tensor, graph: GridGraph, weights: Tensor) -> Tensor:
+        """Args:
+            x: Nodes ``(B, N, D)``.
+            graph: Neighbour table of the node grid (``N`` nodes, ``K`` slots).
+            weights: Edge weights ``(B, N, K)``.
+
+        Returns:
+            Tensor: ``(B, N, D)``.
+        """
+        b, n, d = x.shape
+        h = self.fc(x).view(b, n, self.num_heads, d // self.num_heads)
+        attn = self.attn_drop(self.attention(h, graph, weights))
+        out = torch.einsum('bnkh,bnkhc->bnhc', attn, h[:, graph.index])
+        return self.proj(self.act(out.reshape(b, n, d) + self.bias))
+
+
+class GATBlock(nn.Module):
+    """Pre-norm residual graph attention: ``x + drop_path(GAT(norm(x)))``.
+
+    Args:
+        dims: Node width ``D``.
+        num_heads: GAT heads.
+        drop_path: Stochastic depth rate.
+        norm_cfg: Norm layer config (over ``D``).
+    """
+
+    def __init__(self, dims: int, num_heads: int, drop_path: float = 0.,
+                 norm_cfg: ConfigType = dict(type='LN')) -> None:
+        super().__init__()
+        self.norm = build_norm_layer(norm_cfg, dims)[1]
+        self.attn = GraphAttention(dims, num_heads)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, graph: GridGraph, weights: Tensor) -> Tensor:
+        """``(B, N, D) -> (B, N, D)``; see :class:`GraphAttention`."""
+        return x + self.drop_path(self.attn(self.norm(x), graph, weights))
+
+
+def _resize(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
+
+
+class SAGViT(PyramidBackbone):
+    """SAG-ViT: EfficientNetV2 features, graph attention, Transformer.
+
+    ========  =======  ======  ==========  ==========  =======  =========
+    arch      trunk    width   GAT layers  GAT heads   depth    heads
+    ========  =======  ======  ==========  ==========  =======  =========
+    small     b0       256     2           4           6        8
+    base      s        384     2           6           8        6
+    ========  =======  ======  ==========  ==========  =======  =========
+
+    ``trunk`` is the EfficientNetV2 arch (its first six layers, up to stride
+    16: channels 32/48/112 for ``b0``, 48/64/160 for ``s``); the Transformer's
+    MLP ratio is 4.
+
+    Args:
+        arch: ``'small'``, ``'base'`` or a dict with ``trunk``,
+            ``embed_dims``, ``gat_layers``, ``gat_heads``, ``depth``,
+            ``num_heads`` and optionally ``mlp_ratio``.
+        in_channels: Input image channels.
+        patch_size: Side ``p`` of the feature patches cut from the stride-16
+            map; nodes sit at stride ``16p``.
+        k: k-connectivity of the patch graph: each node is linked to the
+            nodes within ``k`` steps (``(2k+1)^2`` slots, itself included).
+        out_indices: Levels returned, strides 4, 8, 16, 32: the trunk's
+            stride-4 and -8 maps, the stride-16 trunk map (projected to the
+            width) plus the upsampled tokens, the token grid resized to
+            stride 32.
+        out_type: Level 3 as ``'featmap'`` ``(B, D, H/32, W/32)`` or
+            ``'cls_token'`` ``(B, D)`` (classification).
+        frozen_stages: Freeze the trunk's stem (``0``) and stages
+            ``1..frozen_stages``: 1-3 are the trunk up to strides 4, 8, 16
+            (3 with the stride-16 projection), 4 the patching, graph and
+            Transformer. ``-1`` freezes nothing.
+        norm_eval: Keep every BatchNorm (the trunk's) in eval mode in
+            training.
+        drop_path_rate: Stochastic depth rate, linear over the GAT and
+            Transformer layers; the trunk's MBConv blocks use it too.
+        norm_cfg: Norm config of the trunk and the stride-16 projection;
+            the default matches mmpretrain's EfficientNetV2 weights.
+        with_cp: Activation checkpointing of every trunk layer, GAT and
+            Transformer block (BatchNorm statistics updated once).
+        trunk_init_cfg: ``dict(type='Pretrained', checkpoint=PATH,
+            prefix='backbone.')`` loads an mmpretrain EfficientNetV2
+            checkpoint into the trunk (every trunk key must be present).
+        init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
+            prefix='backbone.')`` loads an mmvig SAG-ViT classifier.
+    """
+
+    arch_zoo = {
+        **dict.fromkeys(['s', 'small'], dict(
+            trunk='b0', embed_dims=256, gat_layers=2, gat_heads=4, depth=6,
+            num_heads=8, mlp_ratio=4)),
+        **dict.fromkeys(['b', 'base'], dict(
+            trunk='s', embed_dims=384, gat_layers=2, gat_heads=6, depth=8,
+            num_heads=6, mlp_ratio=4)),
+    }
+    # Trunk layers (mmpretrain EfficientNetV2) ending at strides 4, 8, 16.
+    trunk_out = (2, 3, 5)
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'small',
+                 in_channels: int = 3,
+                 patch_size: int = 2,
+                 k: int = 1,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 out_type: str = 'featmap',
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: ConfigType = dict(type='BN', eps=1e-3,
+                                             momentum=0.1),
+                 with_cp: bool = False,
+                 trunk_init_cfg: Optional[ConfigType] = None,
+                 init_cfg: Optional[ConfigType] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        if patch_size < 1:
+            raise ValueError(f'patch_size must be >= 1, got {patch_size}')
+        if k < 1:
+            raise ValueError(f'k (graph connectivity) must be >= 1, got {k}')
+        if out_type not in ('featmap', 'cls_token'):
+            raise ValueError(f"out_type must be 'featmap' or 'cls_token', got "
+                             f'{out_type!r}')
+        self.patch_size, self.k = patch_size, k
+        self.out_indices = self._parse_out_indices(out_indices)
+        self.out_type = out_type
+        self.frozen_stages = self._check_frozen_stages(frozen_stages)
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        if trunk_init_cfg is not None and \
+                trunk_init_cfg.get('type') != 'Pretrained':
+            raise ValueError("trunk_init_cfg must be dict(type='Pretrained', "
+                             f'checkpoint=...), got {trunk_init_cfg}')
+        self.trunk_init_cfg = trunk_init_cfg
+        dims = self.arch_settings['embed_dims']
+
+        self.trunk = EfficientNetV2(
+            self.arch_settings['trunk'], in_channels=in_channels,
+            drop_path_rate=drop_path_rate, out_indices=self.trunk_out,
+            norm_cfg=norm_cfg)
+        del self.trunk.layers[self.trunk_out[-1] + 1:]
+        # Layer i >= 1 of the trunk is row i - 1 of its arch table, whose
+        # sixth entry is the output width.
+        trunk_channels = [self.trunk.arch[i - 1][5] for i in self.trunk_out]
+        self.lateral = ConvModule(trunk_channels[2], dims, 1,
+                                  norm_cfg=norm_cfg, act_cfg=None)
+        self.patch_embed = PatchEmbed(
+            trunk_channels[2], dims, kernel_size=patch_size, stride=patch_size,
+            padding='corner', norm_cfg=dict(type='LN'))
+        num_gat = self.arch_settings['gat_layers']
+        depth = self.arch_settings['depth']
+        rates = torch.linspace(0, drop_path_rate, num_gat + depth).tolist()
+        self.gat_blocks = ModuleList(
+            GATBlock(dims, self.arch_settings['gat_heads'], rates[i])
+            for i in range(num_gat))
+        self.pos_embed = ConvPositionEncoding(dims, kernel_size=3)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dims))
+        self.layers = ModuleList(
+            TransformerEncoderLayer(
+                dims, self.arch_settings['num_heads'],
+                int(dims * self.arch_settings['mlp_ratio']),
+                drop_path_rate=rates[num_gat + i])
+            for i in range(depth))
+        self.norm = build_norm_layer(dict(type='LN'), dims)[1]
+        widths = trunk_channels[:2] + [dims, dims]
+        self.out_channels = [widths[i] for i in self.out_indices]
+        self._freeze_stages()
+
+    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch.lower() not in self.arch_zoo:
+                raise ValueError(f'Unknown SAG-ViT arch {arch!r}; choose one of '
+                                 f'{sorted(self.arch_zoo)} or pass a dict')
+            return dict(self.arch_zoo[arch.lower()])
+        required = {'trunk', 'embed_dims', 'gat_layers', 'gat_heads', 'depth',
+                    'num_heads'}
+        if not isinstance(arch, dict) or not required <= set(arch):
+            raise ValueError(f'A custom SAG-ViT arch must be a dict with keys '
+                             f'{sorted(required)} (and optionally mlp_ratio), '
+                             f'got {arch!r}')
+        if arch['trunk'] not in EfficientNetV2.arch_settings:
+            raise ValueError(f"Unknown EfficientNetV2 trunk {arch['trunk']!r}; "
+                             f'choose one of '
+                             f'{sorted(EfficientNetV2.arch_settings)}')
+        for key in ('gat_heads', 'num_heads'):
+            if arch['embed_dims'] % arch[key]:
+                raise ValueError(f'{key} ({arch[key]}) must divide embed_dims '
+                                 f"({arch['embed_dims']})")
+        return dict(dict(mlp_ratio=4), **arch)
+
+    def _stages(self) -> List[List[nn.Module]]:
+        """Modules of the stem (index 0) and of stages 1-4."""
+        layers = self.trunk.layers
+        return [[layers[0]], list(layers[1:3]), [layers[3]],
+                list(layers[4:6]) + [self.lateral],
+                [self.patch_embed, self.gat_blocks, self.pos_embed,
+                 self.layers, self.norm]]
+
+    def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
+        modules = [m for stage in self._stages()[:self.frozen_stages + 1]
+                   for m in stage]
+        return modules, [self.cls_token] if self.frozen_stages >= 4 else []
+
+    def init_weights(self) -> None:
+        if self._load_pretrained():
+            return
+        super().init_weights()
+        trunc_normal_(self.cls_token, std=.02)
+        for module in self.gat_blocks.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        if self.trunk_init_cfg is not None:
+            load_pretrained_backbone(self.trunk,
+                                     self.trunk_init_cfg['checkpoint'],
+                                     self.trunk_init_cfg.get('prefix'))
+
+    def node_grid(self, height: int, width: int) -> Tuple[int, int]:
+        """Patch grid ``(rows, cols)`` of an ``H x W`` input, checked.
+
+        Raises:
+            ValueError: the stride-16 map is smaller than one patch, or the
+                grid has no more than ``k`` nodes per side.
+        """
+        p, k = self.patch_size, self.k
+        h16, w16 = math.ceil(height / 16), math.ceil(width / 16)
+        if min(h16, w16) < p:
+            raise ValueError(
+                f'Input {height}x{width} is too small for SAG-ViT with '
+                f'patch_size={p}: its stride-16 feature map is {h16}x{w16}, '
+                f'which cannot hold one {p}x{p} patch. Use inputs of at least '
+                f'{16 * p} pixels per side or a smaller patch_size.')
+        rows, cols = math.ceil(h16 / p), math.ceil(w16 / p)
+        if min(rows, cols) <= k:
+            raise ValueError(
+                f'Input {height}x{width} is too small for SAG-ViT with k={k}: '
+                f'its patch grid is {rows}x{cols} (patch_size={p} on the '
+                f'stride-16 map), which cannot hold {k}-step neighbourhoods '
+                f'(more than {k} patches per side needed). Use inputs of at '
+                f'least {16 * p * k + 1} pixels per side, or a smaller k or '
+                f'patch_size.')
+        return rows, cols
+
+    def _run(self, module: nn.Module, x: Tensor, *args) -> Tensor:
+        if self.with_cp and torch.is_grad_enabled() and any(
+                p.requires_grad for p in module.parameters()):
+            return checkpointed(module, x, *args)
+        return module(x, *args)
+
+    def _tokens(self, f16: Tensor) -> Tuple[Tensor, Tensor]:
+        """Patching, graph attention and Transformer.
+
+        Returns:
+            tuple: class token ``(B, D)`` and token grid ``(B, D, rows,
+            cols)``, both after the final norm.
+        """
+        x, (rows, cols) = self.patch_embed(f16)
+        graph = k_connectivity_graph(rows, cols, self.k, x.device)
+        weights = similarity_edge_weights(x, graph)
+        for block in self.gat_blocks:
+            x = self._run(block, x, graph, weights)
+        b, n, d = x.shape
+        grid = self.pos_embed(x.transpose(1, 2).reshape(b, d, rows, cols))
+        x = torch.cat([self.cls_token.expand(b, -1, -1),
+                       grid.flatten(2).transpose(1, 2)], dim=1)
+        for layer in self.layers:
+            x = self._run(layer, x)
+        x = self.norm(x)
+        return x[:, 0], x[:, 1:].transpose(1, 2).reshape(b, d, rows, cols)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Args: x: images ``(B, in_channels, H, W)``, any ``H, W`` whose
+        stride-16 map holds the patch grid (see :meth:`node_grid`).
+
+        Returns:
+            tuple[Tensor]: levels in ``out_indices``; level ``i`` is
+            ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``, or ``(B, D)``
+            for level 3 with ``out_type='cls_token'``.
+        """
+        height, width = x.shape[-2:]
+        last = max(self.out_indices)
+        if last >= 2:
+            self.node_grid(height, width)
+        feats = []
+        for i, layer in enumerate(self.trunk.layers[:self.trunk_out[
+                min(last, 2)] + 1]):
+            x = self._run(layer, x)
+            if i in self.trunk_out:
+                feats.append(x)
+        outs = {i: feats[i] for i in (0, 1) if i in self.out_indices}
+        if last >= 2:
+            cls_token, grid = self._tokens(feats[2])
+            if 2 in self.out_indices:
+                outs[2] = self._run(self.lateral, feats[2]) + _resize(
+                    grid, feats[2].shape[-2:])
+            if 3 in self.out_indices:
+                outs[3] = cls_token if self.out_type == 'cls_token' else \
+                    _resize(grid, (math.ceil(height / 32),
+                                   math.ceil(width / 32)))
+        return tuple(outs[i] for i in self.out_indices)

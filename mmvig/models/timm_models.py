@@ -16,12 +16,42 @@ from .heads import DistilledClassifierHead
 from .sag_vit import SAGViT
 
 
-class AttentionViGClassifier(nn.Module):
+class _Classifier(nn.Module):
+    """A backbone's last level and a head, with timm's classifier interface.
+
+    Subclasses build ``self.backbone`` and define :meth:`_head` and
+    :meth:`forward_head`.
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int,
+                 drop_rate: float) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_features = backbone.out_channels[-1]
+        self.drop_rate = drop_rate
+        self.reset_classifier(num_classes)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, *args) -> None:
+        self.num_classes = num_classes
+        self.head = self._head(num_classes) if num_classes > 0 else None
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.backbone(x)[-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class AttentionViGClassifier(_Classifier):
     """AttentionViG with its distilled classification head, timm style.
 
     Keys match the mmpretrain classifier (``backbone.*``, ``head.*``), so a
     checkpoint trained with mmvig's ImageNet configs loads with
-    ``timm.create_model(..., checkpoint_path=PATH)``.
+    ``timm.create_model(..., checkpoint_path=PATH)``. ``forward_features``
+    returns ``(B, C4, H/32, W/32)``.
 
     Args:
         arch: AttentionViG arch (``'s'``, ``'m'``, ``'b'`` or a dict).
@@ -35,42 +65,28 @@ class AttentionViGClassifier(nn.Module):
     def __init__(self, arch: Union[str, dict] = 's', num_classes: int = 1000,
                  in_chans: int = 3, drop_rate: float = 0.,
                  drop_path_rate: float = 0., **kwargs) -> None:
-        super().__init__()
-        self.backbone = AttentionViG(arch, in_channels=in_chans,
-                                     out_indices=(3, ),
-                                     drop_path_rate=drop_path_rate, **kwargs)
-        self.num_features = self.backbone.out_channels[-1]
-        self.drop_rate = drop_rate
-        self.reset_classifier(num_classes)
+        super().__init__(
+            AttentionViG(arch, in_channels=in_chans, out_indices=(3, ),
+                         drop_path_rate=drop_path_rate, **kwargs),
+            num_classes, drop_rate)
 
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, *args) -> None:
-        self.num_classes = num_classes
-        self.head = (DistilledClassifierHead(self.num_features, num_classes,
-                                             dropout=self.drop_rate)
-                     if num_classes > 0 else None)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """``(B, 3, H, W) -> (B, C4, H/32, W/32)``."""
-        return self.backbone(x)[-1]
+    def _head(self, num_classes: int) -> nn.Module:
+        return DistilledClassifierHead(self.num_features, num_classes,
+                                       dropout=self.drop_rate)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         if pre_logits or self.head is None:
             return x.mean((2, 3))
         return self.head(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
-
-class SAGViTClassifier(nn.Module):
+class SAGViTClassifier(_Classifier):
     """SAG-ViT with its MLP head on the class token, timm style.
 
     Keys match the mmpretrain classifier of ``configs/sagvit_*_in1k.py``
     (``backbone.*``, ``head.*``, the head being mmpretrain's
-    ``StackedLinearClsHead``).
+    ``StackedLinearClsHead``). ``forward_features`` returns the class token
+    ``(B, D)``.
 
     Args:
         arch: SAG-ViT arch (``'small'``, ``'base'`` or a dict).
@@ -85,27 +101,16 @@ class SAGViTClassifier(nn.Module):
                  num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0., drop_path_rate: float = 0.,
                  **kwargs) -> None:
-        super().__init__()
-        self.backbone = SAGViT(arch, in_channels=in_chans, out_indices=(3, ),
-                               out_type='cls_token',
-                               drop_path_rate=drop_path_rate, **kwargs)
-        self.num_features = self.backbone.out_channels[-1]
-        self.drop_rate = drop_rate
-        self.reset_classifier(num_classes)
+        super().__init__(
+            SAGViT(arch, in_channels=in_chans, out_indices=(3, ),
+                   out_type='cls_token', drop_path_rate=drop_path_rate,
+                   **kwargs),
+            num_classes, drop_rate)
 
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, *args) -> None:
-        self.num_classes = num_classes
-        self.head = (StackedLinearClsHead(
+    def _head(self, num_classes: int) -> nn.Module:
+        return StackedLinearClsHead(
             num_classes, self.num_features, [self.num_features],
             dropout_rate=self.drop_rate, act_cfg=dict(type='GELU'))
-            if num_classes > 0 else None)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """``(B, 3, H, W) -> (B, D)``: the class token."""
-        return self.backbone(x)[-1]
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         if self.head is None:
@@ -113,9 +118,6 @@ class SAGViTClassifier(nn.Module):
         if pre_logits:
             return self.head.pre_logits((x, ))
         return self.head((x, ))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 # Arguments timm's factory passes to every entry point; they concern weights

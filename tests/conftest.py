@@ -1,9 +1,29 @@
-"""Test session setup."""
+"""Test session setup and the generated data sets shared by the test files."""
 import os
 
+import pytest
 import torch
 
 # Without a GPU the Triton kernels run in Triton's interpreter, so the GPU
 # path is tested here too. Set before any kernel is compiled (decorated).
 if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')
+
+
+@pytest.fixture(scope='session')
+def shapes(tmp_path_factory):
+    """A small shapes classification set (ImageNet folder layout)."""
+    from mmvig.datasets import make_classification_set
+    root = str(tmp_path_factory.mktemp('shapes'))
+    make_classification_set(root, train_per_class=6, val_per_class=2,
+                            image_size=72, seed=1)
+    return root
+
+
+@pytest.fixture(scope='session')
+def scenes(tmp_path_factory):
+    """A small scenes set (COCO json and segmentation masks)."""
+    from mmvig.datasets import make_scene_set
+    root = str(tmp_path_factory.mktemp('scenes'))
+    make_scene_set(root, num_train=8, num_val=4, image_size=(128, 96), seed=1)
+    return root

@@ -1,5 +1,8 @@
 """Shared test settings: tiny AttentionViG / SAG-ViT archs, small-data loaders,
-and outputs-with-gradients for comparing two runs of a model."""
+the loss of a fixed batch, and outputs-with-gradients for comparing two runs
+of a model."""
+import copy
+
 import torch
 from mmengine.config import Config
 
@@ -31,3 +34,20 @@ def outputs_and_grads(model, x, weights=None):
     params = [p for p in model.parameters() if p.requires_grad]
     return [o.detach().float() for o in outs] + [
         g.float() for g in torch.autograd.grad(loss, params)], weights
+
+
+def first_train_batch(runner) -> dict:
+    """The first batch of a fresh copy of the runner's train dataloader."""
+    return next(iter(runner.build_dataloader(copy.deepcopy(
+        runner.cfg.train_dataloader))))
+
+
+def batch_loss(model, data: dict) -> float:
+    """Total loss of ``model`` (a copy in train mode: batch statistics, before
+    and after training alike) on ``data``, without touching ``model``."""
+    torch.manual_seed(0)
+    model = copy.deepcopy(model).train()
+    with torch.no_grad():
+        data = model.data_preprocessor(data, training=False)
+        losses = model.loss(data['inputs'], data['data_samples'])
+    return float(sum(losses.values()))

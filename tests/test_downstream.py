@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import mmvig  # noqa: F401
-from mmvig.datasets import check_data_paths, make_scene_set
+from mmvig.datasets import check_data_paths
 from mmvig.engine import FreezeBetaHook, temperature_parameters
 from helpers import TINY, use_small_loaders
 
@@ -141,13 +141,6 @@ def test_freeze_beta_hook_fails_loudly_without_temperatures():
 
     with pytest.raises(RuntimeError, match='no attention temperature'):
         FreezeBetaHook().before_run(FakeRunner())
-
-
-@pytest.fixture(scope='module')
-def scenes(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('scenes'))
-    make_scene_set(root, num_train=8, num_val=4, image_size=(128, 96), seed=1)
-    return root
 
 
 def tiny_seg_config(data_root: str, work_dir: str, iters: int) -> Config:

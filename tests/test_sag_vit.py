@@ -15,11 +15,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig  # noqa: F401
 from mmvig import AttentionViG, SAGViT
-from mmvig.datasets import make_classification_set, make_scene_set
 from mmvig.models.checkpoint import CheckpointMismatchError
 from mmvig.models.graph import k_connectivity_graph, similarity_edge_weights
 from mmvig.models.sag_vit import GraphAttention
-from helpers import SAG_TINY, TINY, outputs_and_grads, use_small_loaders
+from helpers import (SAG_TINY, TINY, batch_loss, first_train_batch,
+                     outputs_and_grads, use_small_loaders)
 
 
 def _levels(height, width):
@@ -359,14 +359,6 @@ def test_cifar10_config_reports_f1():
     assert {'accuracy/top1', 'single-label/f1-score'} <= set(results)
 
 
-@pytest.fixture(scope='module')
-def shapes(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('shapes'))
-    make_classification_set(root, train_per_class=6, val_per_class=2,
-                            image_size=72, seed=1)
-    return root
-
-
 def test_short_classification_run_lowers_the_loss(shapes, tmp_path):
     cfg = Config.fromfile('configs/demo/sagvit_small_shapes.py')
     cfg.work_dir = str(tmp_path)
@@ -379,30 +371,13 @@ def test_short_classification_run_lowers_the_loss(shapes, tmp_path):
     cfg.optim_wrapper.optimizer.lr = 2e-3
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
-    data = next(iter(runner.build_dataloader(copy.deepcopy(
-        cfg.train_dataloader))))
-
-    def loss(model):
-        torch.manual_seed(0)
-        model = copy.deepcopy(model).train()
-        with torch.no_grad():
-            batch = model.data_preprocessor(data, training=False)
-            return float(sum(model.loss(batch['inputs'],
-                                        batch['data_samples']).values()))
-
-    before = loss(runner.model)
+    data = first_train_batch(runner)
+    before = batch_loss(runner.model, data)
     runner.train()
-    after = loss(runner.model)
+    after = batch_loss(runner.model, data)
     assert after < 0.8 * before, (before, after)
     metrics = runner.val_loop.run()
     assert 'accuracy/top1' in metrics
-
-
-@pytest.fixture(scope='module')
-def scenes(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('scenes'))
-    make_scene_set(root, num_train=8, num_val=4, image_size=(128, 96), seed=1)
-    return root
 
 
 @pytest.mark.parametrize('task', ['det', 'seg'])

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 import mmvig  # noqa: F401
 from mmvig import AttentionViG
 from mmvig.datasets import check_data_paths, make_classification_set
-from helpers import TINY, use_small_loaders
+from helpers import TINY, batch_loss, first_train_batch, use_small_loaders
 
 
 
@@ -29,31 +29,13 @@ def demo_config(data_root: str, work_dir: str, epochs: int) -> Config:
     return cfg
 
 
-@pytest.fixture(scope='module')
-def shapes(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('shapes'))
-    make_classification_set(root, train_per_class=6, val_per_class=2,
-                            image_size=72, seed=1)
-    return root
-
-
-def fixed_batch_loss(model, runner) -> float:
-    data = next(iter(runner.build_dataloader(copy.deepcopy(
-        runner.cfg.train_dataloader))))
-    torch.manual_seed(0)
-    model = copy.deepcopy(model).train()  # batch statistics, before and after
-    with torch.no_grad():
-        data = model.data_preprocessor(data, training=False)
-        losses = model.loss(data['inputs'], data['data_samples'])
-    return float(sum(losses.values()))
-
-
 def test_training_lowers_loss_and_checkpoint_loads_back(shapes, tmp_path):
     cfg = demo_config(shapes, str(tmp_path / 'run'), epochs=4)
     runner = Runner.from_cfg(cfg)
-    loss_before = fixed_batch_loss(runner.model, runner)
+    data = first_train_batch(runner)
+    loss_before = batch_loss(runner.model, data)
     runner.train()
-    loss_after = fixed_batch_loss(runner.model, runner)
+    loss_after = batch_loss(runner.model, data)
     assert loss_after < 0.8 * loss_before, (loss_before, loss_after)
 
     ckpt = osp.join(cfg.work_dir, 'epoch_4.pth')

@@ -26,6 +26,7 @@ import math
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -160,7 +161,7 @@ def similarity_edge_weights(x: Tensor, graph: GridGraph,
         Tensor: ``(B, N, K)`` edge weights in ``[-1, 1]``, ``0`` on masked
         slots.
     """
-    unit = x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True).clamp_min(eps**2))
+    unit = F.normalize(x, dim=-1, eps=eps)
     neighbours = unit[:, graph.index]  # (B, N, K, C)
     cos = (unit[:, :, None, :] * neighbours).sum(-1)
     return cos.masked_fill(~graph.mask, 0.)

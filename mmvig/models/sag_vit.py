@@ -355,7 +355,7 @@ class SAGViT(PyramidBackbone):
         weights = similarity_edge_weights(x, graph)
         for block in self.gat_blocks:
             x = self._run(block, x, graph, weights)
-        b, n, d = x.shape
+        b, _, d = x.shape
         grid = self.pos_embed(x.transpose(1, 2).reshape(b, d, rows, cols))
         x = torch.cat([self.cls_token.expand(b, -1, -1),
                        grid.flatten(2).transpose(1, 2)], dim=1)

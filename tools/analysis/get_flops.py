@@ -19,6 +19,7 @@ distillation teacher is not part of the model.
     python tools/analysis/get_flops.py CONFIG [...] --shape 224
 """
 import argparse
+import functools
 import os.path as osp
 from typing import List, Optional, Tuple
 
@@ -66,14 +67,16 @@ def count(model: torch.nn.Module, shape: int) -> Tuple[int, int, int]:
         _, tokens, dims = args[0].shape
         other.append(2 * tokens * tokens * dims)
 
-    def patch_embed(module: torch.nn.Module, args: tuple, output: tuple) -> None:
-        _, nodes, dims = output[0].shape
-        other.append(nodes * (2 * sag_vit.k + 1)**2 * dims)
+    def edge_weights(k: int, module: torch.nn.Module, args: tuple,
+                     output: tuple) -> None:
+        _, nodes, dims = output[0].shape  # patch embeddings
+        other.append(nodes * (2 * k + 1)**2 * dims)
 
     hooks = [m.register_forward_hook(grapher) for m in model.modules()
              if isinstance(m, Grapher)]
     for sag_vit in [m for m in model.modules() if isinstance(m, SAGViT)]:
-        hooks.append(sag_vit.patch_embed.register_forward_hook(patch_embed))
+        hooks.append(sag_vit.patch_embed.register_forward_hook(
+            functools.partial(edge_weights, sag_vit.k)))
         hooks += [layer.register_forward_hook(transformer_layer)
                   for layer in sag_vit.layers]
     with torch.no_grad():

@@ -1,11 +1,15 @@
 """The benchmark scripts' helpers (the benchmarks themselves: make bench)."""
+import argparse
+import os
 import os.path as osp
 import sys
 
 import pytest
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'benchmarks'))
-from _common import build_backbone, coco_backbone_cfg, table  # noqa: E402
+from _common import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,  # noqa: E402
+                     build_backbone, coco_backbone_cfg, in_fresh_process,
+                     table)
 from scaling import fitted_exponent  # noqa: E402
 
 
@@ -32,3 +36,18 @@ def test_benchmarked_backbones_follow_the_coco_configs():
 def test_table_aligns_columns():
     lines = table(('a', 'bb'), [('xxx', 1)]).splitlines()
     assert len({len(line) for line in lines}) == 1
+
+
+def test_fresh_process_runs_in_the_allocator_environment(tmp_path):
+    """train_step.py measures each model under glibc's defaults and under
+    HUGE_PAGE_ALLOCATOR: the worker process must see exactly that setting."""
+    probe = tmp_path / 'probe.py'
+    probe.write_text(
+        'import json, os\n'
+        f'print({RESULT_PREFIX!r} + json.dumps('
+        f'{{k: os.environ.get(k) for k in {sorted(HUGE_PAGE_ALLOCATOR)}}}))\n')
+    args = argparse.Namespace(device='cpu', repeats=1)
+    assert in_fresh_process(str(probe), 'probe', args,
+                            env=HUGE_PAGE_ALLOCATOR) == HUGE_PAGE_ALLOCATOR
+    assert in_fresh_process(str(probe), 'probe', args) == {
+        k: os.environ.get(k) for k in HUGE_PAGE_ALLOCATOR}

@@ -2,6 +2,7 @@
 fresh process, backbones by name, tables and target lines."""
 import argparse
 import contextlib
+import ctypes
 import datetime
 import json
 import os
@@ -96,6 +97,36 @@ def saved_for_backward() -> Iterator[Dict[int, int]]:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         yield saved
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks',
+        'uordblks', 'fordblks', 'keepcost')]
+
+
+@contextlib.contextmanager
+def malloc_in_use_peak() -> Iterator[List[float]]:
+    """Peak bytes (GB, ``peak[0]``) that glibc's malloc has handed out and
+    not yet taken back -- heap chunks in use plus mmapped chunks, i.e. the
+    tensors and everything else the process holds, without the free space
+    of the heap -- sampled after every ATen op run inside the block. The
+    CPU counterpart of ``torch.cuda.max_memory_allocated``."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    mallinfo2 = ctypes.CDLL('libc.so.6').mallinfo2
+    mallinfo2.restype = _MallInfo2
+    peak = [0.]
+
+    class Sampler(TorchDispatchMode):
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            info = mallinfo2()
+            peak[0] = max(peak[0], (info.uordblks + info.hblkhd) / 1e9)
+            return out
+
+    with Sampler():
+        yield peak
 
 
 def report(result: dict) -> None:

@@ -8,7 +8,10 @@ settings of ``configs/mask_rcnn_<model>_<arch>_coco.py`` (AttentionViG: the
 paper's SVGA stride 2, activation checkpointing as configured); ResNet-50 is
 mmpretrain's. SAG-ViT rows are measured for reference, with no target. The
 targets use peak memory; "saved for backward" (what autograd holds between
-the passes, by storage) shows how much of it is activations.
+the passes, by storage) shows how much of it is activations, and on the CPU
+"malloc in use" (``_common.malloc_in_use_peak``, one more step, sampled
+after every op) how much the process held at most, heap free space not
+counted.
 
 On the CPU every model is measured twice, in process environments that
 differ only in the allocator: glibc's defaults, and large tensors on their
@@ -20,14 +23,15 @@ Both are printed, with a memory target line each.
 
     python benchmarks/train_step.py [--device cpu|cuda] [--repeats 3]
 """
+import contextlib
 import json
 
 import torch
 
 from _common import (HUGE_PAGE_ALLOCATOR, build_backbone, device,
-                     in_fresh_process, machine, median_time, parser,
-                     peak_memory_gb, report, saved_for_backward, table,
-                     target)
+                     in_fresh_process, machine, malloc_in_use_peak,
+                     median_time, parser, peak_memory_gb, report,
+                     saved_for_backward, table, target)
 
 HEIGHT, WIDTH = 800, 1344
 MODELS = {
@@ -59,11 +63,14 @@ def worker(name: str, args) -> None:
 
     seconds = median_time(step, dev, args.repeats)
     memory_gb = peak_memory_gb(dev)
-    with saved_for_backward() as saved:
-        outs = model(x)
-    sum(o.float().mean() for o in outs).backward()
+    in_use = (malloc_in_use_peak() if dev.type == 'cpu' else
+              contextlib.nullcontext([float('nan')]))
+    with in_use as in_use_gb:
+        with saved_for_backward() as saved:
+            outs = model(x)
+        sum(o.float().mean() for o in outs).backward()
     report(dict(seconds=seconds, memory_gb=memory_gb,
-                saved_gb=sum(saved.values()) / 1e9))
+                saved_gb=sum(saved.values()) / 1e9, in_use_gb=in_use_gb[0]))
 
 
 def main() -> None:
@@ -85,6 +92,8 @@ def main() -> None:
         header += [f'peak memory{setting}', 'vs ResNet-50', f'time{setting}',
                    'vs ResNet-50']
     header.append('saved for backward')
+    if dev.type == 'cpu':
+        header.append('malloc in use (peak)')
     for label in MODELS:
         row = [label]
         for setting in settings:
@@ -94,6 +103,8 @@ def main() -> None:
                     f'{r["seconds"]:.2f} s',
                     f'{r["seconds"] / ref["seconds"]:.2f}x']
         row.append(f'{results[label, default]["saved_gb"]:.2f} GB')
+        if dev.type == 'cpu':
+            row.append(f'{results[label, default]["in_use_gb"]:.2f} GB')
         rows.append(row)
     print(table(header, rows))
     for label, memory_bound, time_bound in TARGETS:

@@ -5,11 +5,12 @@ import os.path as osp
 import sys
 
 import pytest
+import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'benchmarks'))
 from _common import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,  # noqa: E402
                      build_backbone, coco_backbone_cfg, in_fresh_process,
-                     table)
+                     malloc_in_use_peak, table)
 from scaling import fitted_exponent  # noqa: E402
 
 
@@ -51,3 +52,11 @@ def test_fresh_process_runs_in_the_allocator_environment(tmp_path):
                             env=HUGE_PAGE_ALLOCATOR) == HUGE_PAGE_ALLOCATOR
     assert in_fresh_process(str(probe), 'probe', args) == {
         k: os.environ.get(k) for k in HUGE_PAGE_ALLOCATOR}
+
+
+def test_malloc_in_use_peak_counts_a_tensor_freed_inside_the_block():
+    with malloc_in_use_peak() as small:
+        torch.ones(10).sum()
+    with malloc_in_use_peak() as large:
+        torch.ones(50_000_000).sum()  # 200 MB, gone when the block ends
+    assert large[0] - small[0] == pytest.approx(0.2, abs=0.02)

@@ -23,6 +23,7 @@ Both are printed, with a memory target line each.
 
     python benchmarks/train_step.py [--device cpu|cuda] [--repeats 3]
 """
+import argparse
 import contextlib
 import json
 
@@ -62,19 +63,25 @@ def worker(name: str, args) -> None:
         sum(o.float().mean() for o in outs).backward()
 
     seconds = median_time(step, dev, args.repeats)
-    memory_gb = peak_memory_gb(dev)
-    in_use = (malloc_in_use_peak() if dev.type == 'cpu' else
-              contextlib.nullcontext([float('nan')]))
-    with in_use as in_use_gb:
-        with saved_for_backward() as saved:
-            outs = model(x)
-        sum(o.float().mean() for o in outs).backward()
-    report(dict(seconds=seconds, memory_gb=memory_gb,
-                saved_gb=sum(saved.values()) / 1e9, in_use_gb=in_use_gb[0]))
+    result = dict(seconds=seconds, memory_gb=peak_memory_gb(dev))
+    if args.breakdown:  # one more step, after the peak was read
+        in_use = (malloc_in_use_peak() if dev.type == 'cpu' else
+                  contextlib.nullcontext([float('nan')]))
+        with in_use as in_use_gb:
+            with saved_for_backward() as saved:
+                outs = model(x)
+            sum(o.float().mean() for o in outs).backward()
+        result.update(saved_gb=sum(saved.values()) / 1e9,
+                      in_use_gb=in_use_gb[0])
+    report(result)
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    p = parser(__doc__.splitlines()[0])
+    # Worker side: also measure "saved for backward" and "malloc in use"
+    # (asked of the first allocator setting only, whose columns show them).
+    p.add_argument('--breakdown', action='store_true', help=argparse.SUPPRESS)
+    args = p.parse_args()
     if args.worker:
         return worker(args.worker, args)
     dev = device(args.device)
@@ -85,7 +92,9 @@ def main() -> None:
         settings = {' (glibc)': None, ' (huge pages)': HUGE_PAGE_ALLOCATOR}
     default = next(iter(settings))
     results = {
-        (label, setting): in_fresh_process(__file__, name, args, env=env)
+        (label, setting): in_fresh_process(
+            __file__, name, args, env=env,
+            extra=['--breakdown'] if setting == default else [])
         for label, name in MODELS.items() for setting, env in settings.items()}
     header, rows = ['backbone'], []
     for setting in settings:

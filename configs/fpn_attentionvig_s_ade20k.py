@@ -5,6 +5,17 @@
 #   tools/dist_train.sh configs/fpn_attentionvig_s_ade20k.py 8
 # On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 32).
 #
+# The optimizer, schedule and lr are those of the authors' GreedyViG Semantic
+# FPN configs (github SLDGroup/GreedyViG, segmentation/configs/sem_fpn: AdamW
+# 1e-4 x 2, wd 1e-4, poly 0.9, 40k iterations on 8 GPUs).
+# BatchNorm statistics frozen (norm_eval=True; affine weights train): the
+# paper's "analogous to freezing batch normalization layers ... during
+# downstream fine-tuning", and GreedyViG's segmentation backbone, whose
+# train() puts every BatchNorm2d in eval mode (see the note in
+# mask_rcnn_attentionvig_s_coco.py on its SyncBatchNorm conversion).
+# model.backbone.norm_eval=False trains the statistics. The backbone starts
+# from the EMA weights of the ImageNet checkpoint when it holds them.
+#
 # SVGA graph: the paper's stride 2 on every stage, no cap on shifts.
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
@@ -29,7 +40,8 @@ model = dict(
         drop_path_rate=0.1,
         graph_strides=2,
         max_shifts=None,
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
         init_cfg=dict(
             type='Pretrained', checkpoint=imagenet_checkpoint,
             prefix='backbone.')),

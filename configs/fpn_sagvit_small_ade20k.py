@@ -3,6 +3,8 @@
 # decay 1e-4, poly decay power 0.9, 512x512 crops, 150 classes.
 #   tools/dist_train.sh configs/fpn_sagvit_small_ade20k.py 8
 # On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 32).
+# BatchNorm statistics of the trunk frozen (norm_eval=True), as in the
+# AttentionViG configs; see mask_rcnn_sagvit_small_coco.py.
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
     'mmseg::_base_/datasets/ade20k.py',
@@ -26,8 +28,9 @@ model = dict(
         k=1,
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1,
-        norm_cfg=dict(type='SyncBN', eps=1e-3, momentum=0.1,
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1,
                       requires_grad=True),
+        norm_eval=True,
         init_cfg=dict(
             type='Pretrained', checkpoint=imagenet_checkpoint,
             prefix='backbone.')),

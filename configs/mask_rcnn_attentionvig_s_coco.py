@@ -4,6 +4,19 @@
 #   tools/dist_train.sh configs/mask_rcnn_attentionvig_s_coco.py 8
 # On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 16).
 #
+# BatchNorm statistics frozen (norm_eval=True; affine weights train). The
+# paper calls freezing beta "analogous to freezing batch normalization layers
+# in backbones during downstream fine-tuning, a common and effective
+# practice"; the authors' GreedyViG detection backbone overrides train() to
+# put every BatchNorm2d in eval mode; mmdet's ResNet Mask R-CNN does the same.
+# (GreedyViG converts its layers to SyncBatchNorm, which is not a
+# BatchNorm2d subclass, before that check: in multi-GPU runs of that code the
+# check may have matched nothing. The paper's text is the clearer evidence.
+# model.backbone.norm_eval=False trains the statistics.)
+# Backbone starts from the EMA weights of the ImageNet checkpoint when it
+# holds them (GreedyViG loads state_dict_ema); the log names what it loaded.
+# No stage is frozen (frozen_stages=-1), as in GreedyViG.
+#
 # SVGA graph: the paper's stride 2 on every stage, no cap on shifts (a
 # stage-1 node at 1333x800 has about 265 neighbours). Set the backbone's
 # max_shifts to bound the cost per pixel. The aggregation runs as mmvig's
@@ -33,7 +46,8 @@ model = dict(
         graph_strides=2,
         max_shifts=None,
         with_cp=(True, True, False, False),
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
         init_cfg=dict(
             type='Pretrained', checkpoint=imagenet_checkpoint,
             prefix='backbone.')),

@@ -4,6 +4,12 @@
 #   tools/dist_train.sh configs/mask_rcnn_sagvit_small_coco.py 8
 # On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 16).
 #
+# BatchNorm statistics of the EfficientNetV2 trunk frozen (norm_eval=True),
+# as in the AttentionViG configs: SAG-ViT has no published detection recipe,
+# and one fine-tuning protocol for both backbones keeps them comparable
+# (2 images per GPU give noisy batch statistics). The graph and Transformer
+# layers use LayerNorm, which this does not touch.
+#
 # Levels: EfficientNetV2 maps at strides 4 and 8, the stride-16 map plus the
 # upsampled graph/Transformer tokens, the token grid at stride 32 (a
 # 1333x800 image gives 42x25 patch nodes).
@@ -28,8 +34,9 @@ model = dict(
         k=1,
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1,
-        norm_cfg=dict(type='SyncBN', eps=1e-3, momentum=0.1,
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1,
                       requires_grad=True),
+        norm_eval=True,
         init_cfg=dict(
             type='Pretrained', checkpoint=imagenet_checkpoint,
             prefix='backbone.')),

@@ -1,8 +1,8 @@
 """mmvig: graph-based vision backbones (AttentionViG, SAG-ViT) for OpenMMLab."""
-from . import compat
+from .checkpoint import allow_training_checkpoint_types
 from .version import __version__
 
-compat.apply()
+allow_training_checkpoint_types()
 
 from .models import AttentionViG, SAGViT  # noqa: E402
 from .registry import REGISTERED  # noqa: E402

@@ -30,7 +30,8 @@ def outputs_and_grads(model, x, weights=None):
     if weights is None:
         gen = torch.Generator().manual_seed(0)
         weights = [torch.randn(o.shape, generator=gen) for o in outs]
-    loss = sum((o.float() * w).sum() for o, w in zip(outs, weights))
+    loss = sum((o.to(torch.promote_types(o.dtype, torch.float32)) * w).sum()
+               for o, w in zip(outs, weights))
     params = [p for p in model.parameters() if p.requires_grad]
     return [o.detach().float() for o in outs] + [
         g.float() for g in torch.autograd.grad(loss, params)], weights

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmvig import AttentionViG
-from mmvig.models.attention_vig import CrossAttentionAggregation
+from mmvig.models.attention_vig import CrossAttentionAggregation, Grapher
 from mmvig.models.checkpoint import CheckpointMismatchError
 from mmvig.models.heads import DistilledClassifierHead
 from helpers import TINY, outputs_and_grads
@@ -54,6 +54,46 @@ def test_arch_table_and_graph_settings():
     assert [g.graph_stride for g in graphers[::2]] == [8, 4, 2, 1]
     assert all(g.max_shifts == 4 for g in graphers)
     assert graphers[0].shifts(200, 336).num_neighbours == 8
+
+
+def test_grapher_positional_encoding_layouts():
+    """Default: the CPE inside the layer-scaled mixer branch (GreedyViG's
+    layout); ``pos_embed_in_branch=False``: on the residual stream."""
+    torch.manual_seed(0)
+    in_branch = Grapher(16, dict(type='CrossAttention'),
+                        layer_scale_init_value=0.5).eval()
+    on_stream = Grapher(16, dict(type='CrossAttention'),
+                        layer_scale_init_value=0.5,
+                        pos_embed_in_branch=False).eval()
+    on_stream.load_state_dict(in_branch.state_dict())
+    x = torch.randn(2, 16, 8, 6)
+    with torch.no_grad():
+        pe = in_branch.pos_embed(x)
+        message = in_branch.aggregate.branch(pe, in_branch.shifts(8, 6))
+        gamma = in_branch.aggregate.layer_scale.weight
+        torch.testing.assert_close(in_branch(x),
+                                   in_branch.ffn(x + gamma * message))
+        torch.testing.assert_close(on_stream(x),
+                                   in_branch.ffn(pe + gamma * message))
+        assert not torch.allclose(in_branch(x), on_stream(x))
+    assert AttentionViG(TINY).stages[0][-1].pos_embed_in_branch
+
+
+def test_heads_from_count_or_head_dim():
+    def heads(**aggregator):
+        model = AttentionViG('s', aggregator=dict(type='CrossAttention',
+                                                  **aggregator))
+        return [m.num_heads for m in model.modules()
+                if isinstance(m, CrossAttentionAggregation)][::2]
+
+    assert heads() == [8, 8, 8, 8]
+    assert heads(num_heads=1) == [1, 1, 1, 1]
+    assert heads(head_dim=6) == [8, 16, 32, 64]
+    assert heads(head_dim=8) == [6, 12, 24, 48]
+    with pytest.raises(ValueError, match='num_heads or head_dim, not both'):
+        heads(num_heads=8, head_dim=6)
+    with pytest.raises(ValueError, match='head_dim=5 must divide the 48'):
+        heads(head_dim=5)
 
 
 @pytest.mark.parametrize('frozen_stages', [0, 2, 4])
@@ -159,22 +199,27 @@ def _assert_all_close(actual, expected, rtol, atol_fraction):
 
 
 def test_optimised_operator_equals_reference_implementation():
+    """Whole backbone, outputs and every gradient, in float64 so that the
+    comparison sees the mathematics and not float32 summation order (the
+    float32 agreement of the operator is tested in test_aggregation)."""
     torch.manual_seed(0)
-    model = AttentionViG(arch=TINY, layer_scale_init_value=1.0)
+    model = AttentionViG(arch=TINY, layer_scale_init_value=1.0).double()
     reference = copy.deepcopy(model)
     for module in reference.modules():
         if isinstance(module, CrossAttentionAggregation):
             module.impl = 'reference'
-    x = torch.randn(2, 3, 96, 80)
+    x = torch.randn(2, 3, 96, 80, dtype=torch.float64)
     expected, weights = outputs_and_grads(reference, x)
     actual, _ = outputs_and_grads(model, x, weights)
     _assert_all_close(actual, expected, rtol=1e-5, atol_fraction=1e-5)
 
 
 def test_channels_last_input_gives_the_same_results():
+    """In float64, as above: float32 convolutions sum in another order for
+    channels_last (gradients then differ around 1e-3 after BatchNorm)."""
     torch.manual_seed(0)
-    model = AttentionViG(arch=TINY, layer_scale_init_value=1.0)
-    x = torch.randn(2, 3, 96, 80)
+    model = AttentionViG(arch=TINY, layer_scale_init_value=1.0).double()
+    x = torch.randn(2, 3, 96, 80, dtype=torch.float64)
     expected, weights = outputs_and_grads(model, x)
     actual, _ = outputs_and_grads(
         model, x.to(memory_format=torch.channels_last), weights)

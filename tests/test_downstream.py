@@ -6,37 +6,51 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
+from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig  # noqa: F401
 from mmvig.datasets import check_data_paths
 from mmvig.engine import FreezeBetaHook, temperature_parameters
 from helpers import TINY, use_small_loaders
 
-DET_CONFIGS = sorted(glob.glob('configs/mask_rcnn_*_coco*.py'))
-SEG_CONFIGS = sorted(glob.glob('configs/fpn_*_ade20k*.py'))
+DET_CONFIGS = sorted(glob.glob('configs/mask_rcnn_*_coco*.py') +
+                     glob.glob('configs/ablations/mask_rcnn_*_coco*.py'))
+SEG_CONFIGS = sorted(glob.glob('configs/fpn_*_ade20k*.py') +
+                     glob.glob('configs/ablations/fpn_*_ade20k*.py'))
 
 
-def build_model(cfg: Config, scope: str):
+def build_model(cfg: Config, scope: str, **backbone):
+    """The config's model without its ImageNet checkpoint (segmentors pad to
+    128x128 instead of the 512x512 crop, for speed)."""
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.backbone.norm_cfg = dict(type='BN', requires_grad=True)
     model_cfg.backbone.pop('init_cfg')
+    if scope == 'mmseg':
+        model_cfg.data_preprocessor.size = (128, 128)
+    model_cfg.backbone.update(backbone)
     with DefaultScope.overwrite_default_scope(scope):
         return registry.build(model_cfg)
 
 
 def test_configs_exist_and_follow_the_paper():
-    assert [osp.basename(c) for c in DET_CONFIGS] == [
-        'mask_rcnn_attentionvig_b_coco.py', 'mask_rcnn_attentionvig_m_coco.py',
-        'mask_rcnn_attentionvig_s_coco.py',
+    assert sorted(osp.basename(c) for c in DET_CONFIGS) == [
+        'mask_rcnn_attentionvig_b_coco.py',
+        'mask_rcnn_attentionvig_b_coco_beta_trainable.py',
+        'mask_rcnn_attentionvig_m_coco.py', 'mask_rcnn_attentionvig_s_coco.py',
         'mask_rcnn_attentionvig_s_coco_beta_trainable.py',
+        'mask_rcnn_attentionvig_s_coco_k8421.py',
+        'mask_rcnn_attentionvig_s_coco_pe_residual.py',
         'mask_rcnn_sagvit_base_coco.py', 'mask_rcnn_sagvit_small_coco.py']
-    assert [osp.basename(c) for c in SEG_CONFIGS] == [
-        'fpn_attentionvig_b_ade20k.py', 'fpn_attentionvig_m_ade20k.py',
-        'fpn_attentionvig_s_ade20k.py',
+    assert sorted(osp.basename(c) for c in SEG_CONFIGS) == [
+        'fpn_attentionvig_b_ade20k.py',
+        'fpn_attentionvig_b_ade20k_beta_trainable.py',
+        'fpn_attentionvig_m_ade20k.py', 'fpn_attentionvig_s_ade20k.py',
         'fpn_attentionvig_s_ade20k_beta_trainable.py',
+        'fpn_attentionvig_s_ade20k_k8421.py',
+        'fpn_attentionvig_s_ade20k_pe_residual.py',
         'fpn_sagvit_base_ade20k.py', 'fpn_sagvit_small_ade20k.py']
     det = Config.fromfile('configs/mask_rcnn_attentionvig_b_coco.py')
     assert det.train_cfg.max_epochs == 12
@@ -48,6 +62,7 @@ def test_configs_exist_and_follow_the_paper():
     assert det.train_pipeline[2].scale == (1333, 800)
     assert det.model.neck.in_channels == [64, 128, 256, 512]
     assert det.model.backbone.init_cfg.checkpoint.endswith('_b_in1k.pth')
+    assert det.model.backbone.drop_path_rate == 0.1
     assert det.val_evaluator.metric == ['bbox', 'segm']
     assert det.custom_hooks == [dict(type='FreezeBetaHook')]
     seg = Config.fromfile('configs/fpn_attentionvig_m_ade20k.py')
@@ -61,8 +76,11 @@ def test_configs_exist_and_follow_the_paper():
     assert seg.model.neck.in_channels == [56, 112, 224, 448]
     assert seg.val_evaluator.iou_metrics == ['mIoU']
     assert seg.custom_hooks == [dict(type='FreezeBetaHook')]
-    for trainable in ('configs/mask_rcnn_attentionvig_s_coco_beta_trainable.py',
-                      'configs/fpn_attentionvig_s_ade20k_beta_trainable.py'):
+    # Fine-tuning with frozen BatchNorm statistics, every downstream config.
+    for config in DET_CONFIGS + SEG_CONFIGS:
+        backbone = Config.fromfile(config).model.backbone
+        assert backbone.norm_eval and backbone.norm_cfg.type == 'BN', config
+    for trainable in glob.glob('configs/ablations/*_beta_trainable.py'):
         assert Config.fromfile(trainable).custom_hooks == []
     # SAG-ViT trains on the same recipes (without temperatures to freeze).
     for sagvit, reference in (('configs/mask_rcnn_sagvit_base_coco.py', det),
@@ -74,47 +92,119 @@ def test_configs_exist_and_follow_the_paper():
             assert cfg[key] == reference[key], key
 
 
-@pytest.mark.parametrize('config', DET_CONFIGS)
-def test_mask_rcnn_configs_loss_and_predict(config):
-    from mmdet.testing import demo_mm_inputs
-    cfg = Config.fromfile(config)
-    model = build_model(cfg, 'mmdet')
-    assert model.backbone.out_channels == cfg.model.neck.in_channels
-    packed = demo_mm_inputs(2, [[3, 128, 160], [3, 96, 128]], num_items=[2, 1],
-                            with_mask=True)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        data = model.data_preprocessor(packed, True)
+def _norm_state(backbone):
+    """Running statistics and affine weights of every BatchNorm."""
+    norms = {n: m for n, m in backbone.named_modules()
+             if isinstance(m, _BatchNorm)}
+    stats = {n: torch.cat([m.running_mean, m.running_var,
+                           m.num_batches_tracked[None].float()])
+             for n, m in norms.items()}
+    affine = {n: torch.cat([m.weight, m.bias]).detach().clone()
+              for n, m in norms.items()}
+    return stats, affine
+
+
+def _params(module):
+    return {n: p.detach().clone() for n, p in module.named_parameters()}
+
+
+def train_step(cfg: Config, model, scope: str, inputs, samples) -> None:
+    """One step of the config's optimizer on a batch, in train mode."""
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    with DefaultScope.overwrite_default_scope(scope):
+        data = model.data_preprocessor(dict(inputs=inputs,
+                                            data_samples=samples), True)
         losses = model.loss(data['inputs'], data['data_samples'])
-        assert {'loss_rpn_cls', 'loss_cls', 'loss_mask'} <= set(losses)
-        model.eval()
-        with torch.no_grad():
-            data = model.data_preprocessor(packed, False)
-            results = model.predict(data['inputs'], data['data_samples'])
+        loss, _ = model.parse_losses(losses)
+        optim_wrapper.update_params(loss)
+
+
+def det_batch():
+    from mmdet.testing import demo_mm_inputs
+    packed = demo_mm_inputs(2, [[3, 128, 160], [3, 96, 128]],
+                            num_items=[2, 1], with_mask=True)
+    return packed['inputs'], packed['data_samples']
+
+
+def seg_batch(size=(128, 128)):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo=dict(
+            img_shape=size, ori_shape=size, pad_shape=size))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, *size)))
+        samples.append(sample)
+    return [torch.randint(0, 256, (3, *size), dtype=torch.uint8)
+            for _ in range(2)], samples
+
+
+def check_training_step(config: str, scope: str, batch) -> None:
+    """A training step moves every backbone BatchNorm's affine weights and
+    leaves its running statistics as they were (stochastic depth off: with
+    two images it can drop a block's whole batch, and its gradients)."""
+    cfg = Config.fromfile(config)
+    model = build_model(cfg, scope, drop_path_rate=0.)
+    assert model.backbone.out_channels == cfg.model.neck.in_channels
+    stats, affine = _norm_state(model.backbone)
+    assert stats
+    train_step(cfg, model, scope, *batch)
+    stats_after, affine_after = _norm_state(model.backbone)
+    for name in stats:
+        assert torch.equal(stats[name], stats_after[name]), name
+        assert not torch.equal(affine[name], affine_after[name]), name
+
+
+@pytest.mark.parametrize('config', DET_CONFIGS)
+def test_mask_rcnn_configs_train_with_frozen_bn_and_predict(config):
+    check_training_step(config, 'mmdet', det_batch())
+    cfg = Config.fromfile(config)
+    model = build_model(cfg, 'mmdet').eval()
+    inputs, samples = det_batch()
+    with DefaultScope.overwrite_default_scope('mmdet'), torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=inputs,
+                                            data_samples=samples), False)
+        results = model.predict(data['inputs'], data['data_samples'])
     assert len(results) == 2 and hasattr(results[0], 'pred_instances')
 
 
 @pytest.mark.parametrize('config', SEG_CONFIGS)
-def test_semantic_fpn_configs_loss_and_predict(config):
-    from mmseg.structures import SegDataSample
-    from mmengine.structures import PixelData
+def test_semantic_fpn_configs_train_with_frozen_bn_and_predict(config):
+    check_training_step(config, 'mmseg', seg_batch())
     cfg = Config.fromfile(config)
-    model = build_model(cfg, 'mmseg')
-    assert model.backbone.out_channels == cfg.model.neck.in_channels
-    samples = []
-    for _ in range(2):
-        sample = SegDataSample(metainfo=dict(
-            img_shape=(128, 128), ori_shape=(128, 128), pad_shape=(128, 128)))
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, 150, (1, 128, 128)))
-        samples.append(sample)
-    inputs = torch.randn(2, 3, 128, 128)
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        losses = model.loss(inputs, samples)
-        assert 'decode.loss_ce' in losses
-        model.eval()
-        with torch.no_grad():
-            results = model.predict(inputs, samples)
+    model = build_model(cfg, 'mmseg').eval()
+    inputs, samples = seg_batch()
+    with DefaultScope.overwrite_default_scope('mmseg'), torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=inputs,
+                                            data_samples=samples), False)
+        results = model.predict(data['inputs'], data['data_samples'])
     assert results[0].pred_sem_seg.data.shape == (1, 128, 128)
+
+
+@pytest.mark.parametrize('config,scope,batch', [
+    ('configs/mask_rcnn_attentionvig_s_coco.py', 'mmdet', det_batch),
+    ('configs/fpn_attentionvig_s_ade20k.py', 'mmseg', seg_batch),
+    ('configs/mask_rcnn_sagvit_small_coco.py', 'mmdet', det_batch)])
+def test_frozen_stages_with_the_downstream_configs(config, scope, batch):
+    """frozen_stages=1 keeps the stem and stage 1 as they were (weights and
+    statistics) and trains the rest."""
+    cfg = Config.fromfile(config)
+    model = build_model(cfg, scope, frozen_stages=1, drop_path_rate=0.)
+    frozen, trained = model.backbone._frozen()[0], []
+    frozen_ids = {id(p) for m in frozen for p in m.parameters()}
+    before = _params(model.backbone)
+    stats, _ = _norm_state(model.backbone)
+    train_step(cfg, model, scope, *batch())
+    after = _params(model.backbone)
+    for name, p in model.backbone.named_parameters():
+        if id(p) in frozen_ids:
+            assert not p.requires_grad and torch.equal(before[name], p), name
+        elif not torch.equal(before[name], after[name]):
+            trained.append(name)
+    assert frozen_ids and len(trained) > 0.9 * (len(before) - len(frozen_ids))
+    assert all(torch.equal(v, _norm_state(model.backbone)[0][k])
+               for k, v in stats.items())
 
 
 @pytest.mark.slow

@@ -23,10 +23,11 @@ import os.path as osp
 import time
 from typing import Dict, List, Tuple
 
-import mmvig  # noqa: F401  (registers mmvig's modules, applies fixes)
+import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmvig.compat import tool_environment
 from mmvig.datasets import (SHAPE_CLASSES, make_classification_set,
                             make_scene_set)
 
@@ -157,4 +158,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with tool_environment():
+        main()

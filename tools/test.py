@@ -1,16 +1,20 @@
 """Evaluate a checkpoint with an mmpretrain, mmdet or mmseg config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+                         [--weights auto|ema|raw]
 """
 import argparse
 import json
 import os.path as osp
 
-import mmvig  # noqa: F401  (registers mmvig's modules, applies fixes)
+import mmvig  # noqa: F401  (registers mmvig's modules)
 from _common import add_common_args, finish, load_config, parse
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from mmvig.compat import tool_environment
 from mmvig.datasets import check_data_paths
+from mmvig.models.checkpoint import WEIGHTS, select_weights
 
 
 def parse_args() -> argparse.Namespace:
@@ -18,8 +22,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump the metrics to this json file')
+    parser.add_argument(
+        '--weights', choices=WEIGHTS, default='auto',
+        help="which weights of a checkpoint with an EMA: 'auto' and 'ema' "
+        "evaluate the EMA weights, 'raw' the trained ones")
     add_common_args(parser)
     return parse(parser)
+
+
+class SelectWeightsHook(Hook):
+    """Puts the chosen weights of the loaded checkpoint in its state_dict
+    before they reach the model (and any EMA hook of the config)."""
+
+    def __init__(self, weights: str) -> None:
+        self.weights = weights
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['state_dict'], which = select_weights(checkpoint,
+                                                         self.weights)
+        runner.logger.info(f'Evaluating the {which}')
 
 
 def main() -> None:
@@ -30,6 +51,7 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     check_data_paths(cfg, splits=('test', ))
     runner = Runner.from_cfg(cfg)
+    runner.register_hook(SelectWeightsHook(args.weights), priority='VERY_HIGH')
     metrics = runner.test()
     if args.out and runner.rank == 0:
         with open(args.out, 'w') as f:
@@ -38,4 +60,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with tool_environment():
+        main()

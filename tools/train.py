@@ -7,10 +7,11 @@ imported first, so ``type='AttentionViG'`` resolves in any of them.
 """
 import argparse
 
-import mmvig  # noqa: F401  (registers mmvig's modules, applies fixes)
+import mmvig  # noqa: F401  (registers mmvig's modules)
 from _common import add_common_args, finish, load_config, parse
 from mmengine.runner import Runner
 
+from mmvig.compat import tool_environment
 from mmvig.datasets import check_checkpoints, check_data_paths
 
 
@@ -54,4 +55,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with tool_environment():
+        main()

@@ -20,14 +20,39 @@ import torch
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from torch import Tensor, nn
 
-from ..ops.svga_attention import (IMPLEMENTATIONS, NORMALIZATIONS,
-                                  svga_cross_attention)
+from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
+                                  NORMALIZATIONS, svga_cross_attention)
 from ..utils import ConfigType
 from .base import PyramidBackbone
 from .graph import SVGAShifts, shifted_views, svga_shifts
 from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
                      Residual, Stem, checkpointed, conv1x1,
                      downsample_conv)
+
+
+DEFAULT_NUM_HEADS = 8
+
+
+def _head_count(channels: int, num_heads: Optional[int],
+                head_dim: Optional[int]) -> int:
+    """Heads of a stage with ``channels`` channels, from a head count or a
+    head dimension (checked to be positive integers that divide it)."""
+    if num_heads is not None and head_dim is not None:
+        raise ValueError('CrossAttention takes num_heads or head_dim, not '
+                         f'both (got num_heads={num_heads}, '
+                         f'head_dim={head_dim})')
+    if head_dim is not None:
+        name, value = 'head_dim', head_dim
+    else:
+        name, value = 'num_heads', (DEFAULT_NUM_HEADS if num_heads is None
+                                    else num_heads)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'CrossAttention {name} must be a positive integer,'
+                         f' got {value!r}')
+    if channels % value:
+        raise ValueError(f'CrossAttention {name}={value} must divide the '
+                         f'{channels} channels of every stage')
+    return channels // value if name == 'head_dim' else value
 
 
 class CrossAttentionAggregation(nn.Module):
@@ -39,7 +64,12 @@ class CrossAttentionAggregation(nn.Module):
 
     Args:
         channels: Channels ``C``.
-        num_heads: Attention heads; must divide ``C``.
+        num_heads: Attention heads; must divide ``C``. Default: 8 (the
+            paper's), unless ``head_dim`` is given.
+        head_dim: Channels per head instead of a head count: the stage then
+            has ``C / head_dim`` heads (the paper's Table 6 fixes the head
+            dimension across stages). Give ``num_heads`` or ``head_dim``,
+            not both.
         normalize: ``'none'`` (paper's best), ``'mean'`` (divide by the
             neighbour count) or ``'softmax'`` over neighbours.
         init_beta: Initial ``beta``; the learnable parameter is ``log_beta``.
@@ -50,20 +80,22 @@ class CrossAttentionAggregation(nn.Module):
             kernels on CUDA, PyTorch elsewhere).
     """
 
-    def __init__(self, channels: int, num_heads: int = 8,
-                 normalize: str = 'none', init_beta: float = 10.0,
+    def __init__(self, channels: int, num_heads: Optional[int] = None,
+                 head_dim: Optional[int] = None, normalize: str = 'none',
+                 init_beta: float = 10.0,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
                  impl: str = 'auto') -> None:
         super().__init__()
-        if channels % num_heads:
-            raise ValueError(f'num_heads={num_heads} must divide the '
-                             f'{channels} channels of the stage')
+        num_heads = _head_count(channels, num_heads, head_dim)
         if normalize not in NORMALIZATIONS:
             raise ValueError(f'normalize must be one of {NORMALIZATIONS}, '
                              f'got {normalize!r}')
-        if init_beta <= 0:
-            raise ValueError(f'init_beta must be positive, got {init_beta}')
+        low, high = (math.exp(b) for b in LOG_BETA_RANGE)
+        if not low <= init_beta <= high:
+            raise ValueError(
+                f'init_beta must lie in [{low:.3g}, {high:.3g}] (beta is '
+                f'exp(log_beta), clamped to that range), got {init_beta}')
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f'impl must be one of {IMPLEMENTATIONS}, '
                              f'got {impl!r}')
@@ -182,7 +214,18 @@ def build_aggregator(cfg: ConfigType, channels: int, norm_cfg: ConfigType,
 class Grapher(nn.Module):
     """Grapher block: positional encoding, graph aggregation, FFN.
 
-    ``x = x + dwconv7x7(x)``; ``x = x + drop_path(gamma1 * Agg(x))``;
+    With ``pe(x) = x + dwconv7x7(x)`` the conditional positional encoding,
+    the mixer is either (default, ``pos_embed_in_branch=True``)::
+
+        x = x + drop_path(gamma1 * Agg(pe(x)))
+
+    the layout of the authors' GreedyViG code (its ``Grapher`` mixer starts
+    with the CPE, and the whole mixer is layer-scaled), or
+    (``pos_embed_in_branch=False``)::
+
+        x = pe(x);  x = x + drop_path(gamma1 * Agg(x))
+
+    with the CPE on the residual stream. Then
     ``x = x + drop_path(gamma2 * FFN(x))``.
 
     Args:
@@ -193,6 +236,8 @@ class Grapher(nn.Module):
             map).
         drop_path: Stochastic depth rate of both branches.
         layer_scale_init_value: Initial ``gamma``; ``<= 0`` disables it.
+        pos_embed_in_branch: Put the positional encoding inside the
+            layer-scaled mixer branch (True) or on the residual stream.
         norm_cfg: Norm layer config.
         act_cfg: Activation config.
     """
@@ -200,11 +245,14 @@ class Grapher(nn.Module):
     def __init__(self, channels: int, aggregator: ConfigType,
                  graph_stride: int = 2, max_shifts: Optional[int] = None,
                  drop_path: float = 0., layer_scale_init_value: float = 1e-5,
+                 pos_embed_in_branch: bool = True,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU')) -> None:
         super().__init__()
+        self.channels = channels
         self.graph_stride = graph_stride
         self.max_shifts = max_shifts
+        self.pos_embed_in_branch = pos_embed_in_branch
         self.pos_embed = ConvPositionEncoding(channels)
         self.aggregate = Residual(
             build_aggregator(aggregator, channels, norm_cfg, act_cfg),
@@ -214,9 +262,19 @@ class Grapher(nn.Module):
             layer_scale_init_value)
 
     def shifts(self, height: int, width: int) -> SVGAShifts:
+        """The SVGA shifts on a ``height x width`` map."""
         return svga_shifts(height, width, self.graph_stride, self.max_shifts)
 
+    def aggregation_macs(self, height: int, width: int) -> int:
+        """MACs of the neighbour aggregation on a ``height x width`` map,
+        ``2 * C * H * W * N`` for ``N`` neighbours per node (cosines and the
+        weighted sum of values), which FLOP counters do not see."""
+        return 2 * self.channels * height * width * \
+            self.shifts(height, width).num_neighbours
+
     def _mix(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        if self.pos_embed_in_branch:
+            return self.aggregate(x, shifts, branch_input=self.pos_embed(x))
         return self.aggregate(self.pos_embed(x), shifts)
 
     def forward(self, x: Tensor, with_cp: bool = False) -> Tensor:
@@ -312,9 +370,13 @@ class AttentionViG(PyramidBackbone):
         max_shifts: Cap on SVGA shifts per axis per stage (``None`` for no
             cap; int or four values).
         aggregator: Neighbour aggregation, ``dict(type=NAME, **kwargs)`` with
-            NAME in ``CrossAttention`` (``num_heads``, ``normalize``,
-            ``init_beta``), ``MaxRelative``, ``EdgeConv``, ``GIN``,
-            ``GraphSAGE``.
+            NAME in ``CrossAttention`` (``num_heads`` or ``head_dim``,
+            ``normalize``, ``init_beta``), ``MaxRelative``, ``EdgeConv``,
+            ``GIN``, ``GraphSAGE``.
+        pos_embed_in_branch: Where each Grapher's conditional positional
+            encoding sits: inside the layer-scaled mixer branch (default, as
+            in the authors' GreedyViG code) or on the residual stream
+            (False). See :class:`Grapher`.
         norm_cfg: Norm layer config (``dict(type='SyncBN')`` for DDP).
         act_cfg: Activation config.
         with_cp: Activation checkpointing per stage (bool or four bools): a
@@ -345,6 +407,7 @@ class AttentionViG(PyramidBackbone):
                  graph_strides: Union[int, Sequence[int]] = 2,
                  max_shifts: Union[None, int, Sequence[Optional[int]]] = None,
                  aggregator: ConfigType = dict(type='CrossAttention'),
+                 pos_embed_in_branch: bool = True,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
                  with_cp: Union[bool, Sequence[bool]] = False,
@@ -360,7 +423,9 @@ class AttentionViG(PyramidBackbone):
         self.graph_strides = _per_stage(graph_strides, 'graph_strides')
         self.max_shifts = _per_stage(max_shifts, 'max_shifts')
         self.with_cp = _per_stage(with_cp, 'with_cp')
-        build_aggregator(aggregator, widths[0], norm_cfg, act_cfg)  # validate
+        with torch.device('meta'):  # validate every stage's settings early
+            for width in widths:
+                build_aggregator(aggregator, width, norm_cfg, act_cfg)
 
         self.stem = Stem(in_channels, widths[0], norm_cfg, act_cfg)
         blocks_per_stage = [d + g for d, g in zip(depths, num_graphers)]
@@ -376,7 +441,8 @@ class AttentionViG(PyramidBackbone):
                 drop_paths=rates[start:end].tolist(), downsample=i > 0,
                 grapher_cfg=dict(aggregator=aggregator,
                                  graph_stride=self.graph_strides[i],
-                                 max_shifts=self.max_shifts[i]),
+                                 max_shifts=self.max_shifts[i],
+                                 pos_embed_in_branch=pos_embed_in_branch),
                 layer_scale_init_value=layer_scale_init_value,
                 norm_cfg=norm_cfg, act_cfg=act_cfg,
                 with_cp=self.with_cp[i]))

@@ -21,7 +21,8 @@ class PyramidBackbone(BaseModule):
     Args:
         init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
             prefix='backbone.')`` loads a checkpoint whose keys must cover
-            the whole backbone (see
+            the whole backbone: its EMA weights when it has them, which
+            ``weights='raw'`` in the dict overrides (see
             :func:`~mmvig.models.checkpoint.load_pretrained_backbone`).
     """
 
@@ -75,7 +76,8 @@ class PyramidBackbone(BaseModule):
                 self.init_cfg.get('type') == 'Pretrained'):
             return False
         load_pretrained_backbone(self, self.init_cfg['checkpoint'],
-                                 self.init_cfg.get('prefix'))
+                                 self.init_cfg.get('prefix'),
+                                 self.init_cfg.get('weights', 'auto'))
         self._is_init = True
         return True
 

@@ -3,6 +3,7 @@
 Importing this module needs mmpretrain; :mod:`mmvig.registry` only does so
 when mmpretrain is installed.
 """
+import copy
 from typing import List, Optional, Tuple
 
 import torch
@@ -88,8 +89,9 @@ class DistillationClassifier(ImageClassifier):
     The teacher is built from its config, frozen and kept in eval mode. It is
     not a registered submodule: it is absent from ``state_dict()`` (checkpoints
     carry the student only, and load straight into the dense backbones), from
-    ``parameters()`` (the optimizer and DDP never see it), yet it follows the
-    student across devices. Without a teacher this is a plain
+    ``parameters()`` (the optimizer, DDP and an EMA of the weights never see
+    it), yet it follows the student across devices. Deep copies of the
+    classifier (mmengine's EMA model) share the one teacher. Without a teacher this is a plain
     ``ImageClassifier`` whose two heads both learn from the labels.
 
     Args:
@@ -113,6 +115,14 @@ class DistillationClassifier(ImageClassifier):
             teacher_model.eval()
         # Bypass nn.Module registration: see the class docstring.
         object.__setattr__(self, 'teacher', teacher_model)
+
+    def __deepcopy__(self, memo: dict) -> 'DistillationClassifier':
+        """Copies (mmengine's EMA model is one) share the frozen teacher."""
+        memo[id(self.teacher)] = self.teacher
+        copied = self.__class__.__new__(self.__class__)
+        memo[id(self)] = copied
+        copied.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return copied
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)

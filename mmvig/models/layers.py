@@ -31,6 +31,9 @@ class LayerScale2d(nn.Module):
 class Residual(nn.Module):
     """``x + drop_path(gamma * branch(x, *args))``.
 
+    ``forward(x, *args, branch_input=y)`` feeds ``y`` to the branch instead of
+    ``x`` (the residual stream stays ``x``).
+
     Args:
         branch: Module mapping ``(B, C, H, W)`` to the same shape.
         channels: Number of channels ``C``.
@@ -47,8 +50,10 @@ class Residual(nn.Module):
             if layer_scale_init_value > 0 else nn.Identity())
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: Tensor, *args) -> Tensor:
-        return x + self.drop_path(self.layer_scale(self.branch(x, *args)))
+    def forward(self, x: Tensor, *args,
+                branch_input: Optional[Tensor] = None) -> Tensor:
+        y = self.branch(x if branch_input is None else branch_input, *args)
+        return x + self.drop_path(self.layer_scale(y))
 
 
 def conv1x1(in_channels: int, out_channels: int, norm_cfg: ConfigType,
@@ -105,7 +110,8 @@ class InvertedResidualBranch(nn.Sequential):
 
 
 class ConvPositionEncoding(nn.Module):
-    """Conditional positional encoding ``x + dwconv_kxk(x)`` (with bias)."""
+    """Conditional positional encoding ``x + dwconv_kxk(x)`` (with bias),
+    ``(B, C, H, W) -> (B, C, H, W)``."""
 
     def __init__(self, channels: int, kernel_size: int = 7) -> None:
         super().__init__()

@@ -59,8 +59,7 @@ def count(model: torch.nn.Module, shape: int) -> Tuple[int, int, int]:
     other: List[int] = []
 
     def grapher(module: Grapher, args: tuple, output: torch.Tensor) -> None:
-        _, channels, h, w = args[0].shape
-        other.append(2 * channels * h * w * module.shifts(h, w).num_neighbours)
+        other.append(module.aggregation_macs(*args[0].shape[-2:]))
 
     def transformer_layer(module: torch.nn.Module, args: tuple,
                           output: torch.Tensor) -> None:

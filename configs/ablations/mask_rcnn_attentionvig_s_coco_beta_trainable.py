@@ -1,5 +1,5 @@
 # Ablation (paper Table 9): as mask_rcnn_attentionvig_s_coco.py, but beta keeps
 # training on COCO.
-_base_ = './mask_rcnn_attentionvig_s_coco.py'
+_base_ = '../mask_rcnn_attentionvig_s_coco.py'
 
 custom_hooks = []

@@ -1,0 +1,219 @@
+"""The authors' ImageNet recipe (EMA, repeated augmentation), the ablation
+configs, and the learned temperatures of Table 8 (tools/analysis/print_beta.py)."""
+import copy
+import csv
+import glob
+import io
+import logging
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+
+import mmvig  # noqa: F401
+from mmvig import AttentionViG
+from mmvig.engine import temperature_parameters
+from helpers import TINY, use_small_loaders
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+IMAGENET_CONFIGS = [f'configs/attentionvig_{a}_in1k.py' for a in 'smb']
+IMAGENET_ABLATIONS = sorted(glob.glob('configs/ablations/attentionvig_*.py'))
+
+
+def test_imagenet_configs_follow_the_lineage_recipe():
+    for config in IMAGENET_CONFIGS:
+        cfg = Config.fromfile(config)
+        assert cfg.train_cfg.max_epochs == 300
+        assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+        assert cfg.optim_wrapper.optimizer.lr == 2e-3
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+        assert cfg.auto_scale_lr.base_batch_size == 2048
+        assert cfg.train_dataloader.batch_size * 8 == 2048
+        warmup, cosine = cfg.param_scheduler
+        assert warmup.type == 'LinearLR' and warmup.end == 20
+        assert warmup.start_factor * cfg.optim_wrapper.optimizer.lr == \
+            pytest.approx(1e-6)
+        assert cosine.type == 'CosineAnnealingLR' and cosine.begin == 20
+        assert cosine.eta_min == 1e-5
+        ema, = cfg.custom_hooks
+        assert ema.type == 'EMAHook' and ema.update_buffers
+        assert 1 - ema.momentum == pytest.approx(0.99996)
+        assert cfg.train_dataloader.sampler == dict(
+            type='RepeatAugSampler', num_repeats=3, shuffle=True)
+        resize, crop = cfg.test_dataloader.dataset.pipeline[1:3]
+        assert resize.scale == 248 and crop.crop_size == 224  # ratio 0.9
+        assert cfg.sync_bn == 'torch'
+        assert cfg.model.backbone.drop_path_rate == 0.1
+        keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+        assert keys['.layer_scale'].decay_mult == keys['.log_beta'].decay_mult == 0
+        assert cfg.model.teacher.model_name == 'regnety_160.deit_in1k'
+
+
+def classifier_step_config(config: str) -> Config:
+    """The config as it runs on a CPU without network: no teacher download,
+    no AMP (CUDA only in mmengine)."""
+    cfg = Config.fromfile(config)
+    cfg.model.teacher = None
+    cfg.optim_wrapper.type = 'OptimWrapper'
+    cfg.optim_wrapper.pop('loss_scale')
+    return cfg
+
+
+@pytest.mark.parametrize('config', IMAGENET_ABLATIONS)
+def test_imagenet_ablation_configs_train_one_step(config):
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    cfg = classifier_step_config(config)
+    cfg.model.data_preprocessor = cfg.data_preprocessor  # as the Runner does
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    inputs = [torch.randint(0, 256, (3, 96, 96), dtype=torch.uint8)
+              for _ in range(4)]
+    samples = [DataSample().set_gt_label(i) for i in range(4)]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        data = model.data_preprocessor(dict(inputs=inputs,
+                                            data_samples=samples), True)
+        loss, _ = model.parse_losses(model.loss(**data))
+        optim_wrapper.update_params(loss)
+    assert torch.isfinite(loss)
+    moved = [n for n, p in model.named_parameters()
+             if not torch.equal(before[n], p)]
+    assert len(moved) > 0.9 * len(before)
+
+
+def print_beta(*args) -> str:
+    result = subprocess.run(
+        [sys.executable, 'tools/analysis/print_beta.py', *args], cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def check_printed_betas(checkpoint: str, model: torch.nn.Module) -> None:
+    """print_beta's CSV holds the model's temperatures, in order."""
+    rows = list(csv.DictReader(io.StringIO(print_beta(checkpoint, '--csv'))))
+    expected = list(temperature_parameters(model))
+    assert len(rows) == len(expected) > 0
+    for row, (name, param) in zip(rows, expected):
+        assert row['key'].endswith(name)
+        assert float(row['beta']) == pytest.approx(param.exp().item(),
+                                                   rel=1e-5)
+    stages = [int(r['stage']) for r in rows]
+    assert stages == sorted(stages) and set(stages) <= {1, 2, 3, 4}
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.slow
+def test_imagenet_recipe_trains_and_downstream_starts_from_ema(shapes,
+                                                               tmp_path):
+    """The -S ImageNet config (EMA hook, repeated augmentation, warmup and
+    cosine, Mixup/CutMix, both heads) trains on generated images; its
+    checkpoint holds EMA weights, which a downstream backbone loads and
+    names in the log; print_beta reads the checkpoint."""
+    cfg = classifier_step_config('configs/attentionvig_s_in1k.py')
+    cfg.work_dir = str(tmp_path / 'in1k')
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.dataset = dict(type='CustomDataset', data_root=shapes,
+                              data_prefix='train' if split == 'train' else
+                              'val', pipeline=loader.dataset.pipeline)
+    use_small_loaders(cfg, shapes, batch_size=6)
+    # The schedule in miniature: one warmup epoch, one cosine epoch.
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=2)
+    cfg.param_scheduler[0].end = cfg.param_scheduler[1].begin = 1
+    cfg.default_hooks.logger.interval = 1
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    assert type(runner.train_dataloader.sampler).__name__ == \
+        'RepeatAugSampler'
+    runner.train()
+    assert runner.iter >= 6
+
+    ckpt_path = osp.join(cfg.work_dir, 'epoch_2.pth')
+    ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+    ema = {k[len('backbone.'):]: v for k, v in ckpt['state_dict'].items()
+           if k.startswith('backbone.')}
+    raw = {k[len('module.backbone.'):]: v
+           for k, v in ckpt['ema_state_dict'].items()
+           if k.startswith('module.backbone.')}
+    assert set(ema) == set(raw)
+    assert any(not torch.equal(ema[k], raw[k]) for k in ema)
+
+    det = Config.fromfile('configs/mask_rcnn_attentionvig_s_coco.py')
+    backbone_cfg = copy.deepcopy(det.model.backbone)
+    backbone_cfg.pop('type')
+    backbone_cfg.init_cfg.checkpoint = ckpt_path
+    backbone = AttentionViG(**backbone_cfg)
+    records = _Records()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(records)
+    try:
+        backbone.init_weights()
+    finally:
+        logger.removeHandler(records)
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(value, ema[key]), key
+    assert any(ckpt_path in m and 'EMA weights' in m
+               for m in records.messages), records.messages
+
+    raw_backbone = AttentionViG(**dict(backbone_cfg, init_cfg=dict(
+        backbone_cfg.init_cfg, weights='raw')))
+    raw_backbone.init_weights()
+    for key, value in raw_backbone.state_dict().items():
+        assert torch.equal(value, raw[key]), key
+
+    classifier = copy.deepcopy(runner.model)
+    classifier.load_state_dict(ckpt['state_dict'])
+    check_printed_betas(ckpt_path, classifier)
+    assert 'the EMA weights' in print_beta(ckpt_path)
+
+
+@pytest.mark.slow
+def test_print_beta_reads_detector_and_segmentor_checkpoints(scenes,
+                                                             tmp_path):
+    runs = [('configs/demo/mask_rcnn_attentionvig_s_scenes.py', 'epoch_1'),
+            ('configs/demo/fpn_attentionvig_s_scenes.py', 'iter_2')]
+    for config, name in runs:
+        cfg = Config.fromfile(config)
+        cfg.work_dir = str(tmp_path / name)
+        cfg.model.backbone.arch = TINY
+        cfg.model.backbone.pop('init_cfg')
+        cfg.model.neck.in_channels = TINY['widths']
+        use_small_loaders(cfg, scenes, batch_size=2)
+        if name == 'epoch_1':
+            cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
+                                 val_interval=10)
+            cfg.val_evaluator.ann_file = osp.join(
+                scenes, 'annotations', 'instances_val.json')
+        else:
+            cfg.model.data_preprocessor.size = (96, 128)
+            cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
+                                 val_interval=10)
+            cfg.default_hooks.checkpoint = dict(
+                type='CheckpointHook', by_epoch=False, interval=2)
+        cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0)]
+        cfg.custom_hooks = []  # beta trains, so each checkpoint differs
+        cfg.log_level = 'WARNING'
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        check_printed_betas(osp.join(cfg.work_dir, f'{name}.pth'),
+                            runner.model)

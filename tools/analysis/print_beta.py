@@ -1,0 +1,88 @@
+"""Print the learned temperature beta of every Grapher (the paper's Table 8).
+
+Reads any mmvig checkpoint that holds AttentionViG weights: an ImageNet
+classifier (mmpretrain or timm), a Mask R-CNN detector (mmdet), a Semantic
+FPN segmentor (mmseg) or a bare backbone. When a checkpoint holds EMA weights
+too, the EMA ones are printed (the weights the downstream configs load), or
+the trained ones with ``--weights raw``.
+
+    python tools/analysis/print_beta.py CHECKPOINT
+    python tools/analysis/print_beta.py CHECKPOINT --csv > betas.csv
+"""
+import argparse
+import csv
+import math
+import pickle
+import re
+import sys
+from typing import List, NamedTuple
+
+import mmvig  # noqa: F401  (registers the checkpoint types)
+from mmvig.checkpoint import load_checkpoint_file
+from mmvig.models.checkpoint import WEIGHTS, select_weights
+
+# ``...stages.<stage>.<block>.aggregate.branch.log_beta``: the Grapher's
+# cross-attention temperature, any prefix (backbone., module., none).
+_KEY = re.compile(r'(?:^|\.)stages\.(\d+)\.(\d+)\.aggregate\.branch\.log_beta$')
+
+
+class Temperature(NamedTuple):
+    stage: int     # 1-based
+    grapher: int   # 1-based within the stage
+    block: int     # index of the Grapher among the stage's modules
+    key: str
+    log_beta: float
+
+    @property
+    def beta(self) -> float:
+        return math.exp(self.log_beta)
+
+
+def temperatures(state_dict: dict) -> List[Temperature]:
+    """Every Grapher temperature of a state dict, in stage and block order."""
+    found = sorted((int(m[1]), int(m[2]), key)
+                   for key in state_dict if (m := _KEY.search(key)))
+    rows: List[Temperature] = []
+    for stage, block, key in found:
+        grapher = 1 + sum(1 for r in rows if r.stage == stage + 1)
+        rows.append(Temperature(stage + 1, grapher, block, key,
+                                float(state_dict[key])))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('checkpoint', help='an mmvig checkpoint (.pth)')
+    parser.add_argument('--csv', action='store_true',
+                        help='write CSV (stage, grapher, block, key, '
+                        'log_beta, beta) to stdout')
+    parser.add_argument('--weights', choices=WEIGHTS, default='auto',
+                        help="'auto': EMA weights when present (default)")
+    args = parser.parse_args()
+
+    try:
+        state_dict, which = select_weights(
+            load_checkpoint_file(args.checkpoint), args.weights)
+    except (OSError, ValueError, pickle.UnpicklingError) as error:
+        sys.exit(f'print_beta: {error}')
+    rows = temperatures(state_dict)
+    if not rows:
+        sys.exit(f'{args.checkpoint}: no AttentionViG temperature '
+                 '(no key ending in stages.<i>.<j>.aggregate.branch.log_beta)'
+                 '; is it an AttentionViG checkpoint with cross-attention?')
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(['stage', 'grapher', 'block', 'key', 'log_beta',
+                         'beta'])
+        for r in rows:
+            writer.writerow([r.stage, r.grapher, r.block, r.key,
+                             f'{r.log_beta:.6g}', f'{r.beta:.6g}'])
+        return
+    print(f'{args.checkpoint}: {len(rows)} temperatures, the {which}')
+    print(f'{"stage":>5}  {"grapher":>7}  {"block":>5}  {"beta":>9}')
+    for r in rows:
+        print(f'{r.stage:>5}  {r.grapher:>7}  {r.block:>5}  {r.beta:>9.4f}')
+
+
+if __name__ == '__main__':
+    main()

@@ -180,9 +180,9 @@ def coco_backbone_cfg(family: str, arch: str) -> dict:
 
 def build_coco_backbone(family: str, arch: str,
                         overrides: Dict) -> torch.nn.Module:
-    from mmvig.registry import BACKBONES
+    import mmvig
     cfg = coco_backbone_cfg(family, arch)
-    backbone = {b.__name__: b for b in BACKBONES}[cfg.pop('type')]
+    backbone = mmvig.load(cfg.pop('type'))
     cfg.update(overrides)
     return backbone(**cfg)
 

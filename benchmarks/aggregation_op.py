@@ -25,7 +25,7 @@ EQUALITY_BOUND = 1e-5
 
 
 def worker(impl: str, args) -> None:
-    from mmvig.models.graph import svga_shifts
+    from mmvig.ops.svga_graph import svga_shifts
     from mmvig.ops import svga_cross_attention
     dev = device(args.device)
     torch.manual_seed(0)

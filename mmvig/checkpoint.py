@@ -30,6 +30,8 @@ from typing import Any, List
 import numpy as np
 import torch
 
+from .errors import InputError
+
 TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 
 
@@ -81,7 +83,7 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds objects outside the safe allowlist."""
 
 
-class CheckpointFileError(ValueError):
+class CheckpointFileError(InputError):
     """A file is not a readable checkpoint (truncated, text, empty...)."""
 
 

@@ -1,60 +1,139 @@
-"""Registration of mmvig's modules: the one place that touches the registries.
+"""Registration of mmvig's names: the one place that touches the registries.
 
-Backbones go into the ``MODELS`` registry of mmpretrain, mmdet and mmseg,
-whichever are installed; the classification head and the distillation
-classifier into mmpretrain's; :class:`FreezeBetaHook` into their ``HOOKS``
-and mmengine's; the CPU-capable DDP wrapper into mmengine's
-``MODEL_WRAPPERS`` (every library falls back to it); the timm entry points
-into timm's. A library that is missing is skipped, and the others still work.
+``import mmvig`` registers its names in mmengine's root registries, which
+the registries of mmpretrain, mmdet and mmseg fall back to, so
+``type='AttentionViG'`` builds under any of their default scopes:
+
+- ``MODELS``: ``AttentionViG``, ``SAGViT``, ``AttentionViGClsHead``,
+  ``DistillationClassifier``;
+- ``HOOKS``: ``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``;
+- ``MODEL_WRAPPERS``: ``AnyDeviceDistributedDataParallel``, when the first
+  mmvig model is built (a wrapper must be registered as a class, and DDP
+  wraps a model only after it is built);
+
+and timm's model entry points (``attentionvig_s``, ..., ``sagvit_base``) as
+soon as timm is imported, before or after mmvig.
+
+Nothing behind a name is imported until it is built: ``import mmvig`` loads
+neither mmcv's layers nor mmpretrain, mmdet, mmseg or timm (SAG-ViT's trunk
+and the classifier parts come from mmpretrain, which loads when such a model
+is built). A name that is already registered is an error, never an
+overwrite.
 """
 import importlib
-from typing import Dict, List
+import importlib.abc
+import importlib.util
+import sys
+import warnings
+from typing import Callable, Dict, List
 
-from mmengine.registry import HOOKS, MODEL_WRAPPERS
+from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS, Registry
 
-from .engine import AnyDeviceDistributedDataParallel, FreezeBetaHook
-from .models.attention_vig import AttentionViG
-from .models.sag_vit import SAGViT
+# registry -> name -> module (relative to mmvig) that defines it
+LAZY: Dict[Registry, Dict[str, str]] = {
+    MODELS: {'AttentionViG': '.models.attention_vig',
+             'SAGViT': '.models.sag_vit',
+             'AttentionViGClsHead': '.models.classifiers',
+             'DistillationClassifier': '.models.classifiers'},
+    HOOKS: {'DataCheckHook': '.engine.hooks',
+            'FreezeBetaHook': '.engine.hooks',
+            'StrictLoadHook': '.engine.hooks'},
+}
+LAZY_MODULES = {n: m for names in LAZY.values() for n, m in names.items()}
+WRAPPER = ('AnyDeviceDistributedDataParallel', '.engine.ddp')
+PACKAGE = __name__.rpartition('.')[0]
 
-BACKBONES = [AttentionViG, SAGViT]
-TASK_LIBRARIES = ('mmpretrain', 'mmdet', 'mmseg')
+
+class RegistrationClash(KeyError):
+    """Another package registered one of mmvig's names first."""
 
 
-def _import(name: str):
+def _register(registry: Registry, name: str, module) -> None:
+    existing = registry.module_dict.get(name)
+    if existing is not None:
+        raise RegistrationClash(
+            f"mmvig cannot register {name!r} in mmengine's {registry.name!r} "
+            f'registry: {existing.__module__}.{existing.__qualname__} is '
+            'registered under that name already. Two packages define it; '
+            'import only one of them, or rename it.')
+    registry.register_module(name=name, module=module)
+
+
+def load(name: str):
+    """The class behind one of mmvig's registered names (imports it)."""
+    _register_wrapper()
+    return getattr(importlib.import_module(LAZY_MODULES[name], PACKAGE), name)
+
+
+def _builder(name: str) -> Callable:
+    def build(*args, **kwargs):
+        return load(name)(*args, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = f'{PACKAGE}{LAZY_MODULES[name]}'
+    build.__doc__ = f'Builds mmvig\'s ``{name}`` (imported on first use).'
+    return build
+
+
+def _register_wrapper() -> None:
+    name, module = WRAPPER
+    if name not in MODEL_WRAPPERS.module_dict:
+        _register(MODEL_WRAPPERS, name,
+                  getattr(importlib.import_module(module, PACKAGE), name))
+
+
+def _register_timm() -> None:
     try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+        importlib.import_module('.models.timm_models', PACKAGE)
+    except Exception as error:  # noqa: BLE001 -- never break `import timm`
+        warnings.warn(f'mmvig could not register its timm models: {error!r}')
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``callback`` once, right after module ``name`` is imported."""
+
+    def __init__(self, name: str, callback: Callable[[], None]) -> None:
+        self.name = name
+        self.callback = callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module) -> None:
+            exec_module(module)
+            self.callback()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
 
 
 def register_all() -> Dict[str, List[str]]:
-    """Register everything into the installed libraries.
+    """Register every mmvig name.
 
     Returns:
-        dict: library name -> names registered there (for logs and tests).
+        dict: registry -> names registered there (``'timm'``: the entry
+        points, or ``'on import'`` while timm is not imported yet).
     """
     done: Dict[str, List[str]] = {}
-    HOOKS.register_module(module=FreezeBetaHook, force=True)
-    MODEL_WRAPPERS.register_module(module=AnyDeviceDistributedDataParallel,
-                                   force=True)
-    for library in TASK_LIBRARIES:
-        registry = _import(f'{library}.registry')
-        if registry is None:
-            continue
-        modules = list(BACKBONES)
-        if library == 'mmpretrain':
-            from .models.classifiers import (AttentionViGClsHead,
-                                             DistillationClassifier)
-            modules += [AttentionViGClsHead, DistillationClassifier]
-        for module in modules:
-            registry.MODELS.register_module(module=module, force=True)
-        registry.HOOKS.register_module(module=FreezeBetaHook, force=True)
-        done[library] = [m.__name__ for m in modules + [FreezeBetaHook]]
-    timm = _import('timm')
-    if timm is not None:
-        importlib.import_module('.models.timm_models', __package__)
-        done['timm'] = (timm.list_models('attentionvig_*') +
-                        timm.list_models('sagvit_*'))
+    for registry, names in LAZY.items():
+        for name in names:
+            _register(registry, name, _builder(name))
+        done[f'mmengine.{registry.name}'] = sorted(names)
+    done['mmengine.model_wrapper'] = [f'{WRAPPER[0]} (with the first model)']
+    timm_names = [f'{a}_{s}' for a, sizes in (('attentionvig', 'smb'),
+                                              ('sagvit', ('small', 'base')))
+                  for s in sizes]
+    if 'timm' in sys.modules:
+        _register_timm()
+    elif importlib.util.find_spec('timm') is not None:
+        sys.meta_path.insert(0, _AfterImport('timm', _register_timm))
+    done['timm'] = timm_names
     return done
 
 

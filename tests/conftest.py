@@ -27,3 +27,24 @@ def scenes(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('scenes'))
     make_scene_set(root, num_train=8, num_val=4, image_size=(128, 96), seed=1)
     return root
+
+
+@pytest.fixture(scope='session')
+def tiny_runs(tmp_path_factory, shapes, scenes):
+    """A tiny trained classifier, Mask R-CNN and Semantic FPN (the demo
+    pipeline with the TINY AttentionViG): task -> (config file, checkpoint)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from helpers import tiny_task_config
+    root = tmp_path_factory.mktemp('tiny_runs')
+    runs = {}
+    for task, last in (('cls', 'epoch_1'), ('det', 'epoch_1'),
+                       ('seg', 'iter_2')):
+        config = tiny_task_config(root, task, shapes if task == 'cls'
+                                  else scenes)
+        cfg = Config.fromfile(config)
+        cfg.work_dir = str(root / task)
+        cfg.log_level = 'WARNING'
+        Runner.from_cfg(cfg).train()
+        runs[task] = (config, str(root / task / f'{last}.pth'))
+    return runs

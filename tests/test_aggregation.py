@@ -10,7 +10,7 @@ from mmvig.models.attention_vig import (CrossAttentionAggregation,
                                         GraphSAGEAggregation,
                                         MaxRelativeAggregation,
                                         build_aggregator)
-from mmvig.models.graph import svga_shifts
+from mmvig.ops.svga_graph import svga_shifts
 from mmvig.ops import svga_attention
 from mmvig.ops.svga_attention import (fused_cross_attention,
                                       svga_cross_attention)

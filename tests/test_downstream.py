@@ -156,30 +156,22 @@ def check_training_step(config: str, scope: str, batch) -> None:
         assert not torch.equal(affine[name], affine_after[name]), name
 
 
-@pytest.mark.parametrize('config', DET_CONFIGS)
-def test_mask_rcnn_configs_train_with_frozen_bn_and_predict(config):
-    check_training_step(config, 'mmdet', det_batch())
-    cfg = Config.fromfile(config)
-    model = build_model(cfg, 'mmdet').eval()
-    inputs, samples = det_batch()
-    with DefaultScope.overwrite_default_scope('mmdet'), torch.no_grad():
+@pytest.mark.parametrize('config,scope', [(c, 'mmdet') for c in DET_CONFIGS] +
+                         [(c, 'mmseg') for c in SEG_CONFIGS])
+def test_downstream_configs_train_with_frozen_bn_and_predict(config, scope):
+    batch = det_batch if scope == 'mmdet' else seg_batch
+    check_training_step(config, scope, batch())
+    model = build_model(Config.fromfile(config), scope).eval()
+    inputs, samples = batch()
+    with DefaultScope.overwrite_default_scope(scope), torch.no_grad():
         data = model.data_preprocessor(dict(inputs=inputs,
                                             data_samples=samples), False)
         results = model.predict(data['inputs'], data['data_samples'])
-    assert len(results) == 2 and hasattr(results[0], 'pred_instances')
-
-
-@pytest.mark.parametrize('config', SEG_CONFIGS)
-def test_semantic_fpn_configs_train_with_frozen_bn_and_predict(config):
-    check_training_step(config, 'mmseg', seg_batch())
-    cfg = Config.fromfile(config)
-    model = build_model(cfg, 'mmseg').eval()
-    inputs, samples = seg_batch()
-    with DefaultScope.overwrite_default_scope('mmseg'), torch.no_grad():
-        data = model.data_preprocessor(dict(inputs=inputs,
-                                            data_samples=samples), False)
-        results = model.predict(data['inputs'], data['data_samples'])
-    assert results[0].pred_sem_seg.data.shape == (1, 128, 128)
+    assert len(results) == 2
+    if scope == 'mmdet':
+        assert hasattr(results[0], 'pred_instances')
+    else:
+        assert results[0].pred_sem_seg.data.shape == (1, 128, 128)
 
 
 @pytest.mark.parametrize('config,scope,batch', [

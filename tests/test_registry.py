@@ -17,9 +17,12 @@ from helpers import TINY
 @pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
 def test_backbone_builds_from_each_registry(library):
     registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
-    model = registry.build(dict(type='AttentionViG', arch=TINY))
+    with DefaultScope.overwrite_default_scope(library):
+        model = registry.build(dict(type='AttentionViG', arch=TINY))
+        hook = __import__(f'{library}.registry', fromlist=['HOOKS']).HOOKS \
+            .build(dict(type='FreezeBetaHook'))
     assert isinstance(model, AttentionViG)
-    assert registry.get('AttentionViG') is AttentionViG
+    assert type(hook).__name__ == 'FreezeBetaHook'
 
 
 def _write(tmp_path, name, text):
@@ -87,15 +90,63 @@ def test_timm_models():
     model = timm.create_model('attentionvig_s', num_classes=7).eval()
     with torch.no_grad():
         assert model(torch.randn(2, 3, 96, 96)).shape == (2, 7)
-    model.reset_classifier(0)
+    model.reset_classifier(0)  # timm: the head's hidden features
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 96, 96)).shape == (1, 384)
+        assert model(torch.randn(1, 3, 96, 96)).shape == (1, 768)
     features = timm.create_model('attentionvig_b', features_only=True,
                                  out_indices=(0, 3))
     assert features.feature_info.channels() == [64, 512]
     assert features.feature_info.reduction() == [4, 32]
     with pytest.raises(ValueError, match='no pretrained'):
         timm.create_model('attentionvig_s', pretrained=True)
+
+
+def test_import_registers_names_without_importing_task_libraries():
+    """A timm user's process: mmvig registers its names (timm's entry points
+    as soon as timm is imported) and imports no task library."""
+    code = textwrap.dedent("""
+        import sys
+        import mmvig
+        heavy = ('mmdet', 'mmseg', 'mmpretrain', 'mmcv.cnn', 'timm')
+        assert not any(m in sys.modules for m in heavy), [
+            m for m in heavy if m in sys.modules]
+        import timm
+        model = timm.create_model('attentionvig_s', num_classes=3)
+        assert not any(m in sys.modules for m in heavy[:3]), [
+            m for m in heavy[:3] if m in sys.modules]
+        print('ok', type(model).__name__)
+        """)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'ok AttentionViGClassifier' in result.stdout
+
+
+def test_timm_imported_first_registers_too():
+    code = textwrap.dedent("""
+        import timm
+        import mmvig
+        print(sorted(timm.list_models('attentionvig_*')))
+        """)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "['attentionvig_b', 'attentionvig_m', 'attentionvig_s']" in \
+        result.stdout
+
+
+def test_name_clash_is_an_error():
+    from mmengine.registry import Registry
+    from mmvig.registry import RegistrationClash, _register
+    registry = Registry('clash test')
+
+    @registry.register_module(name='AttentionViG')
+    class Other:
+        pass
+
+    with pytest.raises(RegistrationClash, match="'AttentionViG'.*Other"):
+        _register(registry, 'AttentionViG', AttentionViG)
+    assert registry.get('AttentionViG') is Other
 
 
 def test_timm_model_loads_mmpretrain_checkpoint_keys():
@@ -116,17 +167,19 @@ def test_missing_library_leaves_others_working():
         import sys
         sys.modules['mmdet'] = None  # as if mmdet were not installed
         import mmvig
+        from mmengine.registry import DefaultScope
         from mmseg.registry import MODELS
-        assert 'mmdet' not in mmvig.REGISTERED, mmvig.REGISTERED
-        assert MODELS.get('AttentionViG') is mmvig.AttentionViG
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            backbone = MODELS.build(dict(type='AttentionViG', arch='s'))
+        assert isinstance(backbone, mmvig.AttentionViG)
         from mmpretrain.registry import MODELS
         assert MODELS.get('DistillationClassifier') is not None
-        print('ok', sorted(mmvig.REGISTERED))
+        print('ok')
         """)
     result = subprocess.run([sys.executable, '-c', code], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "ok ['mmpretrain', 'mmseg', 'timm']" in result.stdout
+    assert 'ok' in result.stdout
 
 
 def test_version():

@@ -282,9 +282,9 @@ def test_pretrained_init_loads_classifier_and_trunk(tmp_path):
 @pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
 def test_builds_from_each_registry(library):
     registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
-    assert registry.get('SAGViT') is SAGViT
-    assert isinstance(registry.build(dict(type='SAGViT', arch=SAG_TINY)),
-                      SAGViT)
+    with DefaultScope.overwrite_default_scope(library):
+        model = registry.build(dict(type='SAGViT', arch=SAG_TINY))
+    assert isinstance(model, SAGViT)
 
 
 def test_timm_models():
@@ -293,13 +293,13 @@ def test_timm_models():
     model = timm.create_model('sagvit_small', num_classes=7).eval()
     with torch.no_grad():
         assert model(torch.randn(2, 3, 96, 96)).shape == (2, 7)
-        model.reset_classifier(0)
+        model.reset_classifier(0)  # the head's hidden features
         assert model(torch.randn(1, 3, 96, 96)).shape == (1, 256)
     features = timm.create_model('sagvit_base', features_only=True,
                                  out_indices=(0, 3))
     assert features.feature_info.channels() == [48, 384]
     assert features.feature_info.reduction() == [4, 32]
-    with pytest.raises(ValueError, match='no pretrained SAGViT'):
+    with pytest.raises(ValueError, match='no pretrained sagvit_small'):
         timm.create_model('sagvit_small', pretrained=True)
 
 

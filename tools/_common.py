@@ -1,11 +1,25 @@
-"""Argument handling shared by tools/train.py and tools/test.py."""
+"""What tools/train.py and tools/test.py share: arguments, the runner with
+mmvig's checks, and errors a user can read."""
 import argparse
+import contextlib
 import os
 import os.path as osp
-from typing import List, Optional
+import pickle
+import sys
+from typing import Iterator, List, Optional
 
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmvig.checkpoint import TRUST_SWITCH, UnsafeCheckpointError
+from mmvig.engine import (DataCheckHook, StrictLoadHook,
+                          checkpoint_being_loaded)
+from mmvig.errors import InputError
+from mmvig.registry import RegistrationClash
+
+# Errors that describe the user's input: printed as one message, no trace.
+INPUT_ERRORS = (InputError, FileNotFoundError, RegistrationClash)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -48,3 +62,36 @@ def finish() -> None:
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
+    """The config's runner, with mmvig's checks: a checkpoint it loads must
+    fit the model (unless ``partial_load``), and the training data are
+    checked once built."""
+    runner = Runner.from_cfg(cfg)
+    if not partial_load:
+        runner.register_hook(StrictLoadHook(), priority='VERY_HIGH')
+    runner.register_hook(DataCheckHook())
+    return runner
+
+
+@contextlib.contextmanager
+def readable_errors(runner_holder: list) -> Iterator[None]:
+    """Turn errors about the user's input into one readable message (and
+    exit status 1) instead of a traceback. ``runner_holder[0]``, once set,
+    names the checkpoint a refusal from mmengine's loader is about."""
+    try:
+        yield
+    except UnsafeCheckpointError as error:
+        sys.exit(f'error: {error}')
+    except pickle.UnpicklingError as error:
+        where = checkpoint_being_loaded(runner_holder[0]) if runner_holder \
+            else 'a checkpoint'
+        reason = ' '.join(str(error).split('WeightsUnpickler error:')[-1]
+                          .split('Check the documentation')[0].split())
+        sys.exit(f'error: refused to load {where}: {reason}. A training '
+                 'checkpoint holds nothing of the kind, and loading it could '
+                 'run code. If you trust this file, run again with '
+                 f'{TRUST_SWITCH}=1 in the environment.')
+    except INPUT_ERRORS as error:
+        sys.exit(f'error: {error}')

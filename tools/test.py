@@ -8,9 +8,9 @@ import json
 import os.path as osp
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
-from _common import add_common_args, finish, load_config, parse
+from _common import (add_common_args, build_runner, finish, load_config,
+                     parse, readable_errors)
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
 from mmvig.compat import tool_environment
 from mmvig.datasets import check_data_paths
@@ -45,18 +45,25 @@ class SelectWeightsHook(Hook):
 
 def main() -> None:
     args = parse_args()
+    runner = []
+    with readable_errors(runner):
+        test(args, runner)
+    finish()
+
+
+def test(args: argparse.Namespace, runner: list) -> None:
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint not found: {args.checkpoint}')
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     check_data_paths(cfg, splits=('test', ))
-    runner = Runner.from_cfg(cfg)
-    runner.register_hook(SelectWeightsHook(args.weights), priority='VERY_HIGH')
-    metrics = runner.test()
-    if args.out and runner.rank == 0:
+    runner.append(build_runner(cfg))
+    runner[0].register_hook(SelectWeightsHook(args.weights),
+                            priority='HIGHEST')
+    metrics = runner[0].test()
+    if args.out and runner[0].rank == 0:
         with open(args.out, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
-    finish()
 
 
 if __name__ == '__main__':

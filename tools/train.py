@@ -1,15 +1,20 @@
 """Train a model from an mmpretrain, mmdet or mmseg config.
 
 The config's ``default_scope`` decides which library runs it; mmvig is
-imported first, so ``type='AttentionViG'`` resolves in any of them.
+imported first, so ``type='AttentionViG'`` resolves in any of them. Before
+anything is built, the data paths and checkpoints the config names must
+exist; a checkpoint loaded into the model (``load_from``, ``--resume``)
+must fit it (``--partial-load`` loads what matches), and the training data
+are checked once built. Such errors print one message, not a traceback.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+                          [--partial-load]
 """
 import argparse
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
-from _common import add_common_args, finish, load_config, parse
-from mmengine.runner import Runner
+from _common import (add_common_args, build_runner, finish, load_config,
+                     parse, readable_errors)
 
 from mmvig.compat import tool_environment
 from mmvig.datasets import check_checkpoints, check_data_paths
@@ -28,12 +33,23 @@ def parse_args() -> argparse.Namespace:
                         help='scale the lr by the actual total batch size')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
+    parser.add_argument(
+        '--partial-load', action='store_true',
+        help='load the part of a load_from checkpoint that matches the model '
+        '(default: a checkpoint that does not fit stops the run)')
     add_common_args(parser)
     return parse(parser)
 
 
 def main() -> None:
     args = parse_args()
+    runner = []
+    with readable_errors(runner):
+        train(args, runner)
+    finish()
+
+
+def train(args: argparse.Namespace, runner: list) -> None:
     cfg = load_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -50,8 +66,8 @@ def main() -> None:
                      ('train', 'val'))
     if not cfg.resume:
         check_checkpoints(cfg)
-    Runner.from_cfg(cfg).train()
-    finish()
+    runner.append(build_runner(cfg, partial_load=args.partial_load))
+    runner[0].train()
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
-from .checks import check_checkpoints, check_data_paths
+from .checks import check_checkpoints, check_data_paths, check_instance_masks
 from .synthetic import SHAPE_CLASSES, make_classification_set, make_scene_set
 
 __all__ = ['SHAPE_CLASSES', 'check_checkpoints', 'check_data_paths',
-           'make_classification_set', 'make_scene_set']
+           'check_instance_masks', 'make_classification_set',
+           'make_scene_set']

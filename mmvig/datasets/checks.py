@@ -4,6 +4,8 @@ from typing import Iterator, Sequence, Tuple
 
 from mmengine.config import Config
 
+from ..errors import InputError
+
 _WRAPPER_KEYS = ('dataset', 'datasets')
 
 
@@ -26,12 +28,27 @@ def check_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> N
 
     Checks ``data_root``, ``ann_file`` and every ``data_prefix`` entry of the
     ``{split}_dataloader`` datasets (wrappers such as ``RepeatDataset`` and
-    ``ConcatDataset`` included).
+    ``ConcatDataset`` included), and the ``ann_file`` of the
+    ``{split}_evaluator`` (COCO metrics read one).
 
     Raises:
         FileNotFoundError: a path is missing.
     """
     for split in splits:
+        evaluators = cfg.get(f'{split}_evaluator') or []
+        for i, evaluator in enumerate(evaluators if isinstance(
+                evaluators, (list, tuple)) else [evaluators]):
+            ann_file = evaluator.get('ann_file') if isinstance(
+                evaluator, dict) else None
+            if ann_file and '://' not in ann_file and \
+                    not osp.exists(ann_file):
+                key = f'{split}_evaluator' + (
+                    f'[{i}]' if isinstance(evaluators, (list, tuple)) else '')
+                raise FileNotFoundError(
+                    f'{split} annotations not found: {key}.ann_file points '
+                    f'to {ann_file!r}, which does not exist. Set it in the '
+                    'config (or with --cfg-options) to the data set\'s '
+                    'annotation file.')
         loader = cfg.get(f'{split}_dataloader')
         if not loader or 'dataset' not in loader:
             continue
@@ -84,3 +101,51 @@ def check_checkpoints(cfg: Config) -> None:
                 f'Checkpoint not found: {key} points to {path!r}. Train the '
                 'ImageNet classifier first (configs/attentionvig_*_in1k.py) '
                 'or set the path in the config.')
+
+
+def _unwrapped(dataset) -> Iterator:
+    """A dataset and the ones it wraps (Concat, Repeat, ClassBalanced...)."""
+    inner = getattr(dataset, 'datasets', None) or (
+        [dataset.dataset] if hasattr(dataset, 'dataset') else None)
+    if inner is None:
+        yield dataset
+        return
+    for item in inner:
+        yield from _unwrapped(item)
+
+
+def _loads_masks(dataset) -> bool:
+    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms',
+                         [])
+    return any(getattr(t, 'with_mask', False) for t in transforms)
+
+
+def check_instance_masks(dataset) -> None:
+    """Fail, naming the image, when a detection data set whose pipeline
+    loads masks has an instance without one.
+
+    mmdet's ``CocoDataset`` leaves ``mask`` out of an instance whose COCO
+    annotation has an empty (or no) ``segmentation``; ``LoadAnnotations
+    (with_mask=True)`` then stops a dataloader worker with ``KeyError:
+    'mask'``, far from the cause.
+
+    Raises:
+        ValueError: an instance has no mask.
+    """
+    for inner in _unwrapped(dataset):
+        if not _loads_masks(inner):
+            continue
+        if hasattr(inner, 'full_init'):
+            inner.full_init()
+        for index in range(len(inner)):
+            info = inner.get_data_info(index)
+            for j, instance in enumerate(info.get('instances', [])):
+                if 'mask' not in instance:
+                    raise InputError(
+                        f'{getattr(inner, "ann_file", "the annotations")}: '
+                        f'instance {j} of image {info.get("img_path")} has '
+                        'no mask (its COCO "segmentation" is empty or '
+                        'missing), and the pipeline loads masks '
+                        '(LoadAnnotations with_mask=True). Give every '
+                        'annotation a polygon or an RLE, or remove the ones '
+                        'without.')

@@ -1,5 +1,7 @@
 from .ddp import AnyDeviceDistributedDataParallel
-from .hooks import FreezeBetaHook, temperature_parameters
+from .hooks import (DataCheckHook, FreezeBetaHook, StrictLoadHook,
+                    checkpoint_being_loaded, temperature_parameters)
 
-__all__ = ['AnyDeviceDistributedDataParallel', 'FreezeBetaHook',
+__all__ = ['AnyDeviceDistributedDataParallel', 'DataCheckHook',
+           'FreezeBetaHook', 'StrictLoadHook', 'checkpoint_being_loaded',
            'temperature_parameters']

@@ -1,8 +1,16 @@
-"""Freezing the attention temperatures (the paper's fine-tuning rule).
+"""mmvig's hooks.
 
-On COCO and ADE20K the paper keeps the ``beta`` learned on ImageNet fixed
-(Sec. 4.2, Table 9). :class:`FreezeBetaHook` does that for any model whose
-modules carry a ``log_beta`` parameter, under mmpretrain, mmdet or mmseg.
+:class:`FreezeBetaHook`: on COCO and ADE20K the paper keeps the ``beta``
+learned on ImageNet fixed (Sec. 4.2, Table 9); the hook does that for any
+model whose modules carry a ``log_beta`` parameter, under mmpretrain, mmdet
+or mmseg.
+
+:class:`StrictLoadHook`: a checkpoint loaded into the whole model (``load_from``,
+``resume``, ``tools/test.py``) that does not fit it stops the run, instead of
+mmengine's warning and a run with part of the weights.
+
+:class:`DataCheckHook`: checks the built training data before the first
+step (:func:`mmvig.datasets.check_instance_masks`).
 """
 import copy
 from typing import Iterator, List, Tuple
@@ -58,3 +66,47 @@ class FreezeBetaHook(Hook):
         runner.logger.info(
             f'FreezeBetaHook: froze {len(frozen)} attention temperatures '
             f'(beta), e.g. {frozen[0]}')
+
+
+def checkpoint_being_loaded(runner) -> str:
+    """The file a runner loads or resumes from (mmengine's own choice)."""
+    from mmengine.runner import find_latest_checkpoint
+    return str(runner._load_from or find_latest_checkpoint(runner.work_dir))
+
+
+class StrictLoadHook(Hook):
+    """Stop when a checkpoint loaded into the model does not fit it.
+
+    mmengine loads ``load_from`` and resume checkpoints with ``strict=False``:
+    a checkpoint of another arch logs its mismatches and the run goes on with
+    whatever matched. This hook checks the checkpoint's state dict against
+    the model before the weights are copied, and raises, listing the first
+    missing keys and wrong shapes. mmvig's ``tools/train.py`` and
+    ``tools/test.py`` add it (``--partial-load`` leaves it out); with other
+    tools, ``custom_hooks=[dict(type='StrictLoadHook')]``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        from ..models.checkpoint import check_state_dict
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        loaded = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in checkpoint.get('state_dict', {}).items()}
+        check_state_dict(
+            model.state_dict(), loaded, checkpoint_being_loaded(runner),
+            type(model).__name__,
+            'Is it a checkpoint of this config? To load the part that '
+            'matches anyway, pass --partial-load to tools/train.py.')
+
+
+class DataCheckHook(Hook):
+    """Check the training data set once it is built, before the first step:
+    an instance without a mask under a pipeline that loads masks stops the
+    run with the image named (see
+    :func:`mmvig.datasets.check_instance_masks`)."""
+
+    def before_train(self, runner) -> None:
+        from ..datasets.checks import check_instance_masks
+        check_instance_masks(runner.train_dataloader.dataset)

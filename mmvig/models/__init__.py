@@ -1,8 +1,16 @@
-from .attention_vig import AGGREGATORS, AttentionViG, Grapher
-from .graph import (GridGraph, SVGAShifts, k_connectivity_graph,
-                    similarity_edge_weights, svga_shifts)
-from .sag_vit import SAGViT
+"""mmvig's models; each loads on first use (SAG-ViT needs mmpretrain)."""
+import importlib
 
-__all__ = ['AGGREGATORS', 'AttentionViG', 'Grapher', 'GridGraph', 'SAGViT',
-           'SVGAShifts', 'k_connectivity_graph', 'similarity_edge_weights',
-           'svga_shifts']
+_WHERE = {
+    'AGGREGATORS': '.attention_vig', 'AttentionViG': '.attention_vig',
+    'Grapher': '.attention_vig', 'SAGViT': '.sag_vit',
+    'GridGraph': '.graph', 'k_connectivity_graph': '.graph',
+    'similarity_edge_weights': '.graph',
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)

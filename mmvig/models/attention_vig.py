@@ -5,7 +5,7 @@ GNNs", Gedik et al., 2025.
 
 A four-stage pyramid (strides 4, 8, 16, 32). Each stage is a downsampling conv
 (stages 2-4), ``n_i`` inverted residual blocks, then Grapher blocks in which
-every node aggregates its SVGA neighbours (see :mod:`mmvig.models.graph`) by
+every node aggregates its SVGA neighbours (see :mod:`mmvig.ops.svga_graph`) by
 cosine cross-attention with a learnable temperature ``beta``
 (:func:`mmvig.ops.svga_cross_attention`). The classic aggregators the paper
 compares against (Max-Relative, EdgeConv, GIN, GraphSAGE) run on the same
@@ -20,17 +20,20 @@ import torch
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from torch import Tensor, nn
 
+from ..errors import InputError
 from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
                                   NORMALIZATIONS, svga_cross_attention)
+from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
 from ..utils import ConfigType
 from .base import PyramidBackbone
-from .graph import SVGAShifts, shifted_views, svga_shifts
 from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
-                     Residual, Stem, checkpointed, conv1x1,
-                     downsample_conv)
-
+                     Residual, Stem, checkpointed, conv1x1, downsample_conv)
 
 DEFAULT_NUM_HEADS = 8
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _head_count(channels: int, num_heads: Optional[int],
@@ -38,7 +41,7 @@ def _head_count(channels: int, num_heads: Optional[int],
     """Heads of a stage with ``channels`` channels, from a head count or a
     head dimension (checked to be positive integers that divide it)."""
     if num_heads is not None and head_dim is not None:
-        raise ValueError('CrossAttention takes num_heads or head_dim, not '
+        raise InputError('CrossAttention takes num_heads or head_dim, not '
                          f'both (got num_heads={num_heads}, '
                          f'head_dim={head_dim})')
     if head_dim is not None:
@@ -46,11 +49,11 @@ def _head_count(channels: int, num_heads: Optional[int],
     else:
         name, value = 'num_heads', (DEFAULT_NUM_HEADS if num_heads is None
                                     else num_heads)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f'CrossAttention {name} must be a positive integer,'
+    if not _positive_int(value):
+        raise InputError(f'CrossAttention {name} must be a positive integer,'
                          f' got {value!r}')
     if channels % value:
-        raise ValueError(f'CrossAttention {name}={value} must divide the '
+        raise InputError(f'CrossAttention {name}={value} must divide the '
                          f'{channels} channels of every stage')
     return channels // value if name == 'head_dim' else value
 
@@ -89,15 +92,15 @@ class CrossAttentionAggregation(nn.Module):
         super().__init__()
         num_heads = _head_count(channels, num_heads, head_dim)
         if normalize not in NORMALIZATIONS:
-            raise ValueError(f'normalize must be one of {NORMALIZATIONS}, '
+            raise InputError(f'normalize must be one of {NORMALIZATIONS}, '
                              f'got {normalize!r}')
         low, high = (math.exp(b) for b in LOG_BETA_RANGE)
         if not low <= init_beta <= high:
-            raise ValueError(
+            raise InputError(
                 f'init_beta must lie in [{low:.3g}, {high:.3g}] (beta is '
                 f'exp(log_beta), clamped to that range), got {init_beta}')
         if impl not in IMPLEMENTATIONS:
-            raise ValueError(f'impl must be one of {IMPLEMENTATIONS}, '
+            raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
                              f'got {impl!r}')
         self.impl = impl
         self.num_heads = num_heads
@@ -105,6 +108,17 @@ class CrossAttentionAggregation(nn.Module):
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.log_beta = nn.Parameter(torch.tensor(math.log(init_beta)))
         self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              *args, **kwargs) -> None:
+        """Refuse a checkpoint whose temperature is not a finite number."""
+        log_beta = state_dict.get(prefix + 'log_beta')
+        if log_beta is not None and not torch.isfinite(log_beta).all():
+            raise InputError(
+                f'{prefix}log_beta in the checkpoint is {log_beta.tolist()}: '
+                'the temperature beta = exp(log_beta) must be finite. The '
+                'checkpoint comes from a run that diverged or is damaged.')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
         q, k, v = self.qkv(x).chunk(3, dim=1)
@@ -205,7 +219,7 @@ def build_aggregator(cfg: ConfigType, channels: int, norm_cfg: ConfigType,
     cfg = dict(cfg)
     name = cfg.pop('type', 'CrossAttention')
     if name not in AGGREGATORS:
-        raise ValueError(f'Unknown aggregator {name!r}; choose one of '
+        raise InputError(f'Unknown aggregator {name!r}; choose one of '
                          f'{sorted(AGGREGATORS)}')
     return AGGREGATORS[name](channels, norm_cfg=norm_cfg, act_cfg=act_cfg,
                              **cfg)
@@ -337,7 +351,7 @@ class AttentionViGStage(nn.Sequential):
 def _per_stage(value, name: str, num_stages: int = 4) -> list:
     if isinstance(value, (list, tuple)):
         if len(value) != num_stages:
-            raise ValueError(f'{name} needs one value per stage '
+            raise InputError(f'{name} needs one value per stage '
                              f'({num_stages}), got {value}')
         return list(value)
     return [value] * num_stages
@@ -420,8 +434,19 @@ class AttentionViG(PyramidBackbone):
         self.out_indices = self._parse_out_indices(out_indices)
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.norm_eval = norm_eval
+        self._check_drop_path_rate(drop_path_rate)
         self.graph_strides = _per_stage(graph_strides, 'graph_strides')
         self.max_shifts = _per_stage(max_shifts, 'max_shifts')
+        for name, values, optional in (('graph_strides', self.graph_strides,
+                                        False),
+                                       ('max_shifts', self.max_shifts, True)):
+            for value in values:
+                if not (optional and value is None) and not _positive_int(
+                        value):
+                    raise InputError(
+                        f'{name} must be {"None or " if optional else ""}'
+                        f'positive integers (one or one per stage), got '
+                        f'{value!r} in {values}')
         self.with_cp = _per_stage(with_cp, 'with_cp')
         with torch.device('meta'):  # validate every stage's settings early
             for width in widths:
@@ -447,19 +472,20 @@ class AttentionViG(PyramidBackbone):
                 norm_cfg=norm_cfg, act_cfg=act_cfg,
                 with_cp=self.with_cp[i]))
             start = end
+        self.level_channels = list(widths)
         self.out_channels = [widths[i] for i in self.out_indices]
         self._freeze_stages()
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
             if arch.lower() not in self.arch_zoo:
-                raise ValueError(f'Unknown AttentionViG arch {arch!r}; choose '
+                raise InputError(f'Unknown AttentionViG arch {arch!r}; choose '
                                  f'one of {sorted(self.arch_zoo)} or pass a '
                                  'dict with widths, depths, num_graphers')
             return self.arch_zoo[arch.lower()]
         required = {'widths', 'depths', 'num_graphers'}
         if not isinstance(arch, dict) or not required <= set(arch):
-            raise ValueError(f'A custom arch must be a dict with keys '
+            raise InputError(f'A custom arch must be a dict with keys '
                              f'{sorted(required)}, got {arch!r}')
         return dict(
             widths=_per_stage(arch['widths'], 'arch.widths'),
@@ -471,18 +497,23 @@ class AttentionViG(PyramidBackbone):
             self.stages[:max(self.frozen_stages, 0)])
         return modules, []
 
-    def _check_input_size(self, height: int, width: int) -> None:
-        for i in range(max(self.out_indices) + 1):
-            scale = 2**(i + 2)
-            h, w = -(-height // scale), -(-width // scale)
-            graphers = [m for m in self.stages[i] if isinstance(m, Grapher)]
-            if graphers and graphers[0].shifts(h, w).num_neighbours == 0:
-                k = max(self.graph_strides[i], 1)
-                raise ValueError(
-                    f'Input {height}x{width} is too small for AttentionViG: '
-                    f'stage {i + 1} would be a {h}x{w} map, on which the SVGA '
-                    f'graph (stride {k}) has no neighbours. Use inputs whose '
-                    f'longer side is at least {k * scale + 1} pixels.')
+    def _check_input_size(self, height: int, width: int, last: int) -> None:
+        """Every Grapher up to stage ``last`` needs a neighbour: a map whose
+        longer side exceeds the stage's stride ``K``, so an input whose
+        longer side exceeds ``K * 2^(i+2)`` for every such stage ``i``."""
+        needed = [(self.graph_strides[i] * 2**(i + 2) + 1, i)
+                  for i in range(last + 1)
+                  if any(isinstance(m, Grapher) for m in self.stages[i])]
+        failing = [i for size, i in needed if max(height, width) < size]
+        if not failing:
+            return
+        i, minimum = failing[0], max(size for size, _ in needed)
+        h, w = (math.ceil(s / 2**(i + 2)) for s in (height, width))
+        raise InputError(
+            f'Input {height}x{width} is too small for AttentionViG: stage '
+            f'{i + 1} would be a {h}x{w} map, on which the SVGA graph (stride '
+            f'{self.graph_strides[i]}) has no neighbours. Use inputs whose '
+            f'longer side is at least {minimum} pixels.')
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Args: x: images ``(B, in_channels, H, W)``, any ``H, W``.
@@ -491,15 +522,21 @@ class AttentionViG(PyramidBackbone):
             tuple[Tensor]: stage outputs for ``out_indices``; stage ``i`` has
             shape ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``.
         """
-        self._check_input_size(*x.shape[-2:])
+        return self.forward_levels(x, self.out_indices)
+
+    def forward_levels(self, x: Tensor,
+                       indices: Sequence[int]) -> Tuple[Tensor, ...]:
+        """Outputs of the stages in ``indices`` (sorted, each in 0-3); runs
+        the stages up to the deepest one asked for."""
+        self._check_input_size(*x.shape[-2:], last=max(indices))
         if self.with_cp[0] and torch.is_grad_enabled() and \
                 self.stem[0].conv.weight.requires_grad:
             x = checkpointed(self.stem, x)
         else:
             x = self.stem(x)
         outs = []
-        for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
+        for i, stage in enumerate(self.stages[:max(indices) + 1]):
             x = stage(x)
-            if i in self.out_indices:
+            if i in indices:
                 outs.append(x)
         return tuple(outs)

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..errors import InputError
 from ..utils import ConfigType
 from .checkpoint import load_pretrained_backbone
 
@@ -27,6 +28,8 @@ class PyramidBackbone(BaseModule):
     """
 
     num_stages = 4
+    # Key prefixes a Pretrained checkpoint may lack (initialised instead).
+    optional_checkpoint_keys: Tuple[str, ...] = ()
 
     def __init__(self, init_cfg: Optional[ConfigType] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -34,17 +37,26 @@ class PyramidBackbone(BaseModule):
     def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
         if isinstance(out_indices, int):
             out_indices = [out_indices]
+        if not out_indices:
+            raise InputError('out_indices is empty: name at least one output '
+                             f'level (0-{self.num_stages - 1})')
         parsed = []
         for index in out_indices:
             if not -self.num_stages <= index < self.num_stages:
-                raise ValueError(f'out_indices must be in [-{self.num_stages},'
+                raise InputError(f'out_indices must be in [-{self.num_stages},'
                                  f' {self.num_stages - 1}], got {index}')
             parsed.append(index % self.num_stages)
         return tuple(sorted(set(parsed)))
 
+    @staticmethod
+    def _check_drop_path_rate(rate: float) -> float:
+        if not 0 <= rate < 1:
+            raise InputError(f'drop_path_rate must be in [0, 1), got {rate}')
+        return rate
+
     def _check_frozen_stages(self, frozen_stages: int) -> int:
         if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}]'
+            raise InputError(f'frozen_stages must be in [-1, {self.num_stages}]'
                              f', got {frozen_stages}')
         return frozen_stages
 
@@ -77,7 +89,8 @@ class PyramidBackbone(BaseModule):
             return False
         load_pretrained_backbone(self, self.init_cfg['checkpoint'],
                                  self.init_cfg.get('prefix'),
-                                 self.init_cfg.get('weights', 'auto'))
+                                 self.init_cfg.get('weights', 'auto'),
+                                 optional=self.optional_checkpoint_keys)
         self._is_init = True
         return True
 

@@ -12,19 +12,20 @@ layout mmvig meets:
 * DeiT's ``main.py``: ``model`` and ``model_ema``;
 * a plain state dict, or a checkpoint with only ``state_dict`` / ``model``.
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
 from ..checkpoint import load_checkpoint
+from ..errors import InputError
 
 StateDict = Dict[str, torch.Tensor]
 WEIGHTS = ('auto', 'ema', 'raw')
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(InputError):
     """A checkpoint does not hold the weights of the module it is loaded into."""
 
 
@@ -46,7 +47,7 @@ def select_weights(checkpoint: dict, weights: str = 'auto'
             checkpoint without EMA weights.
     """
     if weights not in WEIGHTS:
-        raise ValueError(f'weights must be one of {WEIGHTS}, got {weights!r}')
+        raise InputError(f'weights must be one of {WEIGHTS}, got {weights!r}')
     if not isinstance(checkpoint, dict):
         raise CheckpointMismatchError(
             f'expected a checkpoint dict, got {type(checkpoint).__name__}')
@@ -70,11 +71,44 @@ def select_weights(checkpoint: dict, weights: str = 'auto'
         else:
             raw = (checkpoint, 'weights (a plain state dict)')
     if weights == 'ema' and ema is None:
-        raise ValueError('weights=ema, but the checkpoint holds no EMA '
+        raise InputError('weights=ema, but the checkpoint holds no EMA '
                          f'weights (its keys: {sorted(checkpoint)[:8]})')
     if weights == 'raw' or ema is None:
         return raw
     return ema
+
+
+def check_state_dict(own: StateDict, loaded: StateDict, source: str,
+                     target: str, hint: str) -> None:
+    """Raise when ``loaded`` lacks a key of ``own`` or has another shape.
+
+    Args:
+        own: The model's state dict.
+        loaded: The checkpoint's.
+        source: Where ``loaded`` comes from (file, prefix), for the message.
+        target: What it is loaded into, for the message.
+        hint: What the user can check, appended to the message.
+
+    Raises:
+        CheckpointMismatchError: listing up to 10 missing keys and 10 wrong
+            shapes.
+    """
+    missing = sorted(set(own) - set(loaded))
+    wrong_shape = sorted(
+        f'{k}: checkpoint {tuple(loaded[k].shape)} vs model '
+        f'{tuple(own[k].shape)}' for k in set(own) & set(loaded)
+        if hasattr(loaded[k], 'shape') and loaded[k].shape != own[k].shape)
+    if not (missing or wrong_shape):
+        return
+    details = '\n  '.join(
+        [f'missing: {k}' for k in missing[:10]] +
+        ([f'... and {len(missing) - 10} more missing'] if len(missing) > 10
+         else []) + wrong_shape[:10] +
+        ([f'... and {len(wrong_shape) - 10} more with the wrong shape']
+         if len(wrong_shape) > 10 else []))
+    raise CheckpointMismatchError(
+        f'{source} does not match {target}: {len(missing)} missing keys, '
+        f'{len(wrong_shape)} with the wrong shape. {hint}\n  {details}')
 
 
 def _strip_prefix(state_dict: StateDict, prefix: Optional[str]) -> StateDict:
@@ -91,7 +125,8 @@ def _strip_prefix(state_dict: StateDict, prefix: Optional[str]) -> StateDict:
 
 def load_pretrained_backbone(module: nn.Module, checkpoint: str,
                              prefix: Optional[str] = None,
-                             weights: str = 'auto') -> None:
+                             weights: str = 'auto',
+                             optional: Sequence[str] = ()) -> None:
     """Load the weights under ``prefix`` of ``checkpoint`` into ``module``.
 
     Every parameter and buffer of ``module`` must be found with the right
@@ -107,6 +142,8 @@ def load_pretrained_backbone(module: nn.Module, checkpoint: str,
         weights: ``'auto'``: the EMA weights when the checkpoint holds them
             (what the authors' detection and segmentation code loads), else
             the trained ones; ``'ema'`` or ``'raw'`` to insist on one.
+        optional: Key prefixes the checkpoint may lack; those tensors keep
+            their initialisation (logged).
 
     Raises:
         CheckpointMismatchError: a key is missing or has the wrong shape.
@@ -119,26 +156,20 @@ def load_pretrained_backbone(module: nn.Module, checkpoint: str,
         raise CheckpointMismatchError(f'{checkpoint}: {error}') from None
     state_dict = _strip_prefix(state_dict, prefix)
     own = module.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    wrong_shape = sorted(
-        f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
-        f'{tuple(own[k].shape)}' for k in set(own) & set(state_dict)
-        if state_dict[k].shape != own[k].shape)
-    if missing or wrong_shape:
-        details = '\n  '.join(
-            [f'missing: {k}' for k in missing[:10]] +
-            ([f'... and {len(missing) - 10} more missing'] if len(missing) > 10
-             else []) + wrong_shape[:10])
-        raise CheckpointMismatchError(
-            f'{checkpoint} (prefix {prefix!r}) does not match '
-            f'{type(module).__name__}: {len(missing)} missing keys, '
-            f'{len(wrong_shape)} with the wrong shape. Check that the arch '
-            f'matches the checkpoint and the prefix is right.\n  {details}')
+    kept = sorted(k for k in set(own) - set(state_dict)
+                  if k.startswith(tuple(optional)))
+    check_state_dict(
+        {k: v for k, v in own.items() if k not in kept}, state_dict,
+        f'{checkpoint} (prefix {prefix!r})', type(module).__name__,
+        'Check that the arch matches the checkpoint and the prefix is right.')
     unexpected = sorted(set(state_dict) - set(own))
     if unexpected:
         logger.info(f'Ignored {len(unexpected)} checkpoint keys the '
                     f'{type(module).__name__} does not have, e.g. '
                     f'{unexpected[:3]}')
     module.load_state_dict(state_dict, strict=False)
-    logger.info(f'Loaded {len(own)} tensors of {type(module).__name__} from '
-                f'{checkpoint}: the {which}')
+    logger.info(f'Loaded {len(own) - len(kept)} tensors of '
+                f'{type(module).__name__} from {checkpoint}: the {which}')
+    if kept:
+        logger.info(f'{len(kept)} tensors the checkpoint does not have keep '
+                    f'their initialisation: {kept}')

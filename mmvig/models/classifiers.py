@@ -8,7 +8,6 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.runner.checkpoint import load_checkpoint
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.models.heads import ClsHead
@@ -16,8 +15,11 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
+from ..checkpoint import load_checkpoint
+from ..errors import InputError
 from ..utils import ConfigType
-from .heads import distilled_logits, init_distilled_head
+from .checkpoint import select_weights
+from .heads import distilled_logits, hidden_features, init_distilled_head
 
 
 class AttentionViGClsHead(ClsHead):
@@ -48,14 +50,15 @@ class AttentionViGClsHead(ClsHead):
                      type='TruncNormal', layer='Linear', std=0.02),
                  **kwargs) -> None:
         super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
+        if num_classes <= 0:
+            raise InputError(f'num_classes must be positive, got {num_classes}')
         self.num_classes = num_classes
         init_distilled_head(self, in_channels, num_classes,
                             hidden_channels, dropout, norm_cfg, act_cfg)
 
     def pre_logits(self, feats: Tuple[Tensor, ...]) -> Tensor:
         """Pooled hidden features ``(B, hidden_channels)``."""
-        return self.dropout(
-            self.fc(feats[-1].mean((2, 3), keepdim=True)).flatten(1))
+        return hidden_features(self, feats[-1])
 
     def forward(self, feats: Tuple[Tensor, ...]) -> Tensor:
         """Mean of the two heads' logits, ``(B, num_classes)``."""
@@ -99,7 +102,9 @@ class DistillationClassifier(ImageClassifier):
             ``dict(type='TimmClassifier', model_name='regnety_160.deit_in1k',
             pretrained=True)``; its ``forward(x, mode='tensor')`` must return
             logits.
-        teacher_checkpoint: Optional checkpoint loaded into the teacher.
+        teacher_checkpoint: Optional checkpoint loaded into the teacher
+            (safely, every key checked; its ``state_dict``, ``model`` or the
+            plain dict).
         **kwargs: Arguments of ``ImageClassifier``; the head must accept
             ``teacher_logits`` in ``loss`` (:class:`AttentionViGClsHead`).
     """
@@ -141,8 +146,11 @@ class DistillationClassifier(ImageClassifier):
         if self.teacher is None:
             return
         if self.teacher_checkpoint:
-            load_checkpoint(self.teacher, self.teacher_checkpoint,
-                            map_location='cpu', strict=True)
+            state_dict, _ = select_weights(
+                load_checkpoint(self.teacher_checkpoint), 'raw')
+            self.teacher.load_state_dict({
+                k[len('module.'):] if k.startswith('module.') else k: v
+                for k, v in state_dict.items()})
         else:
             self.teacher.init_weights()
 

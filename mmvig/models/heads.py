@@ -8,6 +8,7 @@ from typing import Tuple
 
 from torch import Tensor, nn
 
+from ..errors import InputError
 from ..utils import ConfigType
 from .layers import conv1x1
 
@@ -18,19 +19,28 @@ def init_distilled_head(module: nn.Module, in_channels: int, num_classes: int,
     """Add the head layers to ``module``.
 
     Global average pool, conv1x1 ``C -> hidden`` + norm + act, dropout, then
-    two linear heads ``hidden -> num_classes``: ``head`` and ``dist_head``.
+    two linear heads ``hidden -> num_classes``: ``head`` and ``dist_head``
+    (identities for ``num_classes=0``: the head then returns the hidden
+    features).
     """
-    if num_classes <= 0:
-        raise ValueError(f'num_classes must be positive, got {num_classes}')
+    if num_classes < 0:
+        raise InputError(f'num_classes must be >= 0, got {num_classes}')
     module.fc = conv1x1(in_channels, hidden_channels, norm_cfg, act_cfg)
     module.dropout = nn.Dropout(dropout)
-    module.head = nn.Linear(hidden_channels, num_classes)
-    module.dist_head = nn.Linear(hidden_channels, num_classes)
+    module.head = nn.Linear(hidden_channels, num_classes) if num_classes \
+        else nn.Identity()
+    module.dist_head = nn.Linear(hidden_channels, num_classes) \
+        if num_classes else nn.Identity()
+
+
+def hidden_features(module: nn.Module, x: Tensor) -> Tensor:
+    """``(B, C, H, W)`` -> pooled hidden features ``(B, hidden)``."""
+    return module.dropout(module.fc(x.mean((2, 3), keepdim=True)).flatten(1))
 
 
 def distilled_logits(module: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
     """``(B, C, H, W)`` -> logits of ``head`` and ``dist_head``, ``(B, K)`` each."""
-    x = module.dropout(module.fc(x.mean((2, 3), keepdim=True)).flatten(1))
+    x = hidden_features(module, x)
     return module.head(x), module.dist_head(x)
 
 
@@ -54,7 +64,11 @@ class DistilledClassifierHead(nn.Module):
         init_distilled_head(self, in_channels, num_classes, hidden_channels,
                             dropout, norm_cfg, act_cfg)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(B, C, H, W)`` -> mean logits ``(B, K)``, or the hidden features
+        ``(B, hidden)`` with ``pre_logits`` or without classes."""
+        if pre_logits:
+            return hidden_features(self, x)
         cls_logits, dist_logits = distilled_logits(self, x)
         return (cls_logits + dist_logits) / 2
 

@@ -33,6 +33,7 @@ from mmpretrain.models.backbones.vision_transformer import \
     TransformerEncoderLayer
 from torch import Tensor, nn
 
+from ..errors import InputError
 from ..utils import ConfigType
 from .base import PyramidBackbone
 from .checkpoint import load_pretrained_backbone
@@ -63,7 +64,7 @@ class GraphAttention(nn.Module):
                  attn_drop: float = 0.) -> None:
         super().__init__()
         if dims % num_heads:
-            raise ValueError(f'GAT heads ({num_heads}) must divide the width '
+            raise InputError(f'GAT heads ({num_heads}) must divide the width '
                              f'({dims})')
         self.num_heads = num_heads
         self.negative_slope = negative_slope
@@ -181,6 +182,10 @@ class SAGViT(PyramidBackbone):
             prefix='backbone.')`` loads an mmvig SAG-ViT classifier.
     """
 
+    # An ImageNet classifier (level 3 only) has no lateral conv: a dense
+    # backbone starts it from its own initialisation.
+    optional_checkpoint_keys = ('lateral.', )
+
     arch_zoo = {
         **dict.fromkeys(['s', 'small'], dict(
             trunk='b0', embed_dims=256, gat_layers=2, gat_heads=4, depth=6,
@@ -210,12 +215,13 @@ class SAGViT(PyramidBackbone):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
         if patch_size < 1:
-            raise ValueError(f'patch_size must be >= 1, got {patch_size}')
+            raise InputError(f'patch_size must be >= 1, got {patch_size}')
         if k < 1:
-            raise ValueError(f'k (graph connectivity) must be >= 1, got {k}')
+            raise InputError(f'k (graph connectivity) must be >= 1, got {k}')
         if out_type not in ('featmap', 'cls_token'):
-            raise ValueError(f"out_type must be 'featmap' or 'cls_token', got "
+            raise InputError(f"out_type must be 'featmap' or 'cls_token', got "
                              f'{out_type!r}')
+        self._check_drop_path_rate(drop_path_rate)
         self.patch_size, self.k = patch_size, k
         self.out_indices = self._parse_out_indices(out_indices)
         self.out_type = out_type
@@ -224,7 +230,7 @@ class SAGViT(PyramidBackbone):
         self.with_cp = with_cp
         if trunk_init_cfg is not None and \
                 trunk_init_cfg.get('type') != 'Pretrained':
-            raise ValueError("trunk_init_cfg must be dict(type='Pretrained', "
+            raise InputError("trunk_init_cfg must be dict(type='Pretrained', "
                              f'checkpoint=...), got {trunk_init_cfg}')
         self.trunk_init_cfg = trunk_init_cfg
         dims = self.arch_settings['embed_dims']
@@ -237,8 +243,14 @@ class SAGViT(PyramidBackbone):
         # Layer i >= 1 of the trunk is row i - 1 of its arch table, whose
         # sixth entry is the output width.
         trunk_channels = [self.trunk.arch[i - 1][5] for i in self.trunk_out]
-        self.lateral = ConvModule(trunk_channels[2], dims, 1,
-                                  norm_cfg=norm_cfg, act_cfg=None)
+        # Level 2 only: a classifier (level 3) must not carry parameters
+        # that get no gradient (DDP refuses them).
+        self.lateral = None
+        self._lateral_cfg = dict(in_channels=trunk_channels[2],
+                                 out_channels=dims, kernel_size=1,
+                                 norm_cfg=norm_cfg, act_cfg=None)
+        if 2 in self.out_indices:
+            self.add_lateral()
         self.patch_embed = PatchEmbed(
             trunk_channels[2], dims, kernel_size=patch_size, stride=patch_size,
             padding='corner', norm_cfg=dict(type='LN'))
@@ -257,29 +269,35 @@ class SAGViT(PyramidBackbone):
                 drop_path_rate=rates[num_gat + i])
             for i in range(depth))
         self.norm = build_norm_layer(dict(type='LN'), dims)[1]
-        widths = trunk_channels[:2] + [dims, dims]
-        self.out_channels = [widths[i] for i in self.out_indices]
+        self.level_channels = trunk_channels[:2] + [dims, dims]
+        self.out_channels = [self.level_channels[i] for i in self.out_indices]
         self._freeze_stages()
+
+    def add_lateral(self) -> None:
+        """Build the stride-16 lateral conv that level 2 needs (a model
+        built without level 2 in ``out_indices`` has none)."""
+        if self.lateral is None:
+            self.lateral = ConvModule(**self._lateral_cfg)
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
             if arch.lower() not in self.arch_zoo:
-                raise ValueError(f'Unknown SAG-ViT arch {arch!r}; choose one of '
+                raise InputError(f'Unknown SAG-ViT arch {arch!r}; choose one of '
                                  f'{sorted(self.arch_zoo)} or pass a dict')
             return dict(self.arch_zoo[arch.lower()])
         required = {'trunk', 'embed_dims', 'gat_layers', 'gat_heads', 'depth',
                     'num_heads'}
         if not isinstance(arch, dict) or not required <= set(arch):
-            raise ValueError(f'A custom SAG-ViT arch must be a dict with keys '
+            raise InputError(f'A custom SAG-ViT arch must be a dict with keys '
                              f'{sorted(required)} (and optionally mlp_ratio), '
                              f'got {arch!r}')
         if arch['trunk'] not in EfficientNetV2.arch_settings:
-            raise ValueError(f"Unknown EfficientNetV2 trunk {arch['trunk']!r}; "
+            raise InputError(f"Unknown EfficientNetV2 trunk {arch['trunk']!r}; "
                              f'choose one of '
                              f'{sorted(EfficientNetV2.arch_settings)}')
         for key in ('gat_heads', 'num_heads'):
             if arch['embed_dims'] % arch[key]:
-                raise ValueError(f'{key} ({arch[key]}) must divide embed_dims '
+                raise InputError(f'{key} ({arch[key]}) must divide embed_dims '
                                  f"({arch['embed_dims']})")
         return dict(dict(mlp_ratio=4), **arch)
 
@@ -287,7 +305,8 @@ class SAGViT(PyramidBackbone):
         """Modules of the stem (index 0) and of stages 1-4."""
         layers = self.trunk.layers
         return [[layers[0]], list(layers[1:3]), [layers[3]],
-                list(layers[4:6]) + [self.lateral],
+                list(layers[4:6]) +
+                ([self.lateral] if self.lateral is not None else []),
                 [self.patch_embed, self.gat_blocks, self.pos_embed,
                  self.layers, self.norm]]
 
@@ -321,14 +340,14 @@ class SAGViT(PyramidBackbone):
         p, k = self.patch_size, self.k
         h16, w16 = math.ceil(height / 16), math.ceil(width / 16)
         if min(h16, w16) < p:
-            raise ValueError(
+            raise InputError(
                 f'Input {height}x{width} is too small for SAG-ViT with '
                 f'patch_size={p}: its stride-16 feature map is {h16}x{w16}, '
                 f'which cannot hold one {p}x{p} patch. Use inputs of at least '
                 f'{16 * p} pixels per side or a smaller patch_size.')
         rows, cols = math.ceil(h16 / p), math.ceil(w16 / p)
         if min(rows, cols) <= k:
-            raise ValueError(
+            raise InputError(
                 f'Input {height}x{width} is too small for SAG-ViT with k={k}: '
                 f'its patch grid is {rows}x{cols} (patch_size={p} on the '
                 f'stride-16 map), which cannot hold {k}-step neighbourhoods '
@@ -373,8 +392,14 @@ class SAGViT(PyramidBackbone):
             ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``, or ``(B, D)``
             for level 3 with ``out_type='cls_token'``.
         """
+        return self.forward_levels(x, self.out_indices, self.out_type)
+
+    def forward_levels(self, x: Tensor, indices: Sequence[int],
+                       out_type: str = 'featmap') -> Tuple[Tensor, ...]:
+        """Levels ``indices`` (sorted, each in 0-3), level 3 as ``out_type``;
+        runs only the parts the deepest level asked for needs."""
         height, width = x.shape[-2:]
-        last = max(self.out_indices)
+        last = max(indices)
         if last >= 2:
             self.node_grid(height, width)
         feats = []
@@ -383,14 +408,19 @@ class SAGViT(PyramidBackbone):
             x = self._run(layer, x)
             if i in self.trunk_out:
                 feats.append(x)
-        outs = {i: feats[i] for i in (0, 1) if i in self.out_indices}
+        outs = {i: feats[i] for i in (0, 1) if i in indices}
         if last >= 2:
             cls_token, grid = self._tokens(feats[2])
-            if 2 in self.out_indices:
+            if 2 in indices:
+                if self.lateral is None:
+                    raise InputError(
+                        'Level 2 needs the lateral conv, which this SAGViT '
+                        'was built without (2 not in out_indices); call '
+                        'add_lateral() first.')
                 outs[2] = self._run(self.lateral, feats[2]) + _resize(
                     grid, feats[2].shape[-2:])
-            if 3 in self.out_indices:
-                outs[3] = cls_token if self.out_type == 'cls_token' else \
+            if 3 in indices:
+                outs[3] = cls_token if out_type == 'cls_token' else \
                     _resize(grid, (math.ceil(height / 32),
                                    math.ceil(width / 32)))
-        return tuple(outs[i] for i in self.out_indices)
+        return tuple(outs[i] for i in indices)

@@ -1,182 +1,364 @@
-"""timm entry points: ``timm.create_model('attentionvig_s')`` and
-``timm.create_model('sagvit_small')`` after ``import mmvig``.
+"""timm models: ``timm.create_model('attentionvig_s' | 'attentionvig_m' |
+'attentionvig_b' | 'sagvit_small' | 'sagvit_base')``.
 
-Importing this module needs timm; :mod:`mmvig.registry` only does so when
-timm is installed.
+:mod:`mmvig.registry` imports this module as soon as timm is imported. The
+models are built by timm's own machinery (``build_model_with_cfg`` and
+``generate_default_cfgs``), so timm's conventions hold for them:
+``pretrained_cfg`` (mean, std, crop, interpolation) for
+``resolve_data_config``, ``features_only=True`` (timm's ``FeatureGetterNet``
+over :meth:`forward_intermediates`), ``set_grad_checkpointing``,
+``group_matcher``, ``no_weight_decay``, ``forward_features`` /
+``forward_head(pre_logits=True)`` and ``reset_classifier``.
+
+Checkpoint keys are those of the mmpretrain classifiers of mmvig's ImageNet
+configs (``backbone.*``, ``head.*``), so
+``timm.create_model('attentionvig_s', checkpoint_path='epoch_300.pth')``
+loads an mmvig checkpoint (through timm's ``weights_only`` loader). mmvig
+publishes no weights for timm to download: ``pretrained=True`` needs
+``pretrained_cfg_overlay=dict(file=PATH)``.
+
+The backbones (mmcv's layers; mmpretrain for SAG-ViT) are imported when a
+model is built, not when this module loads.
 """
-from typing import Sequence, Type, Union
+from typing import List, Optional, Sequence, Set, Tuple, Union
 
-from mmpretrain.models.heads import StackedLinearClsHead
-from timm.models import register_model
-from timm.models._features import FeatureInfo
+import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import (build_model_with_cfg, generate_default_cfgs,
+                         register_model)
 from torch import Tensor, nn
 
-from .attention_vig import AttentionViG
-from .heads import DistilledClassifierHead
-from .sag_vit import SAGViT
+
+def _take_indices(num_levels: int,
+                  indices: Optional[Union[int, Sequence[int]]]
+                  ) -> Tuple[List[int], int]:
+    """timm's convention: ``None`` all levels, ``n`` the last ``n``, a list
+    the levels named (negative from the end). Returns the sorted absolute
+    indices and the deepest one."""
+    if indices is None:
+        indices = num_levels
+    if isinstance(indices, int):
+        if not 0 < indices <= num_levels:
+            raise ValueError(f'indices={indices}: this model has '
+                             f'{num_levels} feature levels')
+        taken = list(range(num_levels - indices, num_levels))
+    else:
+        taken = []
+        for i in indices:
+            if not -num_levels <= i < num_levels:
+                raise ValueError(f'feature index {i} is out of range for '
+                                 f'{num_levels} levels')
+            taken.append(i % num_levels)
+        taken = sorted(set(taken))
+    return taken, max(taken)
 
 
-class _Classifier(nn.Module):
-    """A backbone's last level and a head, with timm's classifier interface.
+class _TimmClassifier(nn.Module):
+    """What the two timm classifiers share: ``self.backbone`` (an mmvig
+    backbone with four levels) and ``self.head``; subclasses define
+    ``_make_head(num_classes)``, ``classifier_names`` (the final linear
+    layers), ``head_hidden_size`` (their input width), ``forward_features``,
+    ``forward_head``, ``set_grad_checkpointing`` and ``group_matcher``."""
 
-    Subclasses build ``self.backbone`` and define :meth:`_head` and
-    :meth:`forward_head`.
-    """
+    num_levels = 4
+    level_module = 'backbone.level{}'
 
     def __init__(self, backbone: nn.Module, num_classes: int,
                  drop_rate: float) -> None:
         super().__init__()
         self.backbone = backbone
-        self.num_features = backbone.out_channels[-1]
+        self.num_classes = num_classes
         self.drop_rate = drop_rate
-        self.reset_classifier(num_classes)
+        self.num_features = backbone.level_channels[-1]
+        self.head = self._make_head(num_classes)
+        self.feature_info = [
+            dict(num_chs=channels, reduction=2**(i + 2),
+                 module=self.level_module.format(i))
+            for i, channels in enumerate(backbone.level_channels)]
 
     def get_classifier(self) -> nn.Module:
         return self.head
 
     def reset_classifier(self, num_classes: int, *args) -> None:
+        """New final linear layers for ``num_classes``, the head's hidden
+        layer kept (0: the model returns the hidden features)."""
         self.num_classes = num_classes
-        self.head = self._head(num_classes) if num_classes > 0 else None
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self.backbone(x)[-1]
+        for name in self.classifier_names:
+            parent, _, attr = name.rpartition('.')
+            setattr(self.get_submodule(parent), attr,
+                    nn.Linear(self.head_hidden_size, num_classes)
+                    if num_classes else nn.Identity())
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
 
+    @torch.jit.ignore
+    def no_weight_decay(self) -> Set[str]:
+        """Layer scales and temperatures, as mmvig's ImageNet configs (timm
+        skips 1-D parameters and biases by itself)."""
+        return {n for n, _ in self.named_parameters()
+                if n.endswith(('layer_scale.weight', 'log_beta', 'cls_token'))}
 
-class AttentionViGClassifier(_Classifier):
+    def forward_intermediates(
+            self, x: Tensor,
+            indices: Optional[Union[int, Sequence[int]]] = None,
+            norm: bool = False, stop_early: bool = False,
+            output_fmt: str = 'NCHW', intermediates_only: bool = False
+    ) -> Union[List[Tensor], Tuple[Tensor, List[Tensor]]]:
+        """The levels ``indices`` (timm's convention) as ``(B, C_i, H_i,
+        W_i)`` maps, and with ``intermediates_only=False`` the final
+        features too. ``norm`` and ``stop_early`` have nothing to act on
+        (no final norm; levels are computed up to the deepest one asked)."""
+        if output_fmt != 'NCHW':
+            raise ValueError(f"output_fmt {output_fmt!r}: only 'NCHW'")
+        taken, _ = _take_indices(self.num_levels, indices)
+        levels = list(self.backbone.forward_levels(x, taken))
+        if intermediates_only:
+            return levels
+        return self.forward_features(x), levels
+
+    def prune_intermediate_layers(
+            self, indices: Union[int, Sequence[int]] = 1,
+            prune_norm: bool = False, prune_head: bool = True) -> List[int]:
+        """Drop the classifier head (with ``prune_head``); returns the
+        absolute indices."""
+        taken, _ = _take_indices(self.num_levels, indices)
+        if prune_head:
+            self.reset_classifier(0)
+        return taken
+
+
+class AttentionViGClassifier(_TimmClassifier):
     """AttentionViG with its distilled classification head, timm style.
 
-    Keys match the mmpretrain classifier (``backbone.*``, ``head.*``), so a
-    checkpoint trained with mmvig's ImageNet configs loads with
-    ``timm.create_model(..., checkpoint_path=PATH)``. ``forward_features``
-    returns ``(B, C4, H/32, W/32)``.
+    ``forward_features`` returns the last stage ``(B, C4, H/32, W/32)``;
+    ``forward_head(pre_logits=True)`` the head's hidden features
+    ``(B, 768)`` (``head_hidden_size``), which is also what
+    ``num_classes=0`` returns.
 
     Args:
         arch: AttentionViG arch (``'s'``, ``'m'``, ``'b'`` or a dict).
-        num_classes: Classes; ``0`` returns pooled features ``(B, C4)``.
+        num_classes: Classes; 0 for the hidden features.
         in_chans: Input channels.
         drop_rate: Dropout before the linear heads.
         drop_path_rate: Stochastic depth rate.
-        **kwargs: Further :class:`AttentionViG` arguments.
+        **kwargs: Further :class:`~mmvig.models.attention_vig.AttentionViG`
+            arguments.
     """
+
+    head_hidden_size = 768
+    level_module = 'backbone.stages.{}'
+    classifier_names = ('head.head', 'head.dist_head')
 
     def __init__(self, arch: Union[str, dict] = 's', num_classes: int = 1000,
                  in_chans: int = 3, drop_rate: float = 0.,
                  drop_path_rate: float = 0., **kwargs) -> None:
+        from .attention_vig import AttentionViG
         super().__init__(
             AttentionViG(arch, in_channels=in_chans, out_indices=(3, ),
                          drop_path_rate=drop_path_rate, **kwargs),
             num_classes, drop_rate)
 
-    def _head(self, num_classes: int) -> nn.Module:
+    def _make_head(self, num_classes: int) -> nn.Module:
+        from .heads import DistilledClassifierHead
         return DistilledClassifierHead(self.num_features, num_classes,
+                                       self.head_hidden_size,
                                        dropout=self.drop_rate)
 
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.backbone(x)[-1]
+
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        if pre_logits or self.head is None:
-            return x.mean((2, 3))
-        return self.head(x)
+        return self.head(x, pre_logits=pre_logits)
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.backbone.with_cp = [enable] * len(self.backbone.stages)
+        for stage in self.backbone.stages:
+            stage.with_cp = enable
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        return dict(stem=r'^backbone\.stem',
+                    blocks=r'^backbone\.stages\.(\d+)' if coarse else
+                    [(r'^backbone\.stages\.(\d+)\.(\d+)', None)])
+
+    def prune_intermediate_layers(
+            self, indices: Union[int, Sequence[int]] = 1,
+            prune_norm: bool = False, prune_head: bool = True) -> List[int]:
+        """Also drops the stages after the deepest level kept (a feature
+        extractor then has no unused parameters, which DDP would refuse)."""
+        taken = super().prune_intermediate_layers(indices, prune_norm,
+                                                  prune_head)
+        del self.backbone.stages[max(taken) + 1:]
+        self.backbone.out_indices = (max(taken), )
+        return taken
 
 
-class SAGViTClassifier(_Classifier):
+class _MLPHead(nn.Module):
+    """Linear-GELU-Dropout-Linear with the keys of mmpretrain's
+    ``StackedLinearClsHead`` (``layers.0.fc``, ``layers.1.fc``)."""
+
+    def __init__(self, dims: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([
+            _LinearBlock(dims, dims, act=True, dropout=dropout),
+            _LinearBlock(dims, num_classes)])
+
+
+class _LinearBlock(nn.Module):
+    """Linear (+ GELU) (+ dropout), with mmpretrain's ``LinearBlock`` keys."""
+
+    def __init__(self, in_features: int, out_features: int,
+                 act: bool = False, dropout: float = 0.) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_features, out_features) if out_features \
+            else nn.Identity()
+        self.act = nn.GELU() if act else None
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.fc(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x if self.dropout is None else self.dropout(x)
+
+
+class SAGViTClassifier(_TimmClassifier):
     """SAG-ViT with its MLP head on the class token, timm style.
 
-    Keys match the mmpretrain classifier of ``configs/sagvit_*_in1k.py``
-    (``backbone.*``, ``head.*``, the head being mmpretrain's
-    ``StackedLinearClsHead``). ``forward_features`` returns the class token
-    ``(B, D)``.
+    The head (Linear-GELU-Dropout-Linear) has the keys of mmpretrain's
+    ``StackedLinearClsHead`` in ``configs/sagvit_*_in1k.py``.
+    ``forward_features`` returns the class token ``(B, D)``;
+    ``forward_head(pre_logits=True)`` the hidden layer's output ``(B, D)``.
 
     Args:
         arch: SAG-ViT arch (``'small'``, ``'base'`` or a dict).
-        num_classes: Classes; ``0`` returns the class token ``(B, D)``.
+        num_classes: Classes; 0 for the hidden features.
         in_chans: Input channels.
         drop_rate: Dropout after the MLP head's hidden layer.
         drop_path_rate: Stochastic depth rate.
-        **kwargs: Further :class:`SAGViT` arguments.
+        **kwargs: Further :class:`~mmvig.models.sag_vit.SAGViT` arguments.
     """
 
     def __init__(self, arch: Union[str, dict] = 'small',
                  num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0., drop_path_rate: float = 0.,
                  **kwargs) -> None:
+        from .sag_vit import SAGViT
         super().__init__(
             SAGViT(arch, in_channels=in_chans, out_indices=(3, ),
                    out_type='cls_token', drop_path_rate=drop_path_rate,
                    **kwargs),
             num_classes, drop_rate)
+        self.head_hidden_size = self.num_features
 
-    def _head(self, num_classes: int) -> nn.Module:
-        return StackedLinearClsHead(
-            num_classes, self.num_features, [self.num_features],
-            dropout_rate=self.drop_rate, act_cfg=dict(type='GELU'))
+    classifier_names = ('head.layers.1.fc', )
+
+    def _make_head(self, num_classes: int) -> nn.Module:
+        return _MLPHead(self.num_features, num_classes, self.drop_rate)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.backbone(x)[-1]
+
+    def prune_intermediate_layers(
+            self, indices: Union[int, Sequence[int]] = 1,
+            prune_norm: bool = False, prune_head: bool = True) -> List[int]:
+        """Also adds the backbone's stride-16 lateral conv when level 2 is
+        kept (a classifier has none)."""
+        taken = super().prune_intermediate_layers(indices, prune_norm,
+                                                  prune_head)
+        if 2 in taken:
+            self.backbone.add_lateral()
+        return taken
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        if self.head is None:
-            return x
-        if pre_logits:
-            return self.head.pre_logits((x, ))
-        return self.head((x, ))
+        x = self.head.layers[0](x)
+        return x if pre_logits else self.head.layers[1](x)
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.backbone.with_cp = enable
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        return dict(
+            stem=r'^backbone\.trunk\.layers\.0\.',
+            blocks=[(r'^backbone\.trunk\.layers\.(\d+)', None)],
+            graph=r'^backbone\.(?:lateral|patch_embed|gat_blocks)',
+            transformer=[(r'^backbone\.(?:pos_embed|cls_token)', (-1, )),
+                         (r'^backbone\.layers\.(\d+)', None)],
+            norm=r'^backbone\.norm')
 
 
-# Arguments timm's factory passes to every entry point; they concern weights
-# from the timm hub, which mmvig does not publish.
-_TIMM_FACTORY_KEYS = ('pretrained_cfg', 'pretrained_cfg_overlay', 'cache_dir')
+def _cfg(**kwargs) -> dict:
+    return {**dict(url='', num_classes=1000, input_size=(3, 224, 224),
+                   pool_size=(7, 7), interpolation='bicubic',
+                   mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD),
+            **kwargs}
 
 
-def _create(backbone: Type[nn.Module], classifier: Type[nn.Module],
-            arch: str, pretrained: bool = False, features_only: bool = False,
-            out_indices: Sequence[int] = (0, 1, 2, 3),
-            **kwargs) -> nn.Module:
-    for key in _TIMM_FACTORY_KEYS:
-        kwargs.pop(key, None)
-    if pretrained:
+# The ImageNet configs' data settings: AttentionViG validates at crop ratio
+# 0.9 (the authors' GreedyViG recipe), SAG-ViT at mmpretrain's 0.875.
+default_cfgs = generate_default_cfgs({
+    **{f'attentionvig_{a}': _cfg(crop_pct=0.9,
+                                 first_conv='backbone.stem.0.conv',
+                                 classifier=('head.head', 'head.dist_head'))
+       for a in 'smb'},
+    **{f'sagvit_{a}': _cfg(crop_pct=0.875, pool_size=None,
+                           first_conv='backbone.trunk.layers.0.conv',
+                           classifier='head.layers.1.fc')
+       for a in ('small', 'base')},
+})
+
+
+def _create(classifier: type, variant: str, default_arch: str,
+            pretrained: bool, **kwargs) -> nn.Module:
+    """The variant's arch unless the caller gives one (a dict, say)."""
+    kwargs.setdefault('arch', default_arch)
+    if pretrained and not (kwargs.get('pretrained_cfg_overlay') or {}).get(
+            'file'):
         raise ValueError(
-            f'mmvig publishes no pretrained {backbone.__name__} weights for '
-            'timm to download; train with its configs/*_in1k.py and pass '
-            'checkpoint_path=... to timm.create_model instead')
-    if not features_only:
-        return classifier(arch, **kwargs)
-    kwargs.pop('num_classes', None)
-    in_chans = kwargs.pop('in_chans', 3)
-    model = backbone(arch, in_channels=in_chans, out_indices=out_indices,
-                     **kwargs)
-    model.feature_info = FeatureInfo(
-        [dict(num_chs=channels, reduction=2**(i + 2), module=f'level{i}')
-         for i, channels in zip(model.out_indices, model.out_channels)],
-        tuple(range(len(model.out_indices))))
-    return model
+            f'mmvig publishes no pretrained {variant} weights for timm to '
+            'download; train with its configs/*_in1k.py and pass '
+            'checkpoint_path=PATH (or pretrained_cfg_overlay=dict(file=PATH)'
+            ' with pretrained=True) to timm.create_model')
+    return build_model_with_cfg(
+        classifier, variant, pretrained,
+        feature_cfg=dict(feature_cls='getter', out_indices=(0, 1, 2, 3)),
+        **kwargs)
 
 
 @register_model
 def attentionvig_s(pretrained: bool = False, **kwargs) -> nn.Module:
     """AttentionViG-S (12.3 M params, 1.6 GMACs at 224)."""
-    return _create(AttentionViG, AttentionViGClassifier, 's', pretrained,
+    return _create(AttentionViGClassifier, 'attentionvig_s', 's', pretrained,
                    **kwargs)
 
 
 @register_model
 def attentionvig_m(pretrained: bool = False, **kwargs) -> nn.Module:
     """AttentionViG-M (22.2 M params, 3.2 GMACs at 224)."""
-    return _create(AttentionViG, AttentionViGClassifier, 'm', pretrained,
+    return _create(AttentionViGClassifier, 'attentionvig_m', 'm', pretrained,
                    **kwargs)
 
 
 @register_model
 def attentionvig_b(pretrained: bool = False, **kwargs) -> nn.Module:
     """AttentionViG-B (32.3 M params, 4.8 GMACs at 224)."""
-    return _create(AttentionViG, AttentionViGClassifier, 'b', pretrained,
+    return _create(AttentionViGClassifier, 'attentionvig_b', 'b', pretrained,
                    **kwargs)
 
 
 @register_model
 def sagvit_small(pretrained: bool = False, **kwargs) -> nn.Module:
     """SAG-ViT small (EfficientNetV2-B0 trunk, width 256)."""
-    return _create(SAGViT, SAGViTClassifier, 'small', pretrained, **kwargs)
+    return _create(SAGViTClassifier, 'sagvit_small', 'small', pretrained,
+                   **kwargs)
 
 
 @register_model
 def sagvit_base(pretrained: bool = False, **kwargs) -> nn.Module:
     """SAG-ViT base (EfficientNetV2-S trunk, width 384)."""
-    return _create(SAGViT, SAGViTClassifier, 'base', pretrained, **kwargs)
+    return _create(SAGViTClassifier, 'sagvit_base', 'base', pretrained,
+                   **kwargs)

@@ -1,3 +1,5 @@
 from .svga_attention import svga_cross_attention
+from .svga_graph import SVGAShifts, effective_stride, shifted_views, svga_shifts
 
-__all__ = ['svga_cross_attention']
+__all__ = ['SVGAShifts', 'effective_stride', 'shifted_views',
+           'svga_cross_attention', 'svga_shifts']

@@ -36,7 +36,8 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..models.graph import SVGAShifts, shifted_views
+from ..errors import InputError
+from .svga_graph import SVGAShifts, shifted_views
 
 NORMALIZATIONS = ('none', 'mean', 'softmax')
 # beta = exp(log_beta) is clamped to [exp(-10), exp(10)] = [4.5e-5, 2.2e4]:
@@ -423,7 +424,7 @@ def _split_heads(q: Tensor, k: Tensor, v: Tensor, log_beta: Tensor,
     ``(B, heads, C / heads, H, W)`` in the compute dtype, and ``beta``."""
     batch, channels, height, width = q.shape
     if channels % num_heads:
-        raise ValueError(f'{channels} channels cannot be split into '
+        raise InputError(f'{channels} channels cannot be split into '
                          f'{num_heads} heads')
     heads = (batch, num_heads, channels // num_heads, height, width)
     dtype = compute_dtype(v)
@@ -466,10 +467,10 @@ def svga_cross_attention(q: Tensor,
         dtype of ``v``.
     """
     if normalize not in NORMALIZATIONS:
-        raise ValueError(f'normalize must be one of {NORMALIZATIONS}, '
+        raise InputError(f'normalize must be one of {NORMALIZATIONS}, '
                          f'got {normalize!r}')
     if impl not in IMPLEMENTATIONS:
-        raise ValueError(f'impl must be one of {IMPLEMENTATIONS}, '
+        raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
                          f'got {impl!r}')
     if impl == 'reference':
         return reference_cross_attention(q, k, v, log_beta, shifts, num_heads,

@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ..models.graph import SVGAShifts
+from .svga_graph import SVGAShifts
 
 
 @triton.jit

@@ -1,0 +1,96 @@
+"""SVGA graph geometry (Sparse Vision Graph Attention, MobileViG): the
+neighbours of every node of an image grid, as circular shifts.
+
+A node at row ``r``, column ``c`` of an ``H x W`` map is linked to the nodes
+``((r + t*K) mod H, c)`` of its column and ``(r, (c + t*K) mod W)`` of its row,
+for ``t = 1, 2, ...`` while ``t*K`` is smaller than the axis length. Every
+neighbour set is therefore a list of circular shifts of the whole map, which is
+how the aggregation operators consume it: one pass per shift, never a tensor
+with one slice per neighbour.
+
+``max_shifts`` caps the number of shifts per axis by growing the stride with
+the map (``K_eff = max(K, ceil(L / (max_shifts + 1)))``), so the cost stays
+linear in the number of pixels at detection resolutions.
+"""
+import math
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from ..errors import InputError
+
+
+class SVGAShifts(NamedTuple):
+    """Circular shifts that define the SVGA neighbours of every node.
+
+    Attributes:
+        rows: Offsets ``t*K_h`` along the height axis.
+        cols: Offsets ``t*K_w`` along the width axis.
+    """
+    rows: Tuple[int, ...]
+    cols: Tuple[int, ...]
+
+    @property
+    def num_neighbours(self) -> int:
+        return len(self.rows) + len(self.cols)
+
+
+def effective_stride(length: int, stride: int,
+                     max_shifts: Optional[int] = None) -> int:
+    """Stride along one axis once the optional cap on shifts is applied."""
+    if stride < 1:
+        raise InputError(f'SVGA stride must be >= 1, got {stride}')
+    if max_shifts is None:
+        return stride
+    if max_shifts < 1:
+        raise InputError(f'max_shifts must be >= 1 or None, got {max_shifts}')
+    return max(stride, math.ceil(length / (max_shifts + 1)))
+
+
+def svga_shifts(height: int,
+                width: int,
+                stride: int = 2,
+                max_shifts: Optional[int] = None) -> SVGAShifts:
+    """Shifts of the SVGA graph on a ``height x width`` grid.
+
+    Args:
+        height: Rows of the feature map.
+        width: Columns of the feature map.
+        stride: SVGA stride ``K`` (the paper uses 2).
+        max_shifts: Optional cap on the number of shifts per axis.
+
+    Returns:
+        SVGAShifts: offsets along each axis; a node's neighbours are the nodes
+        at these circular offsets in its column and in its row.
+    """
+    k_h = effective_stride(height, stride, max_shifts)
+    k_w = effective_stride(width, stride, max_shifts)
+    return SVGAShifts(
+        rows=tuple(range(k_h, height, k_h)), cols=tuple(range(k_w, width, k_w)))
+
+
+def shifted_views(tensors: Sequence[Tensor], shifts: SVGAShifts,
+                  dims: Tuple[int, int] = (-2, -1)) -> Iterator[List[Tensor]]:
+    """Yield every tensor circularly shifted to each SVGA neighbour in turn.
+
+    Element ``(r, c)`` of a yielded view along the row axis holds the input's
+    element ``((r + t) mod H, c)``. Each axis costs one doubled copy of the
+    inputs; every shift is then a view into it, so memory does not grow with
+    the number of neighbours.
+
+    Args:
+        tensors: Tensors of equal shape ``(..., H, W)``.
+        shifts: The SVGA shifts.
+        dims: The height and width dimensions.
+
+    Yields:
+        list[Tensor]: the shifted views, one per input, in input order.
+    """
+    for dim, offsets in zip(dims, shifts):
+        if not offsets:
+            continue
+        length = tensors[0].shape[dim]
+        doubled = [torch.cat([t, t], dim=dim) for t in tensors]
+        for offset in offsets:
+            yield [d.narrow(dim, offset, length) for d in doubled]

@@ -1,0 +1,181 @@
+"""A checkpoint is untrusted input: a pickle that would run code is refused
+on every path that loads one, with or without mmvig's tools; real training
+checkpoints of each task load and resume, through mmvig's tools and through
+the task libraries' own. And ``import mmvig`` changes nothing but its
+registrations and torch's allowlist."""
+import importlib
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import mmvig
+from mmvig.checkpoint import TRUST_SWITCH, UnsafeCheckpointError
+from helpers import SAG_TINY, TINY, tiny_task_config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+class _Payload:
+    """Unpickling this runs ``touch MARKER``."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+@pytest.fixture
+def malicious(tmp_path):
+    """A checkpoint with real weights of the tiny AttentionViG and a payload
+    in its meta; returns (path, marker file that the payload would create)."""
+    marker = str(tmp_path / 'payload_ran')
+    path = str(tmp_path / 'malicious.pth')
+    torch.save({'state_dict': mmvig.AttentionViG(TINY).state_dict(),
+                'meta': {'note': _Payload(marker)}}, path)
+    return path, marker
+
+
+def run(args, env=None, timeout=900):
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, **(env or {})))
+
+
+def test_the_payload_is_live(malicious):
+    """Control: loaded as a trusted file, the payload runs."""
+    path, marker = malicious
+    code = ('from mmvig.checkpoint import load_checkpoint_file; '
+            f'load_checkpoint_file({path!r})')
+    result = run([sys.executable, '-c', code], env={TRUST_SWITCH: '1'})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert osp.exists(marker)
+
+
+def test_refused_in_process_on_every_loader(malicious, tmp_path):
+    from mmengine.registry import DefaultScope
+    from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
+    path, marker = malicious
+    backbone = mmvig.AttentionViG(TINY, init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix=''))
+    with pytest.raises(UnsafeCheckpointError) as error:
+        backbone.init_weights()
+    message = str(error.value)
+    assert path in message and 'system' in message and TRUST_SWITCH in message
+    sag = mmvig.SAGViT(SAG_TINY, trunk_init_cfg=dict(
+        type='Pretrained', checkpoint=path))
+    with pytest.raises(UnsafeCheckpointError, match='malicious.pth'):
+        sag.init_weights()
+    for load in (lambda: CheckpointLoader.load_checkpoint(path),
+                 lambda: load_checkpoint(torch.nn.Linear(2, 2), path),
+                 lambda: torch.load(path)):
+        with pytest.raises(pickle.UnpicklingError):
+            load()
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = MODELS.build(dict(
+            type='DistillationClassifier',
+            backbone=dict(type='AttentionViG', arch=TINY, out_indices=(3, )),
+            head=dict(type='AttentionViGClsHead', num_classes=4,
+                      in_channels=128),
+            teacher=dict(type='ImageClassifier',
+                         backbone=dict(type='ResNet', depth=18),
+                         neck=dict(type='GlobalAveragePooling'),
+                         head=dict(type='LinearClsHead', num_classes=4,
+                                   in_channels=512)),
+            teacher_checkpoint=path))
+    with pytest.raises(UnsafeCheckpointError, match='malicious.pth'):
+        classifier.init_weights()
+    import timm
+    with pytest.raises(RuntimeError, match='posix.system'):  # timm's words
+        timm.create_model('attentionvig_s', arch=TINY, checkpoint_path=path)
+    assert not osp.exists(marker)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('task', ['cls', 'det', 'seg'])
+def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
+                                                  shapes, scenes):
+    """Per task: mmvig's tools/train.py trains an epoch (or two iterations),
+    the task library's own train.py resumes from that checkpoint, ours
+    resumes from theirs; both sides' train and test refuse the payload."""
+    config = tiny_task_config(tmp_path, task, shapes if task == 'cls' else
+                              scenes)
+    work = str(tmp_path / 'work')
+    library = {'cls': 'mmpretrain', 'det': 'mmdet', 'seg': 'mmseg'}[task]
+    theirs = osp.join(osp.dirname(importlib.import_module(library).__file__),
+                      '.mim', 'tools')
+    ours = osp.join(ROOT, 'tools')
+    steps = ['epoch_1', 'epoch_2', 'epoch_3'] if task != 'seg' else \
+        ['iter_2', 'iter_4', 'iter_6']
+    unit = 'max_iters' if task == 'seg' else 'max_epochs'
+    per_step = 2 if task == 'seg' else 1
+    for i, tools in enumerate((ours, theirs, ours)):
+        args = [sys.executable, osp.join(tools, 'train.py'), config,
+                '--work-dir', work, '--cfg-options',
+                f'train_cfg.{unit}={per_step * (i + 1)}']
+        result = run(args + (['--resume'] if i else []))
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert osp.isfile(osp.join(work, f'{steps[i]}.pth')), os.listdir(work)
+        if i:
+            assert 'resumed' in (result.stdout + result.stderr).lower()
+
+    path, marker = malicious
+    refusals = [
+        [sys.executable, osp.join(theirs, 'train.py'), config, '--work-dir',
+         str(tmp_path / 'w1'), '--cfg-options', f'load_from={path}'],
+        [sys.executable, osp.join(theirs, 'test.py'), config, path,
+         '--work-dir', str(tmp_path / 'w2')],
+    ]
+    if task == 'cls':  # mmvig's tools load the same way for every task
+        refusals += [
+            [sys.executable, osp.join(ours, 'train.py'), config,
+             '--work-dir', str(tmp_path / 'w3'), '--resume', path],
+            [sys.executable, osp.join(ours, 'train.py'), config,
+             '--work-dir', str(tmp_path / 'w4'), '--cfg-options',
+             f'load_from={path}'],
+            [sys.executable, osp.join(ours, 'test.py'), config, path,
+             '--work-dir', str(tmp_path / 'w5')],
+        ]
+    for args in refusals:
+        result = run(args)
+        assert result.returncode != 0, args
+        assert 'system' in result.stderr, result.stderr[-2000:]
+        if args[1].startswith(ours):
+            assert path in result.stderr and 'Traceback' not in \
+                result.stderr, result.stderr[-2000:]
+    assert not osp.exists(marker)
+
+
+def test_import_changes_nothing_else():
+    """mmengine's checkpoint loaders, distributed init and every warnings
+    filter are the same objects before and after ``import mmvig``."""
+    code = textwrap.dedent("""
+        import sys, warnings
+        import torch
+        import mmengine.dist.utils as dist_utils
+        from mmengine.runner.checkpoint import CheckpointLoader
+        before = (dict(CheckpointLoader._schemes),
+                  dist_utils._init_dist_pytorch, list(warnings.filters),
+                  list(sys.meta_path))
+        import mmvig
+        after = (dict(CheckpointLoader._schemes),
+                 dist_utils._init_dist_pytorch, list(warnings.filters),
+                 list(sys.meta_path))
+        assert before[0] == after[0], 'checkpoint loaders changed'
+        assert before[1] is after[1], 'distributed init changed'
+        assert before[2] == after[2], 'warnings filters changed'
+        added = [f for f in after[3] if f not in before[3]]
+        assert [type(f).__name__ for f in added] == ['_AfterImport'], added
+        import timm  # the one finder registers mmvig in timm, then leaves
+        assert added[0] not in sys.meta_path
+        print('ok')
+        """)
+    result = run([sys.executable, '-c', code])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'ok' in result.stdout

@@ -1,0 +1,140 @@
+"""The contract timm's own model tests apply to every model, for mmvig's
+timm models: forward and backward, default config, data-config resolution,
+classifier reset, features and head, ``features_only``, gradient
+checkpointing, parameter groups, weight-decay exemptions, checkpoints."""
+import pytest
+import timm
+import torch
+from timm.data import create_transform, resolve_data_config
+from timm.models import group_parameters
+
+import mmvig  # noqa: F401
+from helpers import SAG_TINY, TINY
+
+# (name, small arch for speed, input size)
+MODELS = [('attentionvig_s', dict(arch=TINY), 96),
+          ('sagvit_small', dict(arch=SAG_TINY), 96)]
+
+
+@pytest.fixture(params=MODELS, ids=[m[0] for m in MODELS])
+def spec(request):
+    return request.param
+
+
+def create(name, kwargs, **extra):
+    torch.manual_seed(0)
+    return timm.create_model(name, **kwargs, **extra)
+
+
+def test_registered_with_default_cfgs():
+    names = timm.list_models('attentionvig_*') + timm.list_models('sagvit_*')
+    assert names == ['attentionvig_b', 'attentionvig_m', 'attentionvig_s',
+                     'sagvit_base', 'sagvit_small']
+    for name in names:
+        cfg = timm.models.get_pretrained_cfg(name).to_dict()
+        assert cfg['input_size'] == (3, 224, 224)
+        assert cfg['interpolation'] == 'bicubic'
+        assert len(cfg['mean']) == len(cfg['std']) == 3
+        assert 0 < cfg['crop_pct'] <= 1
+    assert timm.models.get_pretrained_cfg('attentionvig_s').crop_pct == 0.9
+
+
+def test_forward_backward_and_default_cfg_modules(spec):
+    name, kwargs, size = spec
+    model = create(name, kwargs, num_classes=5)
+    x = torch.randn(2, 3, size, size)
+    out = model(x)
+    assert out.shape == (2, 5)
+    out.sum().backward()
+    unused = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not unused, unused[:5]
+    cfg = model.pretrained_cfg
+    modules = dict(model.named_modules())
+    assert isinstance(modules[cfg['first_conv']], torch.nn.Conv2d)
+    classifiers = cfg['classifier']
+    for classifier in ([classifiers] if isinstance(classifiers, str)
+                       else classifiers):
+        assert isinstance(modules[classifier], torch.nn.Linear)
+        assert modules[classifier].out_features == 5
+
+
+def test_data_config_resolves_to_a_transform(spec):
+    name, kwargs, _ = spec
+    model = create(name, kwargs)
+    config = resolve_data_config({}, model=model)
+    assert config['input_size'] == (3, 224, 224)
+    assert config['crop_pct'] == model.pretrained_cfg['crop_pct']
+    assert create_transform(**config) is not None
+
+
+def test_features_head_and_reset_classifier(spec):
+    name, kwargs, size = spec
+    model = create(name, kwargs, num_classes=5).eval()
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        torch.testing.assert_close(model.forward_head(features), model(x))
+        hidden = model.forward_head(features, pre_logits=True)
+        assert hidden.shape == (2, model.head_hidden_size)
+        model.reset_classifier(0)
+        assert model.get_classifier() is model.head
+        torch.testing.assert_close(model(x), hidden)
+        model.reset_classifier(3)
+        assert model(x).shape == (2, 3)
+
+
+def test_features_only(spec):
+    name, kwargs, size = spec
+    model = create(name, kwargs, features_only=True, out_indices=(0, 2, 3))
+    outs = model(torch.randn(2, 3, size, size))
+    assert [o.shape[1] for o in outs] == model.feature_info.channels()
+    assert model.feature_info.reduction() == [4, 16, 32]
+    assert [o.shape[-1] for o in outs] == [size // r for r in (4, 16, 32)]
+    outs[-1].mean().backward()
+    everything = create(name, kwargs, features_only=True)
+    assert everything.feature_info.reduction() == [4, 8, 16, 32]
+
+
+def test_grad_checkpointing_keeps_results(spec):
+    name, kwargs, size = spec
+    model = create(name, kwargs, num_classes=4)
+    x = torch.randn(2, 3, size, size)
+    model.eval()  # batch statistics would differ between the two passes
+    expected = model(x)
+    expected.sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    out = model(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, expected)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[n], msg=n)
+
+
+def test_group_matcher_and_no_weight_decay(spec):
+    name, kwargs, _ = spec
+    model = create(name, kwargs)
+    for coarse in (False, True):
+        groups = group_parameters(model, model.group_matcher(coarse=coarse))
+        grouped = [n for names in groups.values() for n in names]
+        assert sorted(grouped) == sorted(n for n, _ in
+                                         model.named_parameters())
+        assert len(groups) > 2
+    params = dict(model.named_parameters())
+    assert model.no_weight_decay() and model.no_weight_decay() <= set(params)
+
+
+def test_mmvig_checkpoint_loads_through_timm(spec, tmp_path):
+    name, kwargs, size = spec
+    trained = create(name, kwargs, num_classes=5).eval()
+    path = tmp_path / 'cls.pth'
+    torch.save({'state_dict': trained.state_dict(), 'meta': {'epoch': 3}},
+               path)
+    x = torch.randn(1, 3, size, size)
+    for extra in (dict(checkpoint_path=str(path)),
+                  dict(pretrained=True,
+                       pretrained_cfg_overlay=dict(file=str(path)))):
+        loaded = create(name, kwargs, num_classes=5, **extra).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), trained(x))

@@ -24,6 +24,7 @@ setup(
         'mmengine>=0.10,<1.0',
         'mmcv>=2.0.0,<2.2.0',
         'numpy',
+        'matplotlib',
         # mmengine imports pkg_resources for `mmdet::`-style base configs.
         'setuptools>=77,<82',
     ],
@@ -34,7 +35,8 @@ setup(
         'timm': ['timm>=1.0'],
         'all': ['mmpretrain>=1.2,<1.3', 'mmdet>=3.3,<3.4', 'mmsegmentation>=1.2,<1.3',
                 'ftfy', 'regex', 'timm>=1.0'],
-        'tests': ['pytest>=8', 'pytest-timeout'],
+        'deploy': ['onnx', 'onnxruntime'],
+        'tests': ['pytest>=8', 'pytest-timeout', 'onnx', 'onnxruntime'],
     },
     license='Apache License 2.0',
 )

@@ -203,3 +203,48 @@ def target(description: str, value: float, bound: float,
     print(f'target: {description}: {value:.3g} {relation} {bound:g} -> '
           f'{"met" if met else "NOT MET"}')
     return met
+
+
+def fold_batchnorm_after_conv(model: torch.nn.Module,
+                              example: torch.Tensor) -> int:
+    """Fold every BatchNorm that reads a ``Conv2d``'s output into that conv
+    and replace it by an identity (for models without their own
+    ``switch_to_deploy``: ResNet-50, PyramidVig). The pairs are found by
+    running ``example``; returns how many were folded. Valid when nothing
+    else reads those conv outputs: the caller checks the outputs."""
+    from mmvig.models.fold import fold_batchnorm
+    from torch.nn.modules.batchnorm import _BatchNorm
+    produced, pairs, hooks = {}, [], []
+    keep = []  # outputs stay alive, so their ids stay unique
+
+    def conv_hook(module, args, output):
+        keep.append(output)
+        produced[id(output)] = module
+
+    def norm_hook(module, args):
+        conv = produced.get(id(args[0]))
+        if conv is not None:
+            pairs.append((conv, module))
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            hooks.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, _BatchNorm):
+            hooks.append(module.register_forward_pre_hook(norm_hook))
+    model.eval()  # some backbones' train() return None
+    with torch.no_grad():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    parents = {id(child): (parent, name)
+               for parent in model.modules()
+               for name, child in parent.named_children()}
+    done = set()
+    for conv, norm in pairs:
+        if id(norm) in done:
+            continue
+        fold_batchnorm(conv, norm)
+        parent, name = parents[id(norm)]
+        setattr(parent, name, torch.nn.Identity())
+        done.add(id(norm))
+    return len(done)

@@ -196,16 +196,16 @@ def plot_training_curves(work_dir: str, metric: str, title: str = ''):
     train, val = read_scalars(work_dir)
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.subplots(1, 2)
-    left.plot([r['step'] for r in train], [r['loss'] for r in train],
+    left.plot([r['step'] for r in train], [r['loss'] for r in train], '.-',
               color='tab:blue')
-    left.set_xlabel('iteration' if 'iter' in train[-1] and
-                    'epoch' not in train[-1] else 'logged step')
+    left.set_xlabel('iteration')
     left.set_ylabel('training loss')
     left.grid(alpha=0.3)
     points = [(r['step'], r[metric]) for r in val if metric in r]
     if points:
         right.plot(*zip(*points), 'o-', color='tab:orange')
-    right.set_xlabel('evaluation step')
+    right.set_xlabel('evaluation (epoch, or iteration for iteration-based '
+                     'runs)')
     right.set_ylabel(metric)
     right.grid(alpha=0.3)
     if title:
@@ -256,6 +256,8 @@ def draw_test_predictions(runner, count: int, out_dir: str,
     dataset = runner.test_dataloader.dataset
     visualizer = runner.visualizer
     visualizer.dataset_meta = dataset.metainfo
+    if hasattr(visualizer, 'alpha'):  # mmseg's: label colours over the image
+        visualizer.alpha = 0.5
     extra = {'pred_score_thr': score_thr} if 'pred_score_thr' in \
         inspect.signature(visualizer.add_datasample).parameters else {}
     paths = []

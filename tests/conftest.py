@@ -45,6 +45,9 @@ def tiny_runs(tmp_path_factory, shapes, scenes):
         cfg = Config.fromfile(config)
         cfg.work_dir = str(root / task)
         cfg.log_level = 'WARNING'
+        # mmengine keeps one visualizer per name in a process, with the log
+        # dir of the run that made it: a name of its own for this run.
+        cfg.visualizer.name = f'tiny_runs_{task}'
         Runner.from_cfg(cfg).train()
         runs[task] = (config, str(root / task / f'{last}.pth'))
     return runs

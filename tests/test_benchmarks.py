@@ -9,7 +9,8 @@ import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'benchmarks'))
 from _common import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,  # noqa: E402
-                     build_backbone, coco_backbone_cfg, in_fresh_process,
+                     build_backbone, coco_backbone_cfg,
+                     fold_batchnorm_after_conv, in_fresh_process,
                      malloc_in_use_peak, table)
 from scaling import fitted_exponent  # noqa: E402
 
@@ -60,3 +61,23 @@ def test_malloc_in_use_peak_counts_a_tensor_freed_inside_the_block():
     with malloc_in_use_peak() as large:
         torch.ones(50_000_000).sum()  # 200 MB, gone when the block ends
     assert large[0] - small[0] == pytest.approx(0.2, abs=0.02)
+
+
+def test_batchnorm_after_conv_folds_exactly_in_resnet():
+    """The reference models get the folding mmvig's models do."""
+    from mmpretrain.models import ResNet
+    from torch.nn.modules.batchnorm import _BatchNorm
+    torch.manual_seed(0)
+    model = ResNet(depth=18)
+    model.eval()  # mmpretrain's ResNet.train() returns None
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)[-1]
+        assert fold_batchnorm_after_conv(model, x) == 20
+        assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+        torch.testing.assert_close(model(x)[-1], expected, rtol=1e-4,
+                                   atol=1e-4)

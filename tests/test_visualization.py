@@ -97,6 +97,7 @@ def test_tools_and_inferencers_on_trained_checkpoints(tiny_runs, scenes,
         out = str(tmp_path / f'{task}_neighbours.png')
         run([sys.executable, 'tools/analysis/visualize_neighbours.py',
              config, checkpoint, image, '--size', '0', '--stage', '2',
+             '--layer', '1',
              '--out', out, '--beta-curves', str(tmp_path / f'{task}_b.png')])
         drawn = mmcv.imread(out)
         assert drawn.shape[0] > 300 and drawn.std() > 10

@@ -109,6 +109,9 @@ def stage_config(backbone: str, task: str,
             cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = 1
             cfg.param_scheduler[-1].end = 1
     cfg.resume = True  # picks up the latest checkpoint in work_dir, if any
+    # mmengine keeps one visualizer per name in a process, writing to the
+    # log dir of the first run that made it: each run gets its own.
+    cfg.visualizer.name = f'{backbone}_{task}'
     return cfg
 
 
@@ -117,6 +120,7 @@ def evaluate_untrained(cfg: Config) -> Dict[str, float]:
     seg, random heads), evaluated before any training."""
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = osp.join(cfg.work_dir, 'untrained')
+    cfg.visualizer.name += '_untrained'
     cfg.resume, cfg.load_from = False, None
     runner = Runner.from_cfg(cfg)
     runner.model.init_weights()

@@ -1,8 +1,15 @@
 # Semantic FPN with AttentionViG-S on mmvig's synthetic scenes: the ADE20K
-# config in miniature, run on a CPU (BN instead of SyncBN, gloo for DDP). The
-# backbone starts from the shapes classifier of attentionvig_s_shapes.py,
-# with beta frozen as in the ADE20K config. Generate the data with:
+# config in miniature, run on a CPU (gloo for DDP). The backbone starts from
+# the shapes classifier of attentionvig_s_shapes.py, with beta frozen as in
+# the ADE20K config. Generate the data with:
 #   python -m mmvig.datasets.synthetic scenes data/scenes
+#
+# One departure the tiny data needs: the BatchNorm statistics train
+# (norm_eval=False; the ADE20K config freezes them). The shapes classifier's
+# statistics come from 228 steps on 96x96 single-shape images and do not
+# describe these scenes' features: with them frozen, 160 steps reached 7.5
+# mIoU (5.4 at lr 4e-4) against 20.0 with trained statistics, same data and
+# seed. The Mask R-CNN demo keeps them frozen (17.3 bbox mAP).
 _base_ = '../fpn_attentionvig_s_ade20k.py'
 
 data_root = 'data/scenes/'
@@ -16,7 +23,7 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
         drop_path_rate=0.0,
-        norm_cfg=norm_cfg,
+        norm_eval=False,
         init_cfg=dict(checkpoint=imagenet_checkpoint)),
     decode_head=dict(num_classes=len(classes), norm_cfg=norm_cfg))
 

@@ -1,7 +1,7 @@
 # Mask R-CNN with AttentionViG-S on mmvig's synthetic scenes: the COCO config
-# in miniature, run on a CPU (BN instead of SyncBN, gloo for DDP, no
-# activation checkpointing). The backbone starts from the shapes classifier
-# of attentionvig_s_shapes.py, with beta frozen as in the COCO config.
+# in miniature, run on a CPU (gloo for DDP, no activation checkpointing). The
+# backbone starts from the shapes classifier of attentionvig_s_shapes.py,
+# with beta and the BatchNorm statistics frozen as in the COCO config.
 # Generate the data with:
 #   python -m mmvig.datasets.synthetic scenes data/scenes
 _base_ = '../mask_rcnn_attentionvig_s_coco.py'
@@ -16,7 +16,6 @@ model = dict(
     backbone=dict(
         drop_path_rate=0.0,
         with_cp=False,  # 192x160 images: no memory to save
-        norm_cfg=dict(type='BN', requires_grad=True),
         init_cfg=dict(checkpoint=imagenet_checkpoint)),
     roi_head=dict(
         bbox_head=dict(num_classes=len(classes)),

@@ -26,8 +26,10 @@ from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
 from ..utils import ConfigType
 from .base import PyramidBackbone
+from .fold import check_eval, fold_conv_modules, last_conv, scale_conv
 from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
-                     Residual, Stem, checkpointed, conv1x1, downsample_conv)
+                     LayerScale2d, Residual, Stem, checkpointed, conv1x1,
+                     downsample_conv)
 
 DEFAULT_NUM_HEADS = 8
 
@@ -496,6 +498,29 @@ class AttentionViG(PyramidBackbone):
         modules = ([self.stem] if self.frozen_stages >= 0 else []) + list(
             self.stages[:max(self.frozen_stages, 0)])
         return modules, []
+
+    def switch_to_deploy(self) -> None:
+        """Fold for inference; exact in eval mode (outputs equal to float
+        rounding). Every BatchNorm goes into its conv; the layer scale of
+        each inverted residual and FFN branch into the branch's last conv;
+        each positional encoding ``x + dwconv(x)`` becomes one depthwise
+        conv. The aggregation branch keeps its layer scale (a GELU comes
+        before it). The folded model cannot train.
+
+        Raises:
+            InputError: the model is in training mode.
+        """
+        check_eval(self)
+        fold_conv_modules(self)
+        for module in self.modules():
+            if isinstance(module, Residual) and \
+                    isinstance(module.layer_scale, LayerScale2d):
+                conv = last_conv(module.branch)
+                if conv is not None:
+                    scale_conv(conv, module.layer_scale.weight.reshape(-1))
+                    module.layer_scale = nn.Identity()
+            elif isinstance(module, ConvPositionEncoding):
+                module.fold_identity()
 
     def _check_input_size(self, height: int, width: int, last: int) -> None:
         """Every Grapher up to stage ``last`` needs a neighbour: a map whose

@@ -19,6 +19,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import InputError
 from ..utils import ConfigType
 from .checkpoint import select_weights
+from .fold import check_eval, fold_conv_modules
 from .heads import distilled_logits, hidden_features, init_distilled_head
 
 
@@ -55,6 +56,11 @@ class AttentionViGClsHead(ClsHead):
         self.num_classes = num_classes
         init_distilled_head(self, in_channels, num_classes,
                             hidden_channels, dropout, norm_cfg, act_cfg)
+
+    def switch_to_deploy(self) -> None:
+        """Fold the hidden layer's BatchNorm into its conv (eval mode)."""
+        check_eval(self)
+        fold_conv_modules(self)
 
     def pre_logits(self, feats: Tuple[Tensor, ...]) -> Tensor:
         """Pooled hidden features ``(B, hidden_channels)``."""
@@ -128,6 +134,13 @@ class DistillationClassifier(ImageClassifier):
         memo[id(self)] = copied
         copied.__dict__.update(copy.deepcopy(self.__dict__, memo))
         return copied
+
+    def switch_to_deploy(self) -> None:
+        """Fold backbone and head for inference (mmpretrain's convention;
+        eval mode only): see ``AttentionViG.switch_to_deploy``."""
+        for part in (self.backbone, self.neck, self.head):
+            if hasattr(part, 'switch_to_deploy'):
+                part.switch_to_deploy()
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..utils import ConfigType
+from .fold import check_eval, fold_conv_modules
 from .layers import conv1x1
 
 
@@ -63,6 +64,11 @@ class DistilledClassifierHead(nn.Module):
         super().__init__()
         init_distilled_head(self, in_channels, num_classes, hidden_channels,
                             dropout, norm_cfg, act_cfg)
+
+    def switch_to_deploy(self) -> None:
+        """Fold the hidden layer's BatchNorm into its conv (eval mode)."""
+        check_eval(self)
+        fold_conv_modules(self)
 
     def forward(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """``(B, C, H, W)`` -> mean logits ``(B, K)``, or the hidden features

@@ -111,15 +111,25 @@ class InvertedResidualBranch(nn.Sequential):
 
 class ConvPositionEncoding(nn.Module):
     """Conditional positional encoding ``x + dwconv_kxk(x)`` (with bias),
-    ``(B, C, H, W) -> (B, C, H, W)``."""
+    ``(B, C, H, W) -> (B, C, H, W)``. :meth:`fold_identity` makes it one
+    depthwise conv (for inference)."""
 
     def __init__(self, channels: int, kernel_size: int = 7) -> None:
         super().__init__()
         self.proj = nn.Conv2d(channels, channels, kernel_size,
                               padding=kernel_size // 2, groups=channels)
+        self.identity_folded = False
+
+    def fold_identity(self) -> None:
+        """Add the identity to the kernel's centre tap, in place."""
+        if not self.identity_folded:
+            centre = self.proj.kernel_size[0] // 2
+            with torch.no_grad():
+                self.proj.weight[:, 0, centre, centre] += 1
+            self.identity_folded = True
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.proj(x)
+        return self.proj(x) if self.identity_folded else x + self.proj(x)
 
 
 @contextlib.contextmanager

@@ -37,6 +37,7 @@ from ..errors import InputError
 from ..utils import ConfigType
 from .base import PyramidBackbone
 from .checkpoint import load_pretrained_backbone
+from .fold import check_eval, fold_conv_modules
 from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
 from .layers import ConvPositionEncoding, checkpointed
 
@@ -272,6 +273,19 @@ class SAGViT(PyramidBackbone):
         self.level_channels = trunk_channels[:2] + [dims, dims]
         self.out_channels = [self.level_channels[i] for i in self.out_indices]
         self._freeze_stages()
+
+    def switch_to_deploy(self) -> None:
+        """Fold for inference; exact in eval mode. Every BatchNorm of the
+        convolutional parts (the EfficientNetV2 trunk, the lateral conv)
+        goes into its conv; the token grid's positional encoding becomes one
+        depthwise conv. LayerNorms (graph attention, Transformer) stay.
+
+        Raises:
+            InputError: the model is in training mode.
+        """
+        check_eval(self)
+        fold_conv_modules(self)
+        self.pos_embed.fold_identity()
 
     def add_lateral(self) -> None:
         """Build the stride-16 lateral conv that level 2 needs (a model

@@ -92,6 +92,13 @@ class _TimmClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def switch_to_deploy(self) -> None:
+        """Fold BatchNorms and layer scales for inference (eval mode only):
+        the backbone's ``switch_to_deploy``, and the head's."""
+        self.backbone.switch_to_deploy()
+        if hasattr(self.head, 'switch_to_deploy'):
+            self.head.switch_to_deploy()
+
     @torch.jit.ignore
     def no_weight_decay(self) -> Set[str]:
         """Layer scales and temperatures, as mmvig's ImageNet configs (timm

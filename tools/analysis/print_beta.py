@@ -19,6 +19,7 @@ from typing import List, NamedTuple
 
 import mmvig  # noqa: F401  (registers the checkpoint types)
 from mmvig.checkpoint import load_checkpoint_file
+from mmvig.compat import tool_environment
 from mmvig.models.checkpoint import WEIGHTS, select_weights
 
 # ``...stages.<stage>.<block>.aggregate.branch.log_beta``: the Grapher's
@@ -85,4 +86,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with tool_environment():
+        main()

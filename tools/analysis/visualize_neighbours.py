@@ -23,6 +23,7 @@ import mmcv
 
 import mmvig  # noqa: F401  (registers mmvig's names)
 from mmvig.apis import init_model
+from mmvig.compat import tool_environment
 from mmvig.errors import InputError
 from mmvig.visualization import (neighbours_figure, plot_beta_curves,
                                  temperatures_of)
@@ -79,6 +80,7 @@ def main() -> None:
 
 if __name__ == '__main__':
     try:
-        main()
+        with tool_environment():
+            main()
     except (InputError, FileNotFoundError, pickle.UnpicklingError) as error:
         sys.exit(f'error: {error}')

@@ -1,0 +1,91 @@
+"""Inference deployment: folded models, and ONNX export checked in
+onnxruntime.
+
+The SVGA cross-attention exports as its decomposition into standard ONNX
+ops (the operator's reference path: slices, concatenations, products,
+sums, ``Exp``; opset 17), so any ONNX runtime (onnxruntime, TensorRT's
+parser) reads the graph. The neighbours of every node are circular shifts
+that depend on the feature-map sizes, so an export is for the one input
+size it was traced at: height and width are static.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .errors import InputError
+
+OPSET = 17
+
+
+class TensorOutput(nn.Module):
+    """A classifier (``mode='tensor'``: logits) or a backbone (its levels)
+    as a plain ``forward(images)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.classifier = hasattr(model, 'extract_feat') and \
+            hasattr(model, 'head')
+
+    def forward(self, images: Tensor):
+        if self.classifier:
+            return self.model(images, mode='tensor')
+        return self.model(images)
+
+
+def switch_to_deploy(model: nn.Module) -> nn.Module:
+    """Fold ``model`` for inference, in place (eval mode): its own
+    ``switch_to_deploy``, or else its backbone's, neck's and head's (a
+    detector or segmentor folds its mmvig backbone); returns it."""
+    model.eval()
+    parts = [model] if hasattr(model, 'switch_to_deploy') else [
+        getattr(model, name, None) for name in ('backbone', 'neck', 'head')]
+    for part in parts:
+        if hasattr(part, 'switch_to_deploy'):
+            part.switch_to_deploy()
+    return model
+
+
+def exportable(model: nn.Module) -> nn.Module:
+    """``model`` folded, with every SVGA aggregation on its standard-op
+    decomposition, in place; returns it."""
+    from .models.attention_vig import CrossAttentionAggregation
+    switch_to_deploy(model)
+    for module in model.modules():
+        if isinstance(module, CrossAttentionAggregation):
+            module.impl = 'reference'
+    return model
+
+
+def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int],
+                batch: int = 1, opset: int = OPSET) -> Tuple[str, ...]:
+    """Export ``model`` (a classifier or a backbone) at one input size.
+
+    Returns:
+        tuple: the output names (``logits``, or ``level0``...).
+    """
+    height, width = shape
+    if min(height, width) < 1:
+        raise InputError(f'input size {height}x{width} is empty')
+    wrapped = TensorOutput(model).eval()
+    example = torch.randn(batch, 3, height, width)
+    with torch.no_grad():
+        outputs = wrapped(example)
+    names = ('logits', ) if isinstance(outputs, Tensor) else tuple(
+        f'level{i}' for i in range(len(outputs)))
+    torch.onnx.export(wrapped, (example, ), path, opset_version=opset,
+                      input_names=['images'], output_names=list(names),
+                      dynamic_axes={'images': {0: 'batch'},
+                                    **{n: {0: 'batch'} for n in names}},
+                      dynamo=False)
+    return names
+
+
+def onnxruntime_outputs(path: str, images: Tensor,
+                        names: Optional[Sequence[str]] = None):
+    """Run an exported model in onnxruntime on ``images``."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(
+        path, providers=['CPUExecutionProvider'])
+    return session.run(names, {'images': images.numpy()})

@@ -1,0 +1,75 @@
+"""Exact folding for inference (mmpretrain's ``switch_to_deploy``).
+
+In eval mode a BatchNorm after a convolution is an affine map per channel,
+and so is a layer scale after a branch that ends in a convolution: both go
+into that convolution's weight and bias. A conditional positional encoding
+``x + dwconv(x)`` is one depthwise convolution with 1 added at the centre
+of every kernel. What cannot fold stays: a layer scale after an activation
+(the Grapher's aggregation branch ends in GELU), LayerNorms.
+"""
+from typing import Optional
+
+import torch
+from mmcv.cnn import ConvModule
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..errors import InputError
+
+
+def fold_batchnorm(conv: nn.Conv2d, norm: _BatchNorm) -> None:
+    """``norm(conv(x))`` (``norm`` in eval mode) into ``conv``, in place."""
+    scale = (norm.running_var + norm.eps).rsqrt()
+    if norm.affine:
+        scale = scale * norm.weight
+    shift = -norm.running_mean * scale
+    if norm.affine:
+        shift = shift + norm.bias
+    with torch.no_grad():
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(shift)
+        conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        conv.bias = nn.Parameter(bias * scale + shift)
+
+
+def scale_conv(conv: nn.Conv2d, scale: torch.Tensor) -> None:
+    """``scale[c] * conv(x)[c]`` into ``conv``, in place."""
+    with torch.no_grad():
+        conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        if conv.bias is not None:
+            conv.bias.mul_(scale.reshape(-1))
+
+
+def fold_conv_modules(model: nn.Module) -> int:
+    """Fold the BatchNorm of every mmcv ``ConvModule`` (conv, then norm)
+    into its conv; returns how many."""
+    folded = 0
+    for module in model.modules():
+        if isinstance(module, ConvModule) and module.with_norm and \
+                isinstance(module.norm, _BatchNorm) and \
+                module.order.index('conv') < module.order.index('norm'):
+            fold_batchnorm(module.conv, module.norm)
+            delattr(module, module.norm_name)
+            module.norm_name, module.with_norm = None, False
+            folded += 1
+    return folded
+
+
+def last_conv(branch: nn.Module) -> Optional[nn.Conv2d]:
+    """The branch's final conv when nothing but a folded norm follows it
+    (an inverted residual or FFN branch), else ``None``."""
+    last = list(branch.children())[-1] if len(list(branch.children())) \
+        else None
+    if isinstance(last, ConvModule) and not last.with_norm and \
+            not last.with_activation:
+        return last.conv
+    return None
+
+
+def check_eval(model: nn.Module) -> None:
+    if any(m.training for m in model.modules()
+           if isinstance(m, _BatchNorm)):
+        raise InputError(
+            'switch_to_deploy folds the BatchNorm running statistics into '
+            'the convolutions, which only describes the model in eval mode: '
+            'call model.eval() first (a folded model cannot train its '
+            'statistics any more)')

@@ -1,0 +1,137 @@
+"""Deployment: exact folding (BatchNorm and layer scale into the convs,
+the positional encoding into one conv) and ONNX export checked in
+onnxruntime."""
+import pytest
+import timm
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import mmvig
+from mmvig.deploy import (TensorOutput, export_onnx, exportable,
+                          onnxruntime_outputs, switch_to_deploy)
+from mmvig.errors import InputError
+from mmvig.models.layers import LayerScale2d
+from helpers import TINY
+
+
+def randomise_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """BatchNorm statistics and affine weights away from their initial
+    values, so that folding has something to do; eval mode."""
+    gen = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=gen)
+                                 * 2 - 1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen)
+                                + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen)
+                                + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=gen)
+                              - 0.5)
+        elif isinstance(m, LayerScale2d):
+            m.weight.data.uniform_(0.5, 1.5, generator=gen)
+    return model.eval()
+
+
+def classifier(arch='s'):
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(f'configs/attentionvig_{arch}_in1k.py')
+    cfg.model.teacher = None
+    cfg.model.data_preprocessor = cfg.data_preprocessor
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return randomise_norms(MODELS.build(cfg.model))
+
+
+def outputs(model, x):
+    with torch.no_grad():
+        out = TensorOutput(model)(x)
+    return [out] if isinstance(out, torch.Tensor) else list(out)
+
+
+def assert_relative(actual, expected, bound):
+    for a, e in zip(actual, expected):
+        assert float((a - e).abs().max() / e.abs().max()) <= bound
+
+
+MODELS = {
+    'AttentionViG-S classifier (mmpretrain), 224': (classifier, 224, 224),
+    'AttentionViG-S dense backbone, 97x131': (
+        lambda: randomise_norms(mmvig.AttentionViG('s')), 97, 131),
+    'AttentionViG-B timm classifier, 97x131': (
+        lambda: randomise_norms(timm.create_model('attentionvig_b')), 97,
+        131),
+    'SAG-ViT dense backbone, 97x131': (
+        lambda: randomise_norms(mmvig.SAGViT('small')), 97, 131),
+}
+
+
+@pytest.mark.parametrize('name', list(MODELS))
+def test_folding_is_exact(name):
+    build, height, width = MODELS[name]
+    model = build()
+    x = torch.randn(2, 3, height, width)
+    expected = outputs(model, x)
+    switch_to_deploy(model)
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    assert_relative(outputs(model, x), expected, 1e-5)
+
+
+def test_attention_vig_folds_every_foldable_layer_scale():
+    model = randomise_norms(mmvig.AttentionViG(TINY))
+    model.switch_to_deploy()
+    scales = [n for n, m in model.named_modules()
+              if isinstance(m, LayerScale2d)]
+    # Only the aggregation branches keep theirs: a GELU comes before it.
+    assert scales and all(n.endswith('aggregate.layer_scale') for n in scales)
+    assert all(m.identity_folded for m in model.modules()
+               if type(m).__name__ == 'ConvPositionEncoding')
+
+
+def test_folding_in_training_mode_is_an_error():
+    for model in (mmvig.AttentionViG(TINY), timm.create_model(
+            'attentionvig_s', arch=TINY), mmvig.SAGViT('small')):
+        with pytest.raises(InputError, match=r'call model\.eval\(\) first'):
+            model.train().switch_to_deploy()
+
+
+@pytest.mark.parametrize('size', [(224, 224), (97, 131)])
+def test_onnx_export_matches_pytorch(size, tmp_path):
+    pytest.importorskip('onnxruntime')
+    model = exportable(classifier())
+    path = str(tmp_path / 'attentionvig_s.onnx')
+    assert export_onnx(model, path, size) == ('logits', )
+    x = torch.randn(2, 3, *size)
+    expected = outputs(model, x)
+    actual = [torch.from_numpy(o) for o in onnxruntime_outputs(path, x)]
+    assert_relative(actual, expected, 1e-4)
+
+
+def test_onnx_export_of_a_dense_backbone(tmp_path):
+    pytest.importorskip('onnxruntime')
+    model = exportable(randomise_norms(mmvig.AttentionViG(TINY)))
+    path = str(tmp_path / 'backbone.onnx')
+    names = export_onnx(model, path, (97, 131))
+    assert names == ('level0', 'level1', 'level2', 'level3')
+    x = torch.randn(1, 3, 97, 131)
+    actual = [torch.from_numpy(o) for o in onnxruntime_outputs(path, x)]
+    assert [tuple(a.shape[-2:]) for a in actual] == [(25, 33), (13, 17),
+                                                     (7, 9), (4, 5)]
+    assert_relative(actual, outputs(model, x), 1e-4)
+
+
+@pytest.mark.slow
+def test_folded_model_compiles_whole(tmp_path):
+    """The folded backbone under torch.compile (channels_last), fullgraph:
+    the SVGA operator is one node of the graph, no break."""
+    model = randomise_norms(mmvig.AttentionViG(TINY))
+    model.switch_to_deploy()
+    x = torch.randn(2, 3, 97, 131)
+    expected = outputs(model, x)
+    compiled = torch.compile(model.to(memory_format=torch.channels_last),
+                             fullgraph=True)
+    with torch.no_grad():
+        actual = compiled(x.to(memory_format=torch.channels_last))
+    assert_relative(actual, expected, 1e-4)

@@ -24,7 +24,7 @@ flops: setup
 	$(PY) tools/analysis/get_flops.py
 
 # Performance benchmarks (README "Performance"): each prints a table and one
-# met / NOT MET line per target. About half an hour on a 2-core CPU.
+# met / NOT MET line per target (graph_choices: a cost table, no target).
 bench: setup
-	for b in train_step throughput scaling aggregation_op; do \
+	for b in train_step throughput scaling aggregation_op import_time graph_choices; do \
 		$(PY) benchmarks/$$b.py || exit 1; done

@@ -7,11 +7,13 @@ memory on a GPU). AttentionViG and SAG-ViT are built with the backbone
 settings of ``configs/mask_rcnn_<model>_<arch>_coco.py`` (AttentionViG: the
 paper's SVGA stride 2, activation checkpointing as configured); ResNet-50 is
 mmpretrain's. SAG-ViT rows are measured for reference, with no target. The
-targets use peak memory; "saved for backward" (what autograd holds between
-the passes, by storage) shows how much of it is activations, and on the CPU
-"malloc in use" (``_common.malloc_in_use_peak``, one more step, sampled
-after every op) how much the process held at most, heap free space not
-counted.
+memory target reads the peak of memory in use: on a GPU the allocated
+memory, on the CPU "malloc in use" (``_common.malloc_in_use_peak``, one more
+step, sampled after every op: what the process held at most, heap free
+space not counted, the CPU counterpart of ``max_memory_allocated``). Peak
+resident memory is printed for information; "saved for backward" (what
+autograd holds between the passes, by storage) shows how much of the memory
+is activations.
 
 On the CPU every model is measured twice, in process environments that
 differ only in the allocator: glibc's defaults, and large tensors on their
@@ -19,7 +21,7 @@ own huge-page mappings (``_common.HUGE_PAGE_ALLOCATOR``). With the defaults
 the resident set is the high-water mark of glibc's heap, which grows past
 the live tensors when small allocations split the holes that freed
 activations leave; with the second setting it follows the live tensors.
-Both are printed, with a memory target line each.
+Both are printed.
 
     python benchmarks/train_step.py [--device cpu|cuda] [--repeats 3]
 """
@@ -116,12 +118,13 @@ def main() -> None:
             row.append(f'{results[label, default]["in_use_gb"]:.2f} GB')
         rows.append(row)
     print(table(header, rows))
+    memory_key = 'in_use_gb' if dev.type == 'cpu' else 'memory_gb'
+    memory_name = 'malloc in use (peak)' if dev.type == 'cpu' else \
+        'allocated memory (peak)'
     for label, memory_bound, time_bound in TARGETS:
-        for setting in settings:
-            r, ref = results[label, setting], results[REFERENCE, setting]
-            target(f'{label} peak memory{setting} / ResNet-50',
-                   r['memory_gb'] / ref['memory_gb'], memory_bound)
         r, ref = results[label, default], results[REFERENCE, default]
+        target(f'{label} {memory_name} / ResNet-50',
+               r[memory_key] / ref[memory_key], memory_bound)
         target(f'{label} time / ResNet-50', r['seconds'] / ref['seconds'],
                time_bound)
 

@@ -191,8 +191,10 @@ def read_scalars(work_dir: str) -> Tuple[List[dict], List[dict]]:
     return train, val
 
 
-def plot_training_curves(work_dir: str, metric: str, title: str = ''):
-    """Loss per logged step and ``metric`` per evaluation of a run."""
+def plot_training_curves(work_dir: str, metric: str, title: str = '',
+                         untrained: Optional[float] = None):
+    """Loss per logged step and ``metric`` per evaluation of a run (and,
+    given ``untrained``, the model's metric before training, at 0)."""
     train, val = read_scalars(work_dir)
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.subplots(1, 2)
@@ -202,6 +204,10 @@ def plot_training_curves(work_dir: str, metric: str, title: str = ''):
     left.set_ylabel('training loss')
     left.grid(alpha=0.3)
     points = [(r['step'], r[metric]) for r in val if metric in r]
+    if untrained is not None:
+        points.insert(0, (0, untrained))
+        right.annotate('untrained', points[0], textcoords='offset points',
+                       xytext=(4, 6), fontsize=8)
     if points:
         right.plot(*zip(*points), 'o-', color='tab:orange')
     right.set_xlabel('evaluation (epoch, or iteration for iteration-based '

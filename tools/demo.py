@@ -134,8 +134,8 @@ class Stage(NamedTuple):
     pictures: List[Tuple[str, str]]  # (caption, PNG path)
 
 
-def stage_pictures(runner: Runner, backbone: str, task: str,
-                   out_dir: str) -> List[Tuple[str, str]]:
+def stage_pictures(runner: Runner, backbone: str, task: str, out_dir: str,
+                   untrained: Dict[str, float]) -> List[Tuple[str, str]]:
     """The training curves of the stage; predictions beside the ground
     truth (detection, segmentation); Fig. 6 and Fig. 7 (AttentionViG
     classifier)."""
@@ -143,7 +143,9 @@ def stage_pictures(runner: Runner, backbone: str, task: str,
     model = MODELS[task].format(name)
     path = osp.join(out_dir, f'{backbone}_{task}_curves.png')
     plot_training_curves(runner.work_dir, CURVE_METRIC[task],
-                         f'{model}: training').savefig(path, dpi=90)
+                         f'{model}: training',
+                         untrained.get(CURVE_METRIC[task])).savefig(path,
+                                                                    dpi=90)
     pictures = [(f'{model}: training loss and {CURVE_METRIC[task]}', path)]
     if task in ('det', 'seg'):
         pictures += [
@@ -186,7 +188,7 @@ def run_stage(backbone: str, task: str, args: argparse.Namespace) -> Stage:
     after = runner.test()
     out_dir = osp.join(args.work_dir, 'report')
     os.makedirs(out_dir, exist_ok=True)
-    pictures = stage_pictures(runner, backbone, task, out_dir)
+    pictures = stage_pictures(runner, backbone, task, out_dir, before)
     return Stage(before, after, (time.time() - start) / 60, pictures)
 
 

@@ -13,8 +13,10 @@
   deprecation warning says nothing to the user; it is silenced in the block.
 """
 import contextlib
+import pickle
+import sys
 import warnings
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.distributed as torch_dist
@@ -42,3 +44,15 @@ def tool_environment() -> Iterator[None]:
             yield
     finally:
         dist_utils._init_dist_pytorch = original
+
+
+def run_tool(main: Callable[[], None]) -> None:
+    """Run a tool's ``main`` in :func:`tool_environment`; an error about the
+    user's input (a wrong argument or file, a refused checkpoint) ends the
+    process with its message, not a traceback."""
+    from .errors import InputError
+    try:
+        with tool_environment():
+            main()
+    except (InputError, FileNotFoundError, pickle.UnpicklingError) as error:
+        sys.exit(f'error: {error}')

@@ -5,7 +5,6 @@ import os
 import os.path as osp
 import subprocess
 import sys
-import textwrap
 
 import mmcv
 import numpy as np

@@ -12,14 +12,13 @@ the trained ones with ``--weights raw``.
 import argparse
 import csv
 import math
-import pickle
 import re
 import sys
 from typing import List, NamedTuple
 
 import mmvig  # noqa: F401  (registers the checkpoint types)
 from mmvig.checkpoint import load_checkpoint_file
-from mmvig.compat import tool_environment
+from mmvig.compat import run_tool
 from mmvig.models.checkpoint import WEIGHTS, select_weights
 
 # ``...stages.<stage>.<block>.aggregate.branch.log_beta``: the Grapher's
@@ -61,11 +60,8 @@ def main() -> None:
                         help="'auto': EMA weights when present (default)")
     args = parser.parse_args()
 
-    try:
-        state_dict, which = select_weights(
-            load_checkpoint_file(args.checkpoint), args.weights)
-    except (OSError, ValueError, pickle.UnpicklingError) as error:
-        sys.exit(f'print_beta: {error}')
+    state_dict, which = select_weights(load_checkpoint_file(args.checkpoint),
+                                       args.weights)
     rows = temperatures(state_dict)
     if not rows:
         sys.exit(f'{args.checkpoint}: no AttentionViG temperature '
@@ -86,5 +82,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    with tool_environment():
-        main()
+    run_tool(main)

@@ -15,7 +15,6 @@ or Semantic FPN (its config tells). Runs on the CPU.
         [--out neighbours.png] [--beta-curves betas.png]
 """
 import argparse
-import pickle
 import sys
 from typing import Tuple
 
@@ -23,8 +22,7 @@ import mmcv
 
 import mmvig  # noqa: F401  (registers mmvig's names)
 from mmvig.apis import init_model
-from mmvig.compat import tool_environment
-from mmvig.errors import InputError
+from mmvig.compat import run_tool
 from mmvig.visualization import (neighbours_figure, plot_beta_curves,
                                  temperatures_of)
 
@@ -79,8 +77,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    try:
-        with tool_environment():
-            main()
-    except (InputError, FileNotFoundError, pickle.UnpicklingError) as error:
-        sys.exit(f'error: {error}')
+    run_tool(main)

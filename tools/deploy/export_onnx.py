@@ -20,15 +20,13 @@ from PyTorch's outputs.
         [--checkpoint epoch_300.pth] [--shape 224 224] [--out model.onnx]
 """
 import argparse
-import pickle
-import sys
 import warnings
 
 import torch
 
 import mmvig  # noqa: F401  (registers mmvig's names)
 from mmvig.apis import init_model
-from mmvig.compat import tool_environment
+from mmvig.compat import run_tool
 from mmvig.deploy import (OPSET, TensorOutput, export_onnx, exportable,
                           onnxruntime_outputs)
 from mmvig.errors import InputError
@@ -60,6 +58,11 @@ def parse_args() -> argparse.Namespace:
 def build(args: argparse.Namespace) -> torch.nn.Module:
     if args.timm:
         import timm
+        if not timm.is_model(args.timm):
+            ours = timm.list_models('attentionvig_*') + \
+                timm.list_models('sagvit_*')
+            raise InputError(f'--timm {args.timm!r} is not a timm model; '
+                             f"mmvig's are {ours}")
         return timm.create_model(args.timm,
                                  checkpoint_path=args.timm_checkpoint or '')
     model = init_model(args.config, args.checkpoint)
@@ -93,8 +96,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    try:
-        with tool_environment():
-            main()
-    except (InputError, FileNotFoundError, pickle.UnpicklingError) as error:
-        sys.exit(f'error: {error}')
+    run_tool(main)

@@ -138,7 +138,7 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
             'code while loading. If you trust this file, allow it with '
             f'{TRUST_SWITCH}=1 in the environment of this one run.'
         ) from None
-    except (RuntimeError, EOFError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 -- garbage fails any way
         raise CheckpointFileError(
             f'{filename} is not a readable checkpoint '
             f'({type(error).__name__}: {error})') from None

@@ -84,9 +84,11 @@ def test_the_smallest_input_the_message_names_works():
 def files(tmp_path):
     """Files that are not checkpoints, and checkpoints with a bad value."""
     paths = {}
-    paths['random bytes'] = tmp_path / 'random.pth'
-    paths['random bytes'].write_bytes(torch.randint(
-        0, 256, (4096, ), dtype=torch.uint8).numpy().tobytes())
+    for seed in range(3):  # garbage makes the unpickler fail in many ways
+        paths[f'random bytes {seed}'] = tmp_path / f'random{seed}.pth'
+        paths[f'random bytes {seed}'].write_bytes(torch.randint(
+            0, 256, (4096, ), dtype=torch.uint8,
+            generator=torch.Generator().manual_seed(seed)).numpy().tobytes())
     paths['text'] = tmp_path / 'notes.pth'
     paths['text'].write_text('not a checkpoint\n')
     paths['empty'] = tmp_path / 'empty.pth'
@@ -104,7 +106,8 @@ def files(tmp_path):
     return {k: str(v) for k, v in paths.items()}
 
 
-@pytest.mark.parametrize('name', ['random bytes', 'text', 'empty'])
+@pytest.mark.parametrize('name', ['random bytes 0', 'random bytes 1',
+                                  'random bytes 2', 'text', 'empty'])
 def test_non_checkpoint_files_name_the_file(files, name):
     with pytest.raises(CheckpointFileError,
                        match=f'{files[name]} is not a readable checkpoint'):

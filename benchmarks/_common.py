@@ -210,8 +210,9 @@ def fold_batchnorm_after_conv(model: torch.nn.Module,
     """Fold every BatchNorm that reads a ``Conv2d``'s output into that conv
     and replace it by an identity (for models without their own
     ``switch_to_deploy``: ResNet-50, PyramidVig). The pairs are found by
-    running ``example``; returns how many were folded. Valid when nothing
-    else reads those conv outputs: the caller checks the outputs."""
+    running ``example``; a pair is kept folded only if the model's outputs
+    on ``example`` stay the same (a conv output that something else reads
+    too cannot fold: PyramidVig's graph layers). Returns how many folded."""
     from mmvig.models.fold import fold_batchnorm
     from torch.nn.modules.batchnorm import _BatchNorm
     produced, pairs, hooks = {}, [], []
@@ -223,8 +224,14 @@ def fold_batchnorm_after_conv(model: torch.nn.Module,
 
     def norm_hook(module, args):
         conv = produced.get(id(args[0]))
-        if conv is not None:
+        if conv is not None and all(norm is not module for _, norm in pairs):
             pairs.append((conv, module))
+
+    def outputs():
+        with torch.no_grad():
+            out = model(example)
+        return torch.cat([o.flatten() for o in (
+            out if isinstance(out, (tuple, list)) else [out])])
 
     for module in model.modules():
         if isinstance(module, torch.nn.Conv2d):
@@ -232,19 +239,26 @@ def fold_batchnorm_after_conv(model: torch.nn.Module,
         elif isinstance(module, _BatchNorm):
             hooks.append(module.register_forward_pre_hook(norm_hook))
     model.eval()  # some backbones' train() return None
-    with torch.no_grad():
-        model(example)
+    expected = outputs()
     for hook in hooks:
         hook.remove()
+    keep.clear()
     parents = {id(child): (parent, name)
                for parent in model.modules()
                for name, child in parent.named_children()}
-    done = set()
+    folded = 0
     for conv, norm in pairs:
-        if id(norm) in done:
-            continue
-        fold_batchnorm(conv, norm)
         parent, name = parents[id(norm)]
+        weight = conv.weight.detach().clone()
+        bias = None if conv.bias is None else conv.bias.detach().clone()
+        fold_batchnorm(conv, norm)
         setattr(parent, name, torch.nn.Identity())
-        done.add(id(norm))
-    return len(done)
+        if float((outputs() - expected).abs().max() /
+                 expected.abs().max()) <= 1e-5:
+            folded += 1
+            continue
+        with torch.no_grad():  # something else reads this conv's output
+            conv.weight.copy_(weight)
+        conv.bias = None if bias is None else torch.nn.Parameter(bias)
+        setattr(parent, name, norm)
+    return folded

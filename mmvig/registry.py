@@ -60,7 +60,8 @@ def _register(registry: Registry, name: str, module) -> None:
 
 
 def load(name: str):
-    """The class behind one of mmvig's registered names (imports it)."""
+    """The class behind one of mmvig's registered names (imports it, and
+    registers the DDP wrapper the first time)."""
     _register_wrapper()
     return getattr(importlib.import_module(LAZY_MODULES[name], PACKAGE), name)
 
@@ -90,24 +91,32 @@ def _register_timm() -> None:
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Runs ``callback`` once, right after module ``name`` is imported."""
+    """Runs ``callback`` once, right after module ``name`` is imported, then
+    leaves ``sys.meta_path``. A spec asked for without an import (an
+    availability check) changes nothing."""
 
     def __init__(self, name: str, callback: Callable[[], None]) -> None:
         self.name = name
         self.callback = callback
+        self._finding = False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
+        if fullname != self.name or self._finding:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        self._finding = True  # let the other finders find the module
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._finding = False
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module
 
         def exec_then_register(module) -> None:
             exec_module(module)
-            self.callback()
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+                self.callback()
 
         spec.loader.exec_module = exec_then_register
         return spec
@@ -118,7 +127,7 @@ def register_all() -> Dict[str, List[str]]:
 
     Returns:
         dict: registry -> names registered there (``'timm'``: the entry
-        points, or ``'on import'`` while timm is not imported yet).
+        points, registered now or as soon as timm is imported).
     """
     done: Dict[str, List[str]] = {}
     for registry, names in LAZY.items():

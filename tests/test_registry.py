@@ -110,6 +110,8 @@ def test_import_registers_names_without_importing_task_libraries():
         heavy = ('mmdet', 'mmseg', 'mmpretrain', 'mmcv.cnn', 'timm')
         assert not any(m in sys.modules for m in heavy), [
             m for m in heavy if m in sys.modules]
+        import importlib.util
+        assert importlib.util.find_spec('timm')  # a check, not an import
         import timm
         model = timm.create_model('attentionvig_s', num_classes=3)
         assert not any(m in sys.modules for m in heavy[:3]), [

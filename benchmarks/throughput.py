@@ -26,6 +26,8 @@ AttentionViG-S and ResNet-50 (top operators).
     python benchmarks/throughput.py [--device cpu|cuda] [--repeats 3]
                                     [--modes eager folded compiled onnxruntime]
 """
+import os.path as osp
+import re
 import statistics
 import tempfile
 from typing import Callable, Dict, Optional
@@ -103,31 +105,15 @@ def compiled(model: torch.nn.Module, x: torch.Tensor) -> Callable:
 
 def onnxruntime_runner(model: torch.nn.Module, x: torch.Tensor,
                        directory: str, label: str) -> Callable:
-    import onnxruntime
-    from mmvig.models.attention_vig import CrossAttentionAggregation
-    for module in model.modules():  # already folded: standard-op SVGA only
-        if isinstance(module, CrossAttentionAggregation):
-            module.impl = 'reference'
-    path = f'{directory}/{label.split()[0]}.onnx'
-    with torch.no_grad():
-        torch.onnx.export(_First(model), (x[:1], ), path, opset_version=17,
-                          input_names=['images'],
-                          dynamic_axes={'images': {0: 'batch'}}, dynamo=False)
-    session = onnxruntime.InferenceSession(
-        path, providers=['CPUExecutionProvider'])
+    """The (already folded) model exported by mmvig's exporter, run by
+    onnxruntime."""
+    from mmvig.deploy import (export_onnx, onnxruntime_session,
+                              use_standard_ops)
+    path = osp.join(directory, re.sub(r'\W+', '_', label) + '.onnx')
+    export_onnx(use_standard_ops(model), path, (SIZE, SIZE))
+    session = onnxruntime_session(path)
     feed = {'images': x.cpu().numpy()}
     return lambda: session.run(None, feed)
-
-
-class _First(torch.nn.Module):
-    """The model's (last) output as one tensor, for the export."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return first(self.model(x))
 
 
 def runners(mode: str, models: Dict[str, torch.nn.Module], x: torch.Tensor,

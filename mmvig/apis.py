@@ -10,7 +10,8 @@ from torch import nn
 
 from .checkpoint import load_checkpoint
 from .errors import InputError
-from .models.checkpoint import check_state_dict, select_weights
+from .models.checkpoint import (check_state_dict, select_weights,
+                                without_module_prefix)
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -40,9 +41,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         model = registry.build(model_cfg)
     if checkpoint is not None:
         ckpt = load_checkpoint(checkpoint)
-        state_dict, _ = select_weights(ckpt, weights)
-        state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                      for k, v in state_dict.items()}
+        state_dict = without_module_prefix(select_weights(ckpt, weights)[0])
         check_state_dict(model.state_dict(), state_dict, checkpoint,
                          type(model).__name__,
                          'Is it a checkpoint of this config?')

@@ -92,7 +92,7 @@ def _trusted() -> bool:
                                                           'true')
 
 
-def _reason(error: Exception) -> str:
+def unpickler_reason(error: Exception) -> str:
     """The unpickler's own words from torch's long message."""
     text = str(error)
     if 'WeightsUnpickler error:' in text:
@@ -131,7 +131,7 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
         if not found:
             raise CheckpointFileError(
                 f'{filename} is not a readable checkpoint (the unpickler '
-                f'says: {_reason(error)})') from None
+                f'says: {unpickler_reason(error)})') from None
         raise UnsafeCheckpointError(
             f'Refused to load {filename}: it holds {", ".join(found)}, '
             'which a training checkpoint does not need and which could run '

@@ -46,13 +46,20 @@ def tool_environment() -> Iterator[None]:
         dist_utils._init_dist_pytorch = original
 
 
+def input_errors() -> tuple:
+    """The errors that describe the user's input (a wrong argument, file or
+    data set, a name clash): a tool prints them as one message."""
+    from .errors import InputError
+    from .registry import RegistrationClash
+    return InputError, FileNotFoundError, RegistrationClash
+
+
 def run_tool(main: Callable[[], None]) -> None:
     """Run a tool's ``main`` in :func:`tool_environment`; an error about the
-    user's input (a wrong argument or file, a refused checkpoint) ends the
+    user's input (:func:`input_errors`, or a refused checkpoint) ends the
     process with its message, not a traceback."""
-    from .errors import InputError
     try:
         with tool_environment():
             main()
-    except (InputError, FileNotFoundError, pickle.UnpicklingError) as error:
+    except input_errors() + (pickle.UnpicklingError, ) as error:
         sys.exit(f'error: {error}')

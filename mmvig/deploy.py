@@ -47,15 +47,19 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
     return model
 
 
-def exportable(model: nn.Module) -> nn.Module:
-    """``model`` folded, with every SVGA aggregation on its standard-op
-    decomposition, in place; returns it."""
+def use_standard_ops(model: nn.Module) -> nn.Module:
+    """Every SVGA aggregation of ``model`` on its standard-op decomposition
+    (what ONNX can express), in place; returns it."""
     from .models.attention_vig import CrossAttentionAggregation
-    switch_to_deploy(model)
     for module in model.modules():
         if isinstance(module, CrossAttentionAggregation):
             module.impl = 'reference'
     return model
+
+
+def exportable(model: nn.Module) -> nn.Module:
+    """``model`` folded and on standard ops, in place; returns it."""
+    return use_standard_ops(switch_to_deploy(model))
 
 
 def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int],
@@ -82,10 +86,14 @@ def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int],
     return names
 
 
+def onnxruntime_session(path: str):
+    """An onnxruntime session (CPU provider) of an exported model."""
+    import onnxruntime
+    return onnxruntime.InferenceSession(path,
+                                        providers=['CPUExecutionProvider'])
+
+
 def onnxruntime_outputs(path: str, images: Tensor,
                         names: Optional[Sequence[str]] = None):
     """Run an exported model in onnxruntime on ``images``."""
-    import onnxruntime
-    session = onnxruntime.InferenceSession(
-        path, providers=['CPUExecutionProvider'])
-    return session.run(names, {'images': images.numpy()})
+    return onnxruntime_session(path).run(names, {'images': images.numpy()})

@@ -12,14 +12,11 @@ import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmvig.checkpoint import TRUST_SWITCH, UnsafeCheckpointError
+from mmvig.checkpoint import (TRUST_SWITCH, UnsafeCheckpointError,
+                              unpickler_reason)
+from mmvig.compat import input_errors
 from mmvig.engine import (DataCheckHook, StrictLoadHook,
                           checkpoint_being_loaded)
-from mmvig.errors import InputError
-from mmvig.registry import RegistrationClash
-
-# Errors that describe the user's input: printed as one message, no trace.
-INPUT_ERRORS = (InputError, FileNotFoundError, RegistrationClash)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +67,7 @@ def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
     checked once built."""
     runner = Runner.from_cfg(cfg)
     if not partial_load:
-        runner.register_hook(StrictLoadHook(), priority='VERY_HIGH')
+        runner.register_hook(StrictLoadHook())
     runner.register_hook(DataCheckHook())
     return runner
 
@@ -87,11 +84,10 @@ def readable_errors(runner_holder: list) -> Iterator[None]:
     except pickle.UnpicklingError as error:
         where = checkpoint_being_loaded(runner_holder[0]) if runner_holder \
             else 'a checkpoint'
-        reason = ' '.join(str(error).split('WeightsUnpickler error:')[-1]
-                          .split('Check the documentation')[0].split())
-        sys.exit(f'error: refused to load {where}: {reason}. A training '
+        sys.exit(f'error: refused to load {where}: '
+                 f'{unpickler_reason(error)}. A training '
                  'checkpoint holds nothing of the kind, and loading it could '
                  'run code. If you trust this file, run again with '
                  f'{TRUST_SWITCH}=1 in the environment.')
-    except INPUT_ERRORS as error:
+    except input_errors() as error:
         sys.exit(f'error: {error}')

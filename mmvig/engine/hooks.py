@@ -89,11 +89,11 @@ class StrictLoadHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        from ..models.checkpoint import check_state_dict
+        from ..models.checkpoint import (check_state_dict,
+                                         without_module_prefix)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        loaded = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in checkpoint.get('state_dict', {}).items()}
+        loaded = without_module_prefix(checkpoint.get('state_dict', {}))
         check_state_dict(
             model.state_dict(), loaded, checkpoint_being_loaded(runner),
             type(model).__name__,

@@ -78,6 +78,12 @@ def select_weights(checkpoint: dict, weights: str = 'auto'
     return ema
 
 
+def without_module_prefix(state_dict: StateDict) -> StateDict:
+    """Keys without the ``module.`` a DDP-wrapped model saves them with."""
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in state_dict.items()}
+
+
 def check_state_dict(own: StateDict, loaded: StateDict, source: str,
                      target: str, hint: str) -> None:
     """Raise when ``loaded`` lacks a key of ``own`` or has another shape.

@@ -18,7 +18,7 @@ from torch import Tensor
 from ..checkpoint import load_checkpoint
 from ..errors import InputError
 from ..utils import ConfigType
-from .checkpoint import select_weights
+from .checkpoint import select_weights, without_module_prefix
 from .fold import check_eval, fold_conv_modules
 from .heads import distilled_logits, hidden_features, init_distilled_head
 
@@ -161,9 +161,7 @@ class DistillationClassifier(ImageClassifier):
         if self.teacher_checkpoint:
             state_dict, _ = select_weights(
                 load_checkpoint(self.teacher_checkpoint), 'raw')
-            self.teacher.load_state_dict({
-                k[len('module.'):] if k.startswith('module.') else k: v
-                for k, v in state_dict.items()})
+            self.teacher.load_state_dict(without_module_prefix(state_dict))
         else:
             self.teacher.init_weights()
 

@@ -25,6 +25,7 @@ flops: setup
 
 # Performance benchmarks (README "Performance"): each prints a table and one
 # met / NOT MET line per target (graph_choices: a cost table, no target).
+# On a GPU machine, also: .venv/bin/python benchmarks/gpu.py (about 4 min).
 bench: setup
-	for b in train_step throughput scaling aggregation_op import_time graph_choices; do \
+	for b in train_step throughput scaling aggregation_op import_time graph_choices triton_static; do \
 		$(PY) benchmarks/$$b.py || exit 1; done

@@ -59,6 +59,9 @@ REFERENCE = 'ResNet-50 (mmpretrain)'
 # best mode; -B has 1.18x ResNet-50's MACs).
 TARGETS = [('AttentionViG-S', 1.5), ('AttentionViG-B', 1.0)]
 BEST_TARGETS = [('AttentionViG-S', 1.5), ('AttentionViG-B', 0.8)]
+# onnxruntime against ResNet-50 in onnxruntime (the SVGA aggregation exports
+# as MatMul over residue classes)
+ONNX_TARGETS = BEST_TARGETS
 
 
 def build(name: str) -> torch.nn.Module:
@@ -215,6 +218,12 @@ def main() -> None:
         for label, bound in TARGETS:
             target(f'{label} img/s / ResNet-50 (eager)',
                    eager[label] / eager[REFERENCE], bound, at_most=False)
+    onnx = results.get('onnxruntime', {})
+    if all(isinstance(onnx.get(k), float)
+           for k in [REFERENCE] + [label for label, _ in ONNX_TARGETS]):
+        for label, bound in ONNX_TARGETS:
+            target(f'{label} img/s / ResNet-50 (onnxruntime)',
+                   onnx[label] / onnx[REFERENCE], bound, at_most=False)
     best = {label: max((results[m][label] for m in results
                         if isinstance(results[m][label], float)), default=0.)
             for label in MODELS}

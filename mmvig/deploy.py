@@ -1,12 +1,14 @@
 """Inference deployment: folded models, and ONNX export checked in
 onnxruntime.
 
-The SVGA cross-attention exports as its decomposition into standard ONNX
-ops (the operator's reference path: slices, concatenations, products,
-sums, ``Exp``; opset 17), so any ONNX runtime (onnxruntime, TensorRT's
-parser) reads the graph. The neighbours of every node are circular shifts
-that depend on the feature-map sizes, so an export is for the one input
-size it was traced at: height and width are static.
+The SVGA cross-attention exports in standard ONNX ops (opset 17), so any
+ONNX runtime (onnxruntime, TensorRT's parser) reads the graph: where the
+SVGA stride divides a feature-map side, a node's neighbours along that axis
+are its residue class, and the axis is ``MatMul`` / ``Exp`` / ``MatMul``
+over those sequences (dense attention without the diagonal); other axes are
+their circular shifts (slices, products, sums). Which axes are which, and
+the shifts, depend on the feature-map sizes, so an export is for the one
+input size it was traced at: height and width are static.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -48,12 +50,13 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
 
 
 def use_standard_ops(model: nn.Module) -> nn.Module:
-    """Every SVGA aggregation of ``model`` on its standard-op decomposition
-    (what ONNX can express), in place; returns it."""
+    """Every SVGA aggregation of ``model`` on standard operators (what ONNX
+    can express, :func:`mmvig.ops.svga_attention.standard_cross_attention`),
+    in place; returns it."""
     from .models.attention_vig import CrossAttentionAggregation
     for module in model.modules():
         if isinstance(module, CrossAttentionAggregation):
-            module.impl = 'reference'
+            module.impl = 'standard'
     return model
 
 

@@ -1,5 +1,6 @@
 """The SVGA graph and every aggregator against a direct per-node computation."""
 import math
+import os
 
 import pytest
 import torch
@@ -85,13 +86,16 @@ def test_max_shifts_keeps_neighbour_count_fixed():
     assert svga_shifts(200, 200, 2).num_neighbours == 2 * 99
 
 
-@pytest.fixture(params=['shifts', 'gemm', 'triton'])
+@pytest.fixture(params=['shifts', 'gemm', 'triton', 'standard'])
 def impl(request, monkeypatch):
     """Each path of the operator: the PyTorch path one shift at a time, the
-    PyTorch path with batched GEMMs, and the Triton kernels (interpreted on
-    CPU-only machines)."""
-    if request.param == 'triton':
-        return 'triton'
+    PyTorch path with batched GEMMs, the Triton kernels (interpreted on
+    CPU-only machines) and the standard-operator path of ONNX exports."""
+    if request.param == 'triton' and os.environ.get('TRITON_INTERPRET') != '1':
+        pytest.skip("runs the kernels in Triton's interpreter (CPU tensors); "
+                    'tests/test_triton_kernels.py compiles them')
+    if request.param in ('triton', 'standard'):
+        return request.param
     dense = request.param == 'gemm'
     monkeypatch.setattr(svga_attention, '_use_dense', lambda *_: dense)
     return 'torch'

@@ -81,3 +81,22 @@ def test_batchnorm_after_conv_folds_exactly_in_resnet():
         assert not any(isinstance(m, _BatchNorm) for m in model.modules())
         torch.testing.assert_close(model(x)[-1], expected, rtol=1e-4,
                                    atol=1e-4)
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_runs_end_to_end_at_toy_sizes():
+    """benchmarks/gpu.py waits for the first session with a GPU: its smoke
+    run takes every part through the same code on the CPU (the Triton
+    kernels in the interpreter), so that session's minutes go to measuring."""
+    import subprocess
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, osp.join(root, 'benchmarks', 'gpu.py'), '--smoke'],
+        capture_output=True, text=True, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    for header in ('Triton fwd+bwd ms', 'max allocated GB', 'eager img/s'):
+        assert header in out
+    assert 'outputs and q/k/v gradients within 1e-4, beta gradient within ' \
+           '1e-3 (1 = yes): 1 >= 1 -> met' in out
+    assert out.count('target: ') == 3

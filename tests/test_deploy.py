@@ -109,6 +109,50 @@ def test_onnx_export_matches_pytorch(size, tmp_path):
     assert_relative(actual, expected, 1e-4)
 
 
+def _svga_axes(model, size):
+    """``(dense, shifts, aggregations)``: how many SVGA axes of ``model`` at
+    ``size`` have a stride that divides them (dense attention over residue
+    classes), how many shifts the other axes have, and how many
+    cross-attention aggregations there are."""
+    from mmvig.models.attention_vig import CrossAttentionAggregation
+    from mmvig.ops.svga_graph import residue_classes
+    dense, shifts, calls, hooks = [0], [0], [0], []
+
+    def hook(module, args, output):
+        x, graph = args
+        calls[0] += 1
+        for length, offsets in zip(x.shape[2:], graph):
+            if offsets and residue_classes(length, offsets) > 1:
+                dense[0] += 1
+            else:
+                shifts[0] += len(offsets)
+
+    for m in model.modules():
+        if isinstance(m, CrossAttentionAggregation):
+            hooks.append(m.register_forward_hook(hook))
+    outputs(model, torch.randn(1, 3, *size))
+    for h in hooks:
+        h.remove()
+    return dense[0], shifts[0], calls[0]
+
+
+@pytest.mark.parametrize('size', [(224, 224), (97, 131)])
+def test_onnx_writes_dense_axes_as_matmul(size, tmp_path):
+    """The aggregation exports as MatMul over residue classes wherever the
+    stride divides the side: one Exp per such axis and one per shift only
+    on the others, plus each aggregation's beta = exp(log_beta) (GELU
+    exports as Erf: every Exp is the aggregation's)."""
+    onnx = pytest.importorskip('onnx')
+    model = exportable(classifier())
+    path = str(tmp_path / 'model.onnx')
+    export_onnx(model, path, size)
+    ops = [node.op_type for node in onnx.load(path).graph.node]
+    dense, shifts, aggregations = _svga_axes(model, size)
+    assert dense > 0
+    assert ops.count('Exp') == dense + shifts + aggregations
+    assert ops.count('MatMul') >= 2 * dense  # scores and weighted sums
+
+
 def test_onnx_export_of_a_dense_backbone(tmp_path):
     pytest.importorskip('onnxruntime')
     model = exportable(randomise_norms(mmvig.AttentionViG(TINY)))

@@ -14,7 +14,11 @@ backward pass recomputes the weights from ``q``, ``k``, ``v`` and ``beta``
 instead of reading stored per-neighbour tensors, so what it keeps for the
 backward pass does not depend on the number of neighbours. Implementations:
 
-* Triton kernels for CUDA tensors (:mod:`.svga_attention_triton`);
+* Triton kernels for CUDA tensors (:mod:`.svga_attention_triton`): dense
+  attention over residue classes on tensor cores where the stride divides
+  the axis, one shift at a time elsewhere. If they fail to compile or launch
+  under ``impl='auto'``, the operator warns once, naming the cause, and runs
+  on the PyTorch path for the rest of the process;
 * PyTorch elsewhere. Every SVGA neighbour of a node lies on the node's row or
   column, so each axis is attention along rows (columns) under a circulant
   mask: axes with many neighbours run as batched GEMMs over chunks of rows
@@ -24,27 +28,30 @@ backward pass does not depend on the number of neighbours. Implementations:
 Both are wrapped as ``torch.library`` custom ops (forward and backward), which
 ``torch.compile`` keeps whole. All arithmetic is in float32 for half inputs
 (autocast included), float64 for float64 inputs on the PyTorch path.
-:func:`reference_cross_attention` is the plain autograd loop, kept as the
-reference for tests and benchmarks.
+:func:`standard_cross_attention` computes the same with standard operators
+only (batched MatMul over residue classes): what an ONNX export writes.
+:func:`reference_cross_attention` is the plain autograd loop over shifts,
+kept as the reference for tests and benchmarks.
 """
 import functools
 import importlib.util
 import math
 import os
+import warnings
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from ..errors import InputError
-from .svga_graph import SVGAShifts, shifted_views
+from ..errors import InputError, KernelError
+from .svga_graph import SVGAShifts, residue_classes, shifted_views
 
 NORMALIZATIONS = ('none', 'mean', 'softmax')
 # beta = exp(log_beta) is clamped to [exp(-10), exp(10)] = [4.5e-5, 2.2e4]:
 # finite in every dtype, and far outside the 5-30 the paper reports.
 LOG_BETA_RANGE = (-10.0, 10.0)
 COSINE_EPS = 1e-6
-IMPLEMENTATIONS = ('auto', 'triton', 'torch', 'reference')
+IMPLEMENTATIONS = ('auto', 'triton', 'torch', 'standard', 'reference')
 # The PyTorch path aggregates an axis with batched GEMMs from this many
 # neighbours per axis on (see ``_use_dense``), and bounds each GEMM batch's
 # logits to this many values (2 MB in float32: the logits of a chunk stay in
@@ -145,7 +152,7 @@ class _AxisSequences:
 
     def __init__(self, shape: torch.Size, dim: int, offsets: Sequence[int]):
         length = shape[dim]
-        self.groups = self.residue_groups(length, offsets)
+        self.groups = residue_classes(length, offsets)
         self.seq_len = length // self.groups
         self.dim = dim
         self.shape = shape
@@ -155,16 +162,6 @@ class _AxisSequences:
         else:
             rel = (idx[None, :] - idx[:, None]) % length
             self.mask = torch.isin(rel, torch.tensor(list(offsets)))
-
-    @staticmethod
-    def residue_groups(length: int, offsets: Sequence[int]) -> int:
-        """``K`` when the offsets are ``K, 2K, ...`` and ``K`` divides the
-        axis (the neighbours are the node's residue class), else 1."""
-        stride = offsets[0]
-        if length % stride == 0 and \
-                tuple(offsets) == tuple(range(stride, length, stride)):
-            return stride
-        return 1
 
     def bias(self, like: Tensor) -> Tensor:
         """``(L, L)``: 0 on edges, -inf elsewhere."""
@@ -204,7 +201,7 @@ def _use_dense(length: int, offsets: Sequence[int]) -> bool:
     sequences waste at most 4x the work of the neighbours themselves."""
     if len(offsets) < DENSE_MIN_NEIGHBOURS:
         return False
-    seq_len = length // _AxisSequences.residue_groups(length, offsets)
+    seq_len = length // residue_classes(length, offsets)
     return seq_len <= 4 * len(offsets)
 
 
@@ -273,6 +270,22 @@ def _axes(shifts: SVGAShifts) -> List[Tuple[int, Tuple[int, ...]]]:
                                                 (4, shifts.cols)) if offsets]
 
 
+def _combine(parts: Sequence[_Partial], normalize: str,
+             num_neighbours: int) -> Tuple[Tensor, Optional[Tensor]]:
+    """The output from the axes' partial sums, and for softmax the
+    log-sum-exp of every node's logits."""
+    if normalize != 'softmax':
+        out = functools.reduce(torch.add, [p.acc for p in parts])
+        return (out / num_neighbours if normalize == 'mean' else out), None
+    m = functools.reduce(torch.maximum, [p.m for p in parts])
+    scales = [(p.m - m).exp() for p in parts]
+    total = functools.reduce(torch.add, [p.s * c for p, c in zip(parts,
+                                                                  scales)])
+    out = functools.reduce(torch.add, [p.acc * c for p, c in zip(parts,
+                                                                 scales)])
+    return out / total, m + total.log()
+
+
 def torch_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
                   shifts: SVGAShifts,
                   normalize: str) -> Tuple[Tensor, Optional[Tensor]]:
@@ -284,19 +297,7 @@ def torch_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
         axis_forward = (_dense_forward if _use_dense(qn.shape[dim], offsets)
                         else _shift_forward)
         parts.append(axis_forward(qn, kn, v, beta, dim, offsets, softmax))
-    if not softmax:
-        out = parts[0].acc if len(parts) == 1 else parts[0].acc + parts[1].acc
-        if normalize == 'mean':
-            out = out / shifts.num_neighbours
-        return out, None
-    m = functools.reduce(torch.maximum, [p.m for p in parts])
-    out = torch.zeros_like(v)
-    total = torch.zeros_like(m)
-    for p in parts:
-        scale = (p.m - m).exp_()
-        total.addcmul_(p.s, scale)
-        out.addcmul_(p.acc, scale)
-    return out.div_(total), m.add_(total.log_())
+    return _combine(parts, normalize, shifts.num_neighbours)
 
 
 def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
@@ -317,11 +318,40 @@ def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     return grads
 
 
-def _backend_functions(backend: str):
-    if backend == 'triton':
-        from . import svga_attention_triton
-        return svga_attention_triton.forward, svga_attention_triton.backward
-    return torch_forward, torch_backward
+# The cause of the Triton kernels' failure under impl='auto', once they
+# failed: the process then runs the operator on the PyTorch path.
+_TRITON_FAILURE: List[str] = []
+_FALLBACK_HINT = ("the PyTorch path computes the same: set impl='torch' in "
+                  "the backbone's aggregator (aggregator=dict("
+                  "type='CrossAttention', impl='torch')) to choose it")
+
+
+def _run(backend: str, step: str, *args):
+    """``step`` (``'forward'`` or ``'backward'``) on ``backend``:
+    ``'torch'``, ``'triton'``, or ``'auto'`` (Triton; on a Triton failure,
+    one warning and the PyTorch path for the rest of the process)."""
+    if backend == 'auto' and _TRITON_FAILURE:
+        backend = 'torch'
+    if backend == 'torch':
+        return (torch_forward if step == 'forward' else torch_backward)(*args)
+    try:
+        try:
+            from . import svga_attention_triton as kernels
+        except Exception as error:  # triton missing or broken
+            raise KernelError(f'import triton: {type(error).__name__}: '
+                              f'{error}') from error
+        return getattr(kernels, step)(*args)
+    except KernelError as error:
+        if backend == 'triton':
+            raise KernelError(f'The Triton SVGA kernels failed ({error}); '
+                              f'{_FALLBACK_HINT}.') from error
+        _TRITON_FAILURE.append(str(error))
+        warnings.warn(f'mmvig: the Triton SVGA kernels failed ({error}); '
+                      'this process now runs the SVGA aggregation on its '
+                      f'PyTorch path. {_FALLBACK_HINT[0].upper()}'
+                      f'{_FALLBACK_HINT[1:]} and silence this warning.',
+                      RuntimeWarning, stacklevel=2)
+        return _run('torch', step, *args)
 
 
 def _lse_shape(qn: Tensor, normalize: str) -> Tuple[int, ...]:
@@ -337,10 +367,9 @@ def _lse_shape(qn: Tensor, normalize: str) -> Tuple[int, ...]:
 def _svga_attention(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
                     rows: List[int], cols: List[int], normalize: str,
                     backend: str) -> Tuple[Tensor, Tensor]:
-    forward, _ = _backend_functions(backend)
     with torch.autocast(qn.device.type, enabled=False):
-        out, lse = forward(qn, kn, v, beta,
-                           SVGAShifts(tuple(rows), tuple(cols)), normalize)
+        out, lse = _run(backend, 'forward', qn, kn, v, beta,
+                        SVGAShifts(tuple(rows), tuple(cols)), normalize)
     return (out.contiguous(),
             qn.new_empty(0) if lse is None else lse.contiguous())
 
@@ -358,9 +387,8 @@ def _svga_attention_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
                              rows: List[int], cols: List[int],
                              normalize: str, backend: str
                              ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    _, backward = _backend_functions(backend)
     with torch.autocast(qn.device.type, enabled=False):
-        grads = backward(qn, kn, v, beta, out,
+        grads = _run(backend, 'backward', qn, kn, v, beta, out,
                          lse if normalize == 'softmax' else None,
                          grad.to(qn.dtype).contiguous(),
                          SVGAShifts(tuple(rows), tuple(cols)), normalize)
@@ -395,8 +423,8 @@ def fused_cross_attention(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
                           shifts: SVGAShifts, normalize: str,
                           backend: str = 'torch') -> Tensor:
     """The operator on unit-norm ``(B, h, d, H, W)`` queries and keys, values
-    and a scalar ``beta``, all in one float dtype; ``backend`` is ``'torch'``
-    or ``'triton'``."""
+    and a scalar ``beta``, all in one float dtype; ``backend`` is ``'torch'``,
+    ``'triton'`` or ``'auto'`` (Triton, falling back to PyTorch)."""
     return _svga_attention(qn, kn, v, beta, list(shifts.rows),
                            list(shifts.cols), normalize, backend)[0]
 
@@ -459,8 +487,11 @@ def svga_cross_attention(q: Tensor,
         num_heads: Heads; ``C`` must be divisible by it.
         normalize: ``'none'`` (paper), ``'mean'`` or ``'softmax'``.
         impl: ``'auto'`` (the Triton kernels on CUDA tensors up to float32,
-            PyTorch elsewhere), ``'triton'``, ``'torch'``, or ``'reference'`` (plain
-            autograd over shifted tensors; memory grows with the neighbours).
+            falling back to PyTorch with a warning if they fail; PyTorch
+            elsewhere), ``'triton'`` (a failure raises), ``'torch'``,
+            ``'standard'`` (standard operators only, as an ONNX export
+            writes them) or ``'reference'`` (plain autograd over shifted
+            tensors; memory grows with the neighbours).
 
     Returns:
         Tensor: the aggregated messages ``m``, shape ``(B, C, H, W)``, in the
@@ -472,19 +503,74 @@ def svga_cross_attention(q: Tensor,
     if impl not in IMPLEMENTATIONS:
         raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
                          f'got {impl!r}')
-    if impl == 'reference':
-        return reference_cross_attention(q, k, v, log_beta, shifts, num_heads,
-                                         normalize)
+    if impl in ('standard', 'reference'):
+        fn = standard_cross_attention if impl == 'standard' else \
+            reference_cross_attention
+        return fn(q, k, v, log_beta, shifts, num_heads, normalize)
     if impl == 'auto':  # the kernels compute in float32
-        impl = 'triton' if q.is_cuda and compute_dtype(v) == torch.float32 \
+        impl = 'auto' if q.is_cuda and compute_dtype(v) == torch.float32 \
             and triton_available(q) else 'torch'
     elif impl == 'triton' and not triton_available(q):
-        raise RuntimeError('impl="triton" needs CUDA tensors and the triton '
-                           'package (or TRITON_INTERPRET=1 on the CPU)')
+        raise InputError("impl='triton' needs CUDA tensors and the triton "
+                         'package (or TRITON_INTERPRET=1 on the CPU); '
+                         "impl='torch' runs anywhere")
     qn, kn, vh, beta = _split_heads(q, k, v, log_beta, num_heads)
     if shifts.num_neighbours == 0:
         return torch.zeros_like(v)
     out = fused_cross_attention(qn, kn, vh, beta, shifts, normalize, impl)
+    return out.reshape(v.shape).to(v.dtype)
+
+
+def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
+                   dim: int, offsets: Sequence[int],
+                   softmax: bool) -> _Partial:
+    """One axis in standard differentiable operators: batched MatMul over
+    the residue classes where the stride divides the axis, the shifted
+    copies elsewhere."""
+    if residue_classes(qn.shape[dim], offsets) > 1:
+        seqs = _AxisSequences(qn.shape, dim, offsets)
+        q, k, vs = (seqs.to_seq(x) for x in (qn, kn, v))
+        logit = (torch.matmul(q, k.transpose(1, 2)) - 1) * beta
+        logit = logit.masked_fill(~seqs.mask.to(logit.device), -math.inf)
+        if not softmax:
+            return _Partial(seqs.from_seq(torch.matmul(logit.exp(), vs)),
+                            None, None)
+        m = logit.amax(-1, keepdim=True)
+        weight = (logit - m).exp()
+        return _Partial(seqs.from_seq(torch.matmul(weight, vs)),
+                        seqs.from_seq(m),
+                        seqs.from_seq(weight.sum(-1, keepdim=True)))
+    axis = SVGAShifts(tuple(offsets), ()) if dim == 3 else SVGAShifts(
+        (), tuple(offsets))
+    views = list(shifted_views((kn, v), axis))
+    logits = [(_dot(qn, k_s) - 1) * beta for k_s, _ in views]
+    m = functools.reduce(torch.maximum, logits) if softmax else None
+    weights = [(logit - m).exp() if softmax else logit.exp()
+               for logit in logits]
+    acc = functools.reduce(torch.add, [w * v_s for w, (_, v_s) in
+                                       zip(weights, views)])
+    return _Partial(acc, m, functools.reduce(torch.add, weights)
+                    if softmax else None)
+
+
+def standard_cross_attention(q: Tensor,
+                             k: Tensor,
+                             v: Tensor,
+                             log_beta: Tensor,
+                             shifts: SVGAShifts,
+                             num_heads: int,
+                             normalize: str = 'none') -> Tensor:
+    """The operator in standard PyTorch operators only, as an ONNX export
+    writes it: each axis whose stride divides it as ``MatMul`` / ``Exp`` /
+    ``MatMul`` over its residue-class sequences, the other axes as their
+    shifted copies. Same arguments as :func:`svga_cross_attention`."""
+    qn, kn, vh, beta = _split_heads(q, k, v, log_beta, num_heads)
+    if shifts.num_neighbours == 0:
+        return torch.zeros_like(v)
+    parts = [_standard_axis(qn, kn, vh, beta, dim, offsets,
+                            normalize == 'softmax')
+             for dim, offsets in _axes(shifts)]
+    out, _ = _combine(parts, normalize, shifts.num_neighbours)
     return out.reshape(v.shape).to(v.dtype)
 
 

@@ -70,6 +70,23 @@ def svga_shifts(height: int,
         rows=tuple(range(k_h, height, k_h)), cols=tuple(range(k_w, width, k_w)))
 
 
+def residue_classes(length: int, offsets: Sequence[int]) -> int:
+    """``K`` when ``offsets`` are ``K, 2K, ...`` and ``K`` divides ``length``,
+    else 1.
+
+    With ``K > 1`` the neighbours of a node along the axis are exactly the
+    other members of its residue class mod ``K``: the axis is dense attention
+    over ``K`` sequences of length ``length / K`` without their diagonal.
+    """
+    if not offsets:
+        return 1
+    stride = offsets[0]
+    if length % stride == 0 and \
+            tuple(offsets) == tuple(range(stride, length, stride)):
+        return stride
+    return 1
+
+
 def shifted_views(tensors: Sequence[Tensor], shifts: SVGAShifts,
                   dims: Tuple[int, int] = (-2, -1)) -> Iterator[List[Tensor]]:
     """Yield every tensor circularly shifted to each SVGA neighbour in turn.

@@ -13,7 +13,10 @@ these checkpoints too. That is the only process-wide change mmvig makes: it
 lets these data types through the same safe unpickler, and one lookup:
 mmengine pickles a history buffer's statistics methods as
 ``getattr(HistoryBuffer, 'mean')``, so ``getattr`` is admitted for exactly
-those names of that class and refused for anything else.
+``min``, ``max``, ``current`` and ``mean`` of that class, a fixed set, and
+refused for anything else. A history buffer's state is checked before it is
+applied (it may map those four names to their own methods only), so no
+checkpoint can change the class-wide statistics table.
 
 A checkpoint that needs anything else is refused with
 :class:`UnsafeCheckpointError`, naming the file and the types. Who trusts
@@ -21,6 +24,7 @@ such a file opts in with torch's own switch, for one process:
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (mmvig's loader then leaves the
 choice to torch, as mmengine's does).
 """
+import functools
 import os
 import os.path as osp
 import pickle
@@ -33,6 +37,9 @@ import torch
 from .errors import InputError
 
 TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+# Starts the unpickler errors of mmvig's own checks (the allowlisted
+# lookups and states), so that a refusal is told from an unreadable file.
+_REFUSAL = 'refused: '
 
 
 def _numpy_types() -> List[Any]:
@@ -48,24 +55,66 @@ def _numpy_types() -> List[Any]:
             *dtypes]
 
 
+# The statistics mmengine registers on HistoryBuffer itself: the only names
+# a checkpoint may look up, fixed here (no checkpoint data can add one).
+HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+_HISTORY_BUFFER_STATE = frozenset({'max_length', '_log_history',
+                                   '_count_history', 'statistics_methods'})
+
+
 def _history_buffer_statistic(owner: Any, name: str) -> Any:
     """The one ``getattr`` a training checkpoint makes: mmengine pickles each
     history buffer's statistics methods as ``getattr(HistoryBuffer, name)``.
-    Only that lookup, of an already registered statistic, is allowed."""
+    Only that lookup, of one of :data:`HISTORY_BUFFER_STATISTICS`, is
+    allowed."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    allowed = {'min', 'max', 'current', 'mean'}  # registered on first use
-    if owner is not HistoryBuffer or \
-            name not in allowed | set(HistoryBuffer._statistics_methods):
+    # the unpickler hands the stand-in for the class name HistoryBuffer
+    if owner not in (HistoryBuffer, _checked_history_buffer()) or \
+            name not in HISTORY_BUFFER_STATISTICS:
         raise pickle.UnpicklingError(
-            f'getattr({getattr(owner, "__name__", owner)!r}, {name!r}) is '
-            'not allowed in a checkpoint (only the statistics methods of '
-            "mmengine's HistoryBuffer are)")
+            f'{_REFUSAL}getattr({getattr(owner, "__name__", owner)!r}, '
+            f'{name!r}) is '
+            'not allowed in a checkpoint (only the statistics methods '
+            f"{sorted(HISTORY_BUFFER_STATISTICS)} of mmengine's "
+            'HistoryBuffer are)')
     return getattr(HistoryBuffer, name)
 
 
-def _mmengine_types() -> List[Any]:
+@functools.lru_cache(maxsize=None)
+def _checked_history_buffer():
+    """A stand-in for mmengine's ``HistoryBuffer`` in the unpickler: its
+    state is checked before ``HistoryBuffer.__setstate__`` applies it (which
+    updates the class-wide statistics table), and the object becomes a plain
+    ``HistoryBuffer``."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    return [HistoryBuffer, (_history_buffer_statistic, 'builtins.getattr')]
+
+    class CheckedHistoryBuffer(HistoryBuffer):
+
+        def __setstate__(self, state: Any) -> None:
+            if not isinstance(state, dict) or \
+                    not set(state) <= _HISTORY_BUFFER_STATE:
+                raise pickle.UnpicklingError(
+                    f'{_REFUSAL}a HistoryBuffer state has unexpected '
+                    f'entries: {sorted(map(repr, state))[:8]}')
+            methods = state.get('statistics_methods', {})
+            if not isinstance(methods, dict) or any(
+                    name not in HISTORY_BUFFER_STATISTICS
+                    or method is not getattr(HistoryBuffer, name)
+                    for name, method in methods.items()):
+                raise pickle.UnpicklingError(
+                    f'{_REFUSAL}a HistoryBuffer state maps its statistics '
+                    'to something other than their own methods '
+                    f'{sorted(HISTORY_BUFFER_STATISTICS)}')
+            self.__class__ = HistoryBuffer
+            HistoryBuffer.__setstate__(self, state)
+
+    return CheckedHistoryBuffer
+
+
+def _mmengine_types() -> List[Any]:
+    return [(_checked_history_buffer(),
+             'mmengine.logging.history_buffer.HistoryBuffer'),
+            (_history_buffer_statistic, 'builtins.getattr')]
 
 
 def safe_types() -> List[Any]:
@@ -127,6 +176,11 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
         return torch.load(filename, map_location=map_location,
                           weights_only=None if _trusted() else True)
     except pickle.UnpicklingError as error:
+        reason = unpickler_reason(error)
+        if reason.startswith(_REFUSAL):
+            raise UnsafeCheckpointError(
+                f'Refused to load {filename}: {reason[len(_REFUSAL):]}. A '
+                'training checkpoint holds nothing of the kind.') from None
         found = _unsafe_globals(filename, error)
         if not found:
             raise CheckpointFileError(

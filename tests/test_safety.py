@@ -179,3 +179,68 @@ def test_import_changes_nothing_else():
     result = run([sys.executable, '-c', code])
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'ok' in result.stdout
+
+
+class _HistoryBufferState:
+    """Pickles as mmengine's ``HistoryBuffer`` rebuilt with ``state``."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+
+    def __reduce__(self):
+        from mmengine.logging.history_buffer import HistoryBuffer
+        return HistoryBuffer, (), self.state
+
+
+def _crafted_states():
+    from mmengine.logging.history_buffer import HistoryBuffer
+    mean = getattr(HistoryBuffer, 'mean')
+    return {
+        # registers names so that a later getattr(HistoryBuffer, ...) of
+        # them would pass a guard that reads the class-wide table
+        'widening': {'statistics_methods': {'__init__': mean,
+                                            '__subclasses__': mean}},
+        'poisoning': {'statistics_methods': {'mean': 0}},
+        'swapping': {'statistics_methods': {
+            'mean': getattr(HistoryBuffer, 'max')}},
+        'unexpected state': {'max_length': 4, 'run': 'x'},
+    }
+
+
+@pytest.mark.parametrize('case', sorted(_crafted_states()))
+def test_crafted_history_buffer_state_is_refused_and_changes_nothing(
+        case, tmp_path):
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmvig.checkpoint import load_checkpoint_file
+    HistoryBuffer()  # registers the default statistics, as any run does
+    before = dict(HistoryBuffer._statistics_methods)
+    path = str(tmp_path / f'{case.replace(" ", "_")}.pth')
+    torch.save({'message_hub': {'log_scalars': {
+        'loss': _HistoryBufferState(_crafted_states()[case])}}}, path)
+    with pytest.raises(pickle.UnpicklingError, match=path):
+        load_checkpoint_file(path)
+    with pytest.raises(pickle.UnpicklingError):  # torch's own loader too
+        torch.load(path, weights_only=True)
+    assert HistoryBuffer._statistics_methods == before
+    good = HistoryBuffer()
+    good.update(3.0)
+    ok = str(tmp_path / 'ok.pth')
+    torch.save({'hub': good}, ok)
+    loaded = load_checkpoint_file(ok)['hub']
+    assert type(loaded) is HistoryBuffer and loaded.mean() == 3.0
+
+
+@pytest.mark.parametrize('name', ['__init__', '__class__', '__reduce_ex__',
+                                  '__subclasses__', 'update'])
+def test_getattr_admits_only_the_four_statistics(name, tmp_path):
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmvig.checkpoint import load_checkpoint_file
+
+    class Lookup:
+        def __reduce__(self):
+            return getattr, (HistoryBuffer, name)
+
+    path = str(tmp_path / 'lookup.pth')
+    torch.save({'x': Lookup()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        load_checkpoint_file(path)

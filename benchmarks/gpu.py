@@ -184,7 +184,7 @@ def train_part(dev, sizes: Sizes) -> None:
         memory = (torch.cuda.max_memory_allocated(dev) / 1e9
                   if dev.type == 'cuda' else float('nan'))
         results[label] = (seconds, memory)
-        del model, x
+        model = x = None  # frees its memory before the next model
         if dev.type == 'cuda':
             torch.cuda.empty_cache()
     reference = results['ResNet-50 (mmpretrain)']

@@ -97,6 +97,7 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=2048)
 
 custom_hooks = [
+    dict(type='DivergenceHook'),  # stop at the first non-finite loss
     dict(type='EMAHook', momentum=1 - 0.99996, update_buffers=True,
          priority='ABOVE_NORMAL'),
 ]

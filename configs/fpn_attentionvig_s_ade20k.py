@@ -61,6 +61,6 @@ param_scheduler = [
          by_epoch=False)
 ]
 
-custom_hooks = [dict(type='FreezeBetaHook')]
+custom_hooks = [dict(type='FreezeBetaHook'), dict(type='DivergenceHook')]
 
 auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -51,3 +51,6 @@ param_scheduler = [
 ]
 
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+
+# Stop at the first non-finite loss, before a checkpoint of NaN weights.
+custom_hooks = [dict(type='DivergenceHook')]

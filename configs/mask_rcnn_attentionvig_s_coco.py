@@ -62,6 +62,6 @@ optim_wrapper = dict(
                        custom_keys={'.log_beta': dict(decay_mult=0.0)}))
 
 # The paper keeps the temperatures learned on ImageNet fixed.
-custom_hooks = [dict(type='FreezeBetaHook')]
+custom_hooks = [dict(type='FreezeBetaHook'), dict(type='DivergenceHook')]
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -51,3 +51,6 @@ optim_wrapper = dict(
                        custom_keys={'.cls_token': dict(decay_mult=0.0)}))
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Stop at the first non-finite loss, before a checkpoint of NaN weights.
+custom_hooks = [dict(type='DivergenceHook')]

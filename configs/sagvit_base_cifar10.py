@@ -74,3 +74,6 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=64)
+
+# Stop at the first non-finite loss, before a checkpoint of NaN weights.
+custom_hooks = [dict(type='DivergenceHook')]

@@ -43,3 +43,6 @@ val_dataloader = dict(batch_size=128)
 
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'.cls_token': dict(decay_mult=0.0)}))
+
+# Stop at the first non-finite loss, before a checkpoint of NaN weights.
+custom_hooks = [dict(type='DivergenceHook')]

@@ -48,10 +48,11 @@ def tool_environment() -> Iterator[None]:
 
 def input_errors() -> tuple:
     """The errors that describe the user's input (a wrong argument, file or
-    data set, a name clash): a tool prints them as one message."""
-    from .errors import InputError
+    data set, a name clash) or a run that diverged: a tool prints them as
+    one message."""
+    from .errors import DivergenceError, InputError
     from .registry import RegistrationClash
-    return InputError, FileNotFoundError, RegistrationClash
+    return InputError, FileNotFoundError, RegistrationClash, DivergenceError
 
 
 def run_tool(main: Callable[[], None]) -> None:

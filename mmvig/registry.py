@@ -6,7 +6,8 @@ the registries of mmpretrain, mmdet and mmseg fall back to, so
 
 - ``MODELS``: ``AttentionViG``, ``SAGViT``, ``AttentionViGClsHead``,
   ``DistillationClassifier``;
-- ``HOOKS``: ``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``;
+- ``HOOKS``: ``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``,
+  ``DivergenceHook``;
 - ``MODEL_WRAPPERS``: ``AnyDeviceDistributedDataParallel``, when the first
   mmvig model is built (a wrapper must be registered as a class, and DDP
   wraps a model only after it is built);
@@ -36,6 +37,7 @@ LAZY: Dict[Registry, Dict[str, str]] = {
              'AttentionViGClsHead': '.models.classifiers',
              'DistillationClassifier': '.models.classifiers'},
     HOOKS: {'DataCheckHook': '.engine.hooks',
+            'DivergenceHook': '.engine.hooks',
             'FreezeBetaHook': '.engine.hooks',
             'StrictLoadHook': '.engine.hooks'},
 }

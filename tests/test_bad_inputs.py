@@ -206,3 +206,27 @@ def test_coco_annotation_with_empty_segmentation(scenes, tmp_path):
     with pytest.raises(InputError, match=rf'broken.json: instance \d+ of '
                        rf'image .*{image["file_name"]} has no mask'):
         check_instance_masks(dataset)
+
+
+@pytest.mark.parametrize('key', ['stem.0.conv.weight',
+                                 'stem.0.bn.running_var'])
+def test_weights_that_are_not_finite_are_refused(key):
+    """Any tensor, not only the temperatures: a diverged run's weights."""
+    state = mmvig.AttentionViG(TINY).state_dict()
+    state[key] = torch.full_like(state[key], math.nan)
+    with pytest.raises(InputError, match=rf'first {key} \(nan\).*finite'):
+        mmvig.AttentionViG(TINY).load_state_dict(state)
+
+
+@pytest.mark.parametrize('log_beta,beta,clamped', [
+    (math.log(20.0), 20.0, False), (12.0, math.exp(10.0), True),
+    (1e30, math.exp(10.0), True), (-50.0, math.exp(-10.0), True)])
+def test_print_beta_shows_the_beta_the_model_uses(log_beta, beta, clamped):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'print_beta', 'tools/analysis/print_beta.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    row = tool.Temperature(1, 1, 0, 'stages.0.0.aggregate.branch.log_beta',
+                           log_beta)
+    assert row.beta == pytest.approx(beta) and row.clamped == clamped

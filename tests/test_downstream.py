@@ -64,7 +64,8 @@ def test_configs_exist_and_follow_the_paper():
     assert det.model.backbone.init_cfg.checkpoint.endswith('_b_in1k.pth')
     assert det.model.backbone.drop_path_rate == 0.1
     assert det.val_evaluator.metric == ['bbox', 'segm']
-    assert det.custom_hooks == [dict(type='FreezeBetaHook')]
+    assert det.custom_hooks == [dict(type='FreezeBetaHook'),
+                                dict(type='DivergenceHook')]
     seg = Config.fromfile('configs/fpn_attentionvig_m_ade20k.py')
     assert seg.train_cfg.max_iters == 40000
     assert seg.train_dataloader.batch_size * 8 == seg.auto_scale_lr.base_batch_size == 32
@@ -75,13 +76,15 @@ def test_configs_exist_and_follow_the_paper():
     assert seg.model.decode_head.num_classes == 150
     assert seg.model.neck.in_channels == [56, 112, 224, 448]
     assert seg.val_evaluator.iou_metrics == ['mIoU']
-    assert seg.custom_hooks == [dict(type='FreezeBetaHook')]
+    assert seg.custom_hooks == [dict(type='FreezeBetaHook'),
+                                dict(type='DivergenceHook')]
     # Fine-tuning with frozen BatchNorm statistics, every downstream config.
     for config in DET_CONFIGS + SEG_CONFIGS:
         backbone = Config.fromfile(config).model.backbone
         assert backbone.norm_eval and backbone.norm_cfg.type == 'BN', config
     for trainable in glob.glob('configs/ablations/*_beta_trainable.py'):
-        assert Config.fromfile(trainable).custom_hooks == []
+        assert Config.fromfile(trainable).custom_hooks == [
+            dict(type='DivergenceHook')]
     # SAG-ViT trains on the same recipes (without temperatures to freeze).
     for sagvit, reference in (('configs/mask_rcnn_sagvit_base_coco.py', det),
                               ('configs/fpn_sagvit_small_ade20k.py', seg)):

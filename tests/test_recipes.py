@@ -42,7 +42,8 @@ def test_imagenet_configs_follow_the_lineage_recipe():
             pytest.approx(1e-6)
         assert cosine.type == 'CosineAnnealingLR' and cosine.begin == 20
         assert cosine.eta_min == 1e-5
-        ema, = cfg.custom_hooks
+        divergence, ema = cfg.custom_hooks
+        assert divergence.type == 'DivergenceHook'
         assert ema.type == 'EMAHook' and ema.update_buffers
         assert 1 - ema.momentum == pytest.approx(0.99996)
         assert cfg.train_dataloader.sampler == dict(

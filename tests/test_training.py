@@ -105,3 +105,23 @@ def test_shapes_stand_out_from_their_background():
         color = contrasting_color(rng, background)
         assert all(np.linalg.norm(np.subtract(color, b)) >= 120
                    for b in background)
+
+
+def test_a_diverged_run_stops_before_saving_nan_weights(shapes, tmp_path):
+    """A learning rate that blows up: the run stops at the first non-finite
+    loss with the iteration and where to resume, and no checkpoint it wrote
+    holds a non-finite tensor."""
+    import glob
+    from mmvig.errors import DivergenceError
+    cfg = demo_config(shapes, str(tmp_path / 'run'), epochs=3)
+    cfg.optim_wrapper.optimizer.lr = 1e4
+    assert any(h['type'] == 'DivergenceHook' for h in cfg.custom_hooks)
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(DivergenceError,
+                       match=r'(loss is (nan|inf) at|not finite after) '
+                       r'iteration \d+ .*run again'):
+        runner.train()
+    for path in glob.glob(osp.join(cfg.work_dir, '*.pth')):
+        state = torch.load(path, weights_only=False)['state_dict']
+        assert all(torch.isfinite(v).all() for v in state.values()
+                   if v.is_floating_point()), path

@@ -2,4 +2,4 @@
 # training on ADE20K.
 _base_ = '../fpn_attentionvig_b_ade20k.py'
 
-custom_hooks = []
+custom_hooks = [dict(type='DivergenceHook')]  # beta trains

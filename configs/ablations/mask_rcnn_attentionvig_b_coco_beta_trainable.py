@@ -2,4 +2,4 @@
 # training on COCO.
 _base_ = '../mask_rcnn_attentionvig_b_coco.py'
 
-custom_hooks = []
+custom_hooks = [dict(type='DivergenceHook')]  # beta trains

@@ -2,4 +2,4 @@
 # training on COCO.
 _base_ = '../mask_rcnn_attentionvig_s_coco.py'
 
-custom_hooks = []
+custom_hooks = [dict(type='DivergenceHook')]  # beta trains

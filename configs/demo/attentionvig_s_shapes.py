@@ -85,3 +85,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
 )
 randomness = dict(seed=0, deterministic=False)
+
+# Stop at the first non-finite loss, before a checkpoint of NaN weights.
+custom_hooks = [dict(type='DivergenceHook')]

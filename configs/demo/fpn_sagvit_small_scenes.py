@@ -24,4 +24,4 @@ optim_wrapper = dict(
     optimizer=dict(lr=2e-4),
     paramwise_cfg=dict(
         _delete_=True, custom_keys={'.cls_token': dict(decay_mult=0.0)}))
-custom_hooks = []  # no temperatures to freeze
+custom_hooks = [dict(type='DivergenceHook')]  # no temperatures to freeze

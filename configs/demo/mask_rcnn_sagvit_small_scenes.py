@@ -23,4 +23,4 @@ optim_wrapper = dict(
         _delete_=True,
         norm_decay_mult=0.0,
         custom_keys={'.cls_token': dict(decay_mult=0.0)}))
-custom_hooks = []  # no temperatures to freeze
+custom_hooks = [dict(type='DivergenceHook')]  # no temperatures to freeze

@@ -1,7 +1,8 @@
 from .ddp import AnyDeviceDistributedDataParallel
-from .hooks import (DataCheckHook, FreezeBetaHook, StrictLoadHook,
-                    checkpoint_being_loaded, temperature_parameters)
+from .hooks import (DataCheckHook, DivergenceHook, FreezeBetaHook,
+                    StrictLoadHook, checkpoint_being_loaded,
+                    temperature_parameters)
 
 __all__ = ['AnyDeviceDistributedDataParallel', 'DataCheckHook',
-           'FreezeBetaHook', 'StrictLoadHook', 'checkpoint_being_loaded',
-           'temperature_parameters']
+           'DivergenceHook', 'FreezeBetaHook', 'StrictLoadHook',
+           'checkpoint_being_loaded', 'temperature_parameters']

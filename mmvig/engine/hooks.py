@@ -11,9 +11,14 @@ mmengine's warning and a run with part of the weights.
 
 :class:`DataCheckHook`: checks the built training data before the first
 step (:func:`mmvig.datasets.check_instance_masks`).
+
+:class:`DivergenceHook`: stops a run at its first non-finite loss, before a
+checkpoint of NaN weights is written.
 """
 import copy
-from typing import Iterator, List, Tuple
+import math
+import os.path as osp
+from typing import Iterator, List, Optional, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -110,3 +115,58 @@ class DataCheckHook(Hook):
     def before_train(self, runner) -> None:
         from ..datasets.checks import check_instance_masks
         check_instance_masks(runner.train_dataloader.dataset)
+
+
+class DivergenceHook(Hook):
+    """Stop the run at the first training iteration whose losses are not all
+    finite, or before a checkpoint whose weights are not, with
+    :class:`mmvig.errors.DivergenceError` naming the iteration and the last
+    checkpoint.
+
+    It runs first after each iteration (priority ``VERY_HIGH``), before the
+    EMA and checkpoint hooks, so no checkpoint holds the diverged weights. It
+    is in every mmvig config's ``custom_hooks``; any OpenMMLab config can add
+    ``dict(type='DivergenceHook')``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        for name, value in (outputs or {}).items():
+            value = float(value.detach().float().mean()) \
+                if hasattr(value, 'detach') else value
+            if isinstance(value, float) and not math.isfinite(value):
+                _stop(runner, f'{name} is {value} at iteration '
+                      f'{runner.iter + 1} (epoch {runner.epoch + 1})')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """The optimiser step after the last finite loss can still make the
+        weights NaN: a checkpoint is written only if they are all finite."""
+        from ..models.checkpoint import non_finite_tensors
+        bad = non_finite_tensors(checkpoint.get('state_dict', {}))
+        if bad:
+            _stop(runner, f'{len(bad)} weight tensor(s) are not finite after '
+                  f'iteration {runner.iter} (epoch {runner.epoch + 1}), '
+                  f'first {bad[0]}')
+
+
+def _stop(runner, what: str) -> None:
+    from ..errors import DivergenceError
+    raise DivergenceError(
+        f'{what}: the run diverged and was stopped before saving its '
+        f'weights. {_last_checkpoint(runner.work_dir)} Lower the learning '
+        'rate (optim_wrapper.optimizer.lr) or clip the gradients '
+        '(optim_wrapper.clip_grad) and run again.')
+
+
+def _last_checkpoint(work_dir: str) -> str:
+    """Where to resume from, as a sentence."""
+    record = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(record):
+        with open(record) as f:
+            path = f.read().strip()
+        if path and osp.isfile(path):
+            return (f'The last checkpoint is {path} (--resume continues '
+                    'from it).')
+    return 'No checkpoint was saved before it.'

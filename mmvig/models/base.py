@@ -8,7 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
 from ..utils import ConfigType
-from .checkpoint import load_pretrained_backbone
+from .checkpoint import load_pretrained_backbone, non_finite_tensors
 
 
 class PyramidBackbone(BaseModule):
@@ -33,6 +33,21 @@ class PyramidBackbone(BaseModule):
 
     def __init__(self, init_cfg: Optional[ConfigType] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              *args, **kwargs) -> None:
+        """Refuse weights that are not all finite numbers (a run that
+        diverged, a damaged file), on every path that loads them."""
+        bad = non_finite_tensors(state_dict, prefix)
+        if bad:
+            first = state_dict[bad[0]]
+            shown = first.tolist() if first.numel() == 1 else (
+                'nan' if first.isnan().any() else 'inf')
+            raise InputError(
+                f'{len(bad)} tensor(s) of the weights are not finite, first '
+                f'{bad[0]} ({shown}): weights must be finite. The checkpoint '
+                'comes from a run that diverged or is damaged.')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
         if isinstance(out_indices, int):

@@ -12,7 +12,7 @@ layout mmvig meets:
 * DeiT's ``main.py``: ``model`` and ``model_ema``;
 * a plain state dict, or a checkpoint with only ``state_dict`` / ``model``.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import MMLogger
@@ -76,6 +76,14 @@ def select_weights(checkpoint: dict, weights: str = 'auto'
     if weights == 'raw' or ema is None:
         return raw
     return ema
+
+
+def non_finite_tensors(state_dict: StateDict, prefix: str = '') -> List[str]:
+    """Keys under ``prefix`` of floating-point tensors that hold NaN or
+    infinity."""
+    return [key for key, value in state_dict.items()
+            if key.startswith(prefix) and isinstance(value, torch.Tensor)
+            and value.is_floating_point() and not torch.isfinite(value).all()]
 
 
 def without_module_prefix(state_dict: StateDict) -> StateDict:

@@ -20,6 +20,7 @@ import mmvig  # noqa: F401  (registers the checkpoint types)
 from mmvig.checkpoint import load_checkpoint_file
 from mmvig.compat import run_tool
 from mmvig.models.checkpoint import WEIGHTS, select_weights
+from mmvig.ops.svga_attention import LOG_BETA_RANGE
 
 # ``...stages.<stage>.<block>.aggregate.branch.log_beta``: the Grapher's
 # cross-attention temperature, any prefix (backbone., module., none).
@@ -34,8 +35,16 @@ class Temperature(NamedTuple):
     log_beta: float
 
     @property
+    def clamped(self) -> bool:
+        """Whether the model clamps this log_beta (it uses the bound)."""
+        low, high = LOG_BETA_RANGE
+        return not low <= self.log_beta <= high
+
+    @property
     def beta(self) -> float:
-        return math.exp(self.log_beta)
+        """The beta the model uses: exp(log_beta), log_beta clamped."""
+        low, high = LOG_BETA_RANGE
+        return math.exp(min(max(self.log_beta, low), high))
 
 
 def temperatures(state_dict: dict) -> List[Temperature]:
@@ -78,7 +87,10 @@ def main() -> None:
     print(f'{args.checkpoint}: {len(rows)} temperatures, the {which}')
     print(f'{"stage":>5}  {"grapher":>7}  {"block":>5}  {"beta":>9}')
     for r in rows:
-        print(f'{r.stage:>5}  {r.grapher:>7}  {r.block:>5}  {r.beta:>9.4f}')
+        note = (f'  (clamped: log_beta {r.log_beta:.6g} is outside '
+                f'{list(LOG_BETA_RANGE)})' if r.clamped else '')
+        print(f'{r.stage:>5}  {r.grapher:>7}  {r.block:>5}  '
+              f'{r.beta:>9.4f}{note}')
 
 
 if __name__ == '__main__':

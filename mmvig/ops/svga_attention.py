@@ -44,7 +44,8 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError, KernelError
-from .svga_graph import SVGAShifts, residue_classes, shifted_views
+from .svga_graph import (SVGAShifts, residue_classes, shift_axes,
+                         shifted_views)
 
 NORMALIZATIONS = ('none', 'mean', 'softmax')
 # beta = exp(log_beta) is clamped to [exp(-10), exp(10)] = [4.5e-5, 2.2e4]:
@@ -263,13 +264,6 @@ def _dense_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
             seqs.from_seq(grad_v), grad_beta)
 
 
-def _axes(shifts: SVGAShifts) -> List[Tuple[int, Tuple[int, ...]]]:
-    """``(dim, offsets)`` of each axis with neighbours, dims of
-    ``(B, h, d, H, W)``."""
-    return [(dim, offsets) for dim, offsets in ((3, shifts.rows),
-                                                (4, shifts.cols)) if offsets]
-
-
 def _combine(parts: Sequence[_Partial], normalize: str,
              num_neighbours: int) -> Tuple[Tensor, Optional[Tensor]]:
     """The output from the axes' partial sums, and for softmax the
@@ -293,7 +287,7 @@ def torch_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     log-sum-exp of every node's logits (both ``(B, h, ., H, W)``)."""
     softmax = normalize == 'softmax'
     parts = []
-    for dim, offsets in _axes(shifts):
+    for dim, offsets in shift_axes(shifts):
         axis_forward = (_dense_forward if _use_dense(qn.shape[dim], offsets)
                         else _shift_forward)
         parts.append(axis_forward(qn, kn, v, beta, dim, offsets, softmax))
@@ -310,7 +304,7 @@ def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     # d(sum_j w_ij v_j . g_i) / d logit_ij = w_ij * (g_i . v_j - delta_i)
     delta = _dot(grad, out) if normalize == 'softmax' else None
     grads = None
-    for dim, offsets in _axes(shifts):
+    for dim, offsets in shift_axes(shifts):
         axis_backward = (_dense_backward if _use_dense(qn.shape[dim], offsets)
                          else _shift_backward)
         part = axis_backward(qn, kn, v, beta, dim, offsets, grad, lse, delta)
@@ -569,7 +563,7 @@ def standard_cross_attention(q: Tensor,
         return torch.zeros_like(v)
     parts = [_standard_axis(qn, kn, vh, beta, dim, offsets,
                             normalize == 'softmax')
-             for dim, offsets in _axes(shifts)]
+             for dim, offsets in shift_axes(shifts)]
     out, _ = _combine(parts, normalize, shifts.num_neighbours)
     return out.reshape(v.shape).to(v.dtype)
 

@@ -42,7 +42,7 @@ import triton.language as tl
 from torch import Tensor
 
 from ..errors import KernelError
-from .svga_graph import SVGAShifts, residue_classes
+from .svga_graph import SVGAShifts, residue_classes, shift_axes
 
 LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
@@ -493,9 +493,7 @@ def launches(shape: Sequence[int], shifts: SVGAShifts, normalize: str,
     ``(B, h, d, H, W)`` tensors, in order: the row offsets' axis, then the
     column offsets' (each adds onto the one before)."""
     shape = torch.Size(shape)
-    axes = [(dim, offsets) for dim, offsets in ((3, shifts.rows),
-                                                (4, shifts.cols)) if offsets]
-    return [launch for i, (dim, offsets) in enumerate(axes)
+    return [launch for i, (dim, offsets) in enumerate(shift_axes(shifts))
             for launch in _axis_launches(shape, dim, offsets,
                                          normalize == 'softmax', i > 0,
                                          backward)]

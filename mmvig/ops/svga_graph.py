@@ -70,6 +70,14 @@ def svga_shifts(height: int,
         rows=tuple(range(k_h, height, k_h)), cols=tuple(range(k_w, width, k_w)))
 
 
+def shift_axes(shifts: SVGAShifts) -> List[Tuple[int, Tuple[int, ...]]]:
+    """``(dim, offsets)`` of each axis with neighbours, ``dim`` counted in
+    ``(B, heads, d, H, W)`` tensors: 3 for the row offsets, 4 for the
+    column offsets."""
+    return [(dim, offsets) for dim, offsets in ((3, shifts.rows),
+                                                (4, shifts.cols)) if offsets]
+
+
 def residue_classes(length: int, offsets: Sequence[int]) -> int:
     """``K`` when ``offsets`` are ``K, 2K, ...`` and ``K`` divides ``length``,
     else 1.

@@ -55,6 +55,16 @@ def input_errors() -> tuple:
     return InputError, FileNotFoundError, RegistrationClash, DivergenceError
 
 
+def error_message(error: BaseException) -> str:
+    """An input error's own words: a data loader worker's error comes back
+    wrapped in the worker's traceback, whose last line holds them."""
+    text = str(error)
+    if 'Original Traceback' in text:
+        last = text.rstrip().splitlines()[-1]
+        text = last.split(': ', 1)[1] if ': ' in last else last
+    return text
+
+
 def run_tool(main: Callable[[], None]) -> None:
     """Run a tool's ``main`` in :func:`tool_environment`; an error about the
     user's input (:func:`input_errors`, or a refused checkpoint) ends the
@@ -63,4 +73,4 @@ def run_tool(main: Callable[[], None]) -> None:
         with tool_environment():
             main()
     except input_errors() + (pickle.UnpicklingError, ) as error:
-        sys.exit(f'error: {error}')
+        sys.exit(f'error: {error_message(error)}')

@@ -244,3 +244,112 @@ def test_getattr_admits_only_the_four_statistics(name, tmp_path):
     torch.save({'x': Lookup()}, path)
     with pytest.raises(pickle.UnpicklingError, match='not allowed'):
         load_checkpoint_file(path)
+
+
+class _Reduce:
+    """Pickles as ``reduce`` (a ``__reduce__`` tuple), whatever it holds."""
+
+    def __init__(self, *reduce) -> None:
+        self.reduce = reduce
+
+    def __reduce__(self):
+        return self.reduce
+
+
+def _multiarray():
+    import numpy as np
+    if int(np.__version__.split('.')[0]) >= 2:
+        from numpy._core import multiarray
+    else:
+        from numpy.core import multiarray
+    return multiarray
+
+
+def _array(dtype, shape, data):
+    import numpy as np
+    return _Reduce(_multiarray()._reconstruct, (np.ndarray, (0,), b'b'),
+                   (1, shape, dtype, False, data))
+
+
+def _dtype(code, state=(3, '<', None, None, None, -1, -1, 0)):
+    import numpy as np
+    return _Reduce(np.dtype, (code, False, True), state)
+
+
+def _numpy_payloads():
+    import numpy as np
+    # a float64 dtype rebuilt over a sub-array of six objects: the array's
+    # 8 bytes are read as object pointers (str() of it segfaults)
+    pointer = _dtype('f8', (3, '<', (np.dtype('O'), (6,)), None, None, 48, 8,
+                            0))
+    return {
+        'dtype pointer': _array(pointer, (1,), b'A' * 8),
+        'dtype state beyond its byte order': _array(_dtype('f8', (
+            3, '<', (np.dtype('i8'), (2,)), None, None, 16, 8, 0)), (1,),
+            b'A' * 8),
+        'object dtype': _array(_dtype('O8'), (1,), b'A' * 8),
+        'sub-array dtype': _array(_dtype('(2,)f8'), (1,), b'A' * 16),
+        'structured dtype': _dtype('V16', (3, '|', None, ('a', 'b'), {
+            'a': (np.dtype('f8'), 0), 'b': (np.dtype('O'), 8)}, 16, 1, 27)),
+        'array bytes short of its shape': _array(_dtype('f8'), (4,),
+                                                 b'A' * 8),
+        'scalar over a pointer dtype': _Reduce(_multiarray().scalar,
+                                               (pointer, b'A' * 8)),
+        'scalar bytes short': _Reduce(_multiarray().scalar,
+                                      (_dtype('f8'), b'A' * 3)),
+        'another array class': _Reduce(_multiarray()._reconstruct,
+                                       (np.dtype, (0,), b'b')),
+    }
+
+
+def test_the_dtype_payload_is_live(tmp_path):
+    """Unrestricted pickle rebuilds the dtype-pointer payload and crashes
+    the process that prints it."""
+    path = str(tmp_path / 'pointer.pkl')
+    with open(path, 'wb') as f:
+        pickle.dump(_numpy_payloads()['dtype pointer'], f, protocol=2)
+    result = run([sys.executable, '-c', 'import pickle, sys; '
+                  f'x = pickle.load(open({path!r}, "rb")); '
+                  'print("loaded", flush=True); print(str(x))'])
+    assert result.stdout.startswith('loaded'), result.stderr[-2000:]
+    assert result.returncode < 0 or result.returncode == 139, result
+
+
+@pytest.mark.parametrize('case', sorted(_numpy_payloads()))
+def test_numpy_entries_admit_plain_numeric_data_only(case, tmp_path):
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmvig.checkpoint import load_checkpoint_file
+    path = str(tmp_path / f'{case.replace(" ", "_")}.pth')
+    torch.save({'meta': {'x': _numpy_payloads()[case]}}, path)
+    with pytest.raises(UnsafeCheckpointError, match=path):
+        load_checkpoint_file(path)
+    with pytest.raises(pickle.UnpicklingError):  # torch's own loader too
+        torch.load(path, weights_only=True)
+    # the process is unharmed: numpy data of every plain kind still loads
+    good = HistoryBuffer()
+    good.update(2.0)
+    good.update(4.0, count=3)
+    values = {'hub': good, 'f8': np.float64(2.5), 'i4': np.int32(-3),
+              'b': np.bool_(True), 'c': np.complex64(1 - 2j),
+              'big-endian': np.arange(6, dtype='>i4').reshape(2, 3),
+              'fortran': np.asfortranarray(np.ones((2, 3), np.float16)),
+              'dtype': np.dtype('u1')}
+    ok = str(tmp_path / 'ok.pth')
+    torch.save(values, ok)
+    loaded = load_checkpoint_file(ok)
+    hub = loaded.pop('hub')
+    assert type(hub) is HistoryBuffer and hub.mean() == good.mean() == 1.5
+    assert all(type(h) is np.ndarray for h in hub.data)
+    assert hub._statistics_methods['mean'] is HistoryBuffer.mean
+    for key, value in loaded.items():
+        if key == 'dtype':
+            assert np.dtype(value) == values[key]
+        else:
+            assert isinstance(value, type(values[key]))
+            np.testing.assert_array_equal(value, values[key])
+            assert value.dtype == values[key].dtype.newbyteorder('=')
+    # what mmvig rebuilt pickles back as plain numpy (no mmvig name in it)
+    again = str(tmp_path / 'again.pth')
+    torch.save(loaded, again)
+    assert b'mmvig' not in open(again, 'rb').read()

@@ -12,11 +12,13 @@ import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmvig.checkpoint import (TRUST_SWITCH, UnsafeCheckpointError,
+from mmvig.checkpoint import (TRUST_SWITCH, CheckpointFileError,
+                              UnsafeCheckpointError, check_checkpoint_file,
                               unpickler_reason)
-from mmvig.compat import input_errors
+from mmvig.compat import error_message, input_errors
 from mmvig.engine import (DataCheckHook, StrictLoadHook,
                           checkpoint_being_loaded)
+from mmvig.errors import InputError
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -63,12 +65,35 @@ def finish() -> None:
 
 def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
     """The config's runner, with mmvig's checks: a checkpoint it loads must
-    fit the model (unless ``partial_load``), and the training data are
-    checked once built."""
+    be a whole file (and, to resume, a training checkpoint) and fit the
+    model (unless ``partial_load``), and the data are checked once built."""
     runner = Runner.from_cfg(cfg)
     if not partial_load:
         runner.register_hook(StrictLoadHook())
     runner.register_hook(DataCheckHook())
+    load = runner.load_checkpoint
+
+    def checked_load(filename: str, *args, **kwargs) -> dict:
+        if '://' not in filename:
+            check_checkpoint_file(filename)
+        try:
+            checkpoint = load(filename, *args, **kwargs)
+        except RuntimeError as error:  # torch's reader on a damaged record
+            if 'PytorchStreamReader' not in str(error):
+                raise
+            raise CheckpointFileError(
+                f'{filename} is not a readable checkpoint: a record in it is '
+                f'damaged ({str(error).split(". ")[0]}); copy or save it '
+                'again') from None
+        if runner._resume and 'meta' not in checkpoint:
+            raise InputError(
+                f'{filename} holds weights only (no meta, optimizer or '
+                'schedule): --resume continues a run from the checkpoint '
+                "mmengine's runner saved. To start from these weights, pass "
+                f'--cfg-options load_from={filename} without --resume.')
+        return checkpoint
+
+    runner.load_checkpoint = checked_load
     return runner
 
 
@@ -90,4 +115,4 @@ def readable_errors(runner_holder: list) -> Iterator[None]:
                  'run code. If you trust this file, run again with '
                  f'{TRUST_SWITCH}=1 in the environment.')
     except input_errors() as error:
-        sys.exit(f'error: {error}')
+        sys.exit(f'error: {error_message(error)}')

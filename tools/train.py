@@ -17,7 +17,9 @@ from _common import (add_common_args, build_runner, finish, load_config,
                      parse, readable_errors)
 
 from mmvig.compat import tool_environment
-from mmvig.datasets import check_checkpoints, check_data_paths
+from mmvig.datasets import (check_checkpoints, check_data_paths,
+                            check_last_checkpoint)
+from mmvig.errors import InputError
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,7 +60,15 @@ def train(args: argparse.Namespace, runner: list) -> None:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.resume is not None and args.partial_load:
+        raise InputError(
+            '--partial-load loads the part of a load_from checkpoint that '
+            'matches the model; --resume continues the same run (model, '
+            'optimizer, schedule) and needs a checkpoint of this config. To '
+            "start this config from another model's checkpoint, pass "
+            '--cfg-options load_from=CKPT --partial-load without --resume.')
     if args.resume == 'auto':
+        check_last_checkpoint(cfg.work_dir)
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume

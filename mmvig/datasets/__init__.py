@@ -1,6 +1,9 @@
-from .checks import check_checkpoints, check_data_paths, check_instance_masks
+from .checks import (check_checkpoints, check_data_paths, check_instance_masks,
+                     check_last_checkpoint, name_unreadable_images,
+                     read_image)
 from .synthetic import SHAPE_CLASSES, make_classification_set, make_scene_set
 
 __all__ = ['SHAPE_CLASSES', 'check_checkpoints', 'check_data_paths',
-           'check_instance_masks', 'make_classification_set',
-           'make_scene_set']
+           'check_instance_masks', 'check_last_checkpoint',
+           'make_classification_set',
+           'make_scene_set', 'name_unreadable_images', 'read_image']

@@ -1,10 +1,13 @@
 """Checks run on a config before any training starts."""
 import os.path as osp
-from typing import Iterator, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterator, Sequence, Tuple
 
 from mmengine.config import Config
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _WRAPPER_KEYS = ('dataset', 'datasets')
 
@@ -103,6 +106,31 @@ def check_checkpoints(cfg: Config) -> None:
                 'or set the path in the config.')
 
 
+def check_last_checkpoint(work_dir: str) -> None:
+    """Fail, naming the file, when the ``last_checkpoint`` record an
+    automatic ``--resume`` reads from ``work_dir`` is empty or names a
+    checkpoint that does not exist (no record at all: the run starts anew,
+    as mmengine does).
+
+    Raises:
+        InputError: the record is empty or dangling.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return
+    with open(record) as f:
+        path = f.read().strip()
+    if not path:
+        raise InputError(
+            f'{record} is empty, so --resume has no checkpoint to continue '
+            f'from: pass --resume PATH, or delete {record} to start anew.')
+    if '://' not in path and not osp.isfile(path):
+        raise InputError(
+            f'{record} names {path}, which does not exist: pass --resume '
+            f'PATH with a checkpoint of this run, or delete {record} to start '
+            'anew.')
+
+
 def _unwrapped(dataset) -> Iterator:
     """A dataset and the ones it wraps (Concat, Repeat, ClassBalanced...)."""
     inner = getattr(dataset, 'datasets', None) or (
@@ -149,3 +177,79 @@ def check_instance_masks(dataset) -> None:
                         '(LoadAnnotations with_mask=True). Give every '
                         'annotation a polygon or an RLE, or remove the ones '
                         'without.')
+
+
+def read_image(path: str, flag: str = 'color', **kwargs) -> 'np.ndarray':
+    """``mmcv.imread`` with an error that names the file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        InputError: it is empty or does not decode as an image.
+    """
+    import mmcv
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Image not found: {path}')
+    try:
+        image = mmcv.imread(path, flag, **kwargs)
+    except Exception as error:  # noqa: BLE001 -- the decoder's own reasons
+        image, reason = None, f'{type(error).__name__}: {error}'
+    else:
+        reason = 'the decoder returned nothing'
+    if image is None:
+        raise InputError(unreadable_image(path, reason))
+    return image
+
+
+def unreadable_image(path: str, reason: str) -> str:
+    """The message for an image file that does not decode."""
+    try:
+        empty = osp.getsize(path) == 0
+    except OSError:
+        empty = False
+    what = 'is empty (0 bytes)' if empty else \
+        f'cannot be decoded as an image ({" ".join(reason.split())[:200]})'
+    return (f'{path} {what}. Replace or remove the file (`find DATA_ROOT '
+            '-size 0` lists the empty ones).')
+
+
+class NamedImageLoading:
+    """Wraps an image-loading transform (mmcv's ``LoadImageFromFile``) so
+    that a file that does not decode stops the run with an
+    :class:`InputError` naming it, instead of the decoder's assertion."""
+
+    def __init__(self, transform) -> None:
+        self.transform = transform
+
+    def __call__(self, results: dict):
+        try:
+            out = self.transform(results)
+        except Exception as error:  # noqa: BLE001 -- named, then raised
+            reason = f'{type(error).__name__}: {error}'
+        else:
+            if out is not None:
+                return out
+            reason = 'the decoder returned nothing'
+        path = results.get('img_path') if isinstance(results, dict) else None
+        if path is None:
+            raise InputError(f'an image could not be read ({reason})')
+        raise InputError(unreadable_image(str(path), reason))
+
+    def __repr__(self) -> str:
+        return repr(self.transform)
+
+
+def name_unreadable_images(dataset) -> int:
+    """Wrap the image-loading transforms of ``dataset`` (and the data sets it
+    wraps) in :class:`NamedImageLoading`; returns how many were wrapped."""
+    from mmcv.transforms import LoadImageFromFile
+    wrapped = 0
+    for inner in _unwrapped(dataset):
+        transforms = getattr(getattr(inner, 'pipeline', None), 'transforms',
+                             None)
+        if not isinstance(transforms, list):
+            continue
+        for i, transform in enumerate(transforms):
+            if isinstance(transform, LoadImageFromFile):
+                transforms[i] = NamedImageLoading(transform)
+                wrapped += 1
+    return wrapped

@@ -86,35 +86,65 @@ class StrictLoadHook(Hook):
     a checkpoint of another arch logs its mismatches and the run goes on with
     whatever matched. This hook checks the checkpoint's state dict against
     the model before the weights are copied, and raises, listing the first
-    missing keys and wrong shapes. mmvig's ``tools/train.py`` and
-    ``tools/test.py`` add it (``--partial-load`` leaves it out); with other
-    tools, ``custom_hooks=[dict(type='StrictLoadHook')]``.
+    missing keys and wrong shapes. Every form mmvig documents is read as
+    mmengine reads it: an mmengine checkpoint (``state_dict``), timm's
+    ``train.py`` checkpoint (``state_dict``, ``state_dict_ema``), a plain or
+    timm-format state dict, keys with DDP's ``module.`` prefix; a DeiT /
+    GreedyViG ``main.py`` checkpoint (``model``) is handed to mmengine as its
+    ``state_dict``. mmvig's ``tools/train.py`` and ``tools/test.py`` add the
+    hook (``--partial-load`` leaves it out); with other tools,
+    ``custom_hooks=[dict(type='StrictLoadHook')]``.
     """
 
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        from ..models.checkpoint import (check_state_dict,
+        from ..models.checkpoint import (CheckpointMismatchError,
+                                         check_state_dict,
                                          without_module_prefix)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        loaded = without_module_prefix(checkpoint.get('state_dict', {}))
-        check_state_dict(
-            model.state_dict(), loaded, checkpoint_being_loaded(runner),
-            type(model).__name__,
-            'Is it a checkpoint of this config? To load the part that '
-            'matches anyway, pass --partial-load to tools/train.py.')
+        source = checkpoint_being_loaded(runner)
+        if not isinstance(checkpoint, dict):
+            raise CheckpointMismatchError(
+                f'{source} holds a {type(checkpoint).__name__}, not a '
+                'checkpoint dict')
+        if 'state_dict' not in checkpoint and isinstance(
+                checkpoint.get('model'), dict):
+            checkpoint['state_dict'] = checkpoint.pop('model')
+        loaded = checkpoint.get('state_dict', checkpoint)
+        hint = ('A resume continues a run of this config. To start this '
+                "config from another model's checkpoint, pass "
+                '--cfg-options load_from=CKPT --partial-load to '
+                'tools/train.py, without --resume.' if runner._resume else
+                'Is it a checkpoint of this config? To load the part that '
+                'matches anyway, pass --partial-load to tools/train.py.')
+        check_state_dict(model.state_dict(), without_module_prefix(loaded),
+                         source, type(model).__name__, hint)
 
 
 class DataCheckHook(Hook):
     """Check the training data set once it is built, before the first step:
     an instance without a mask under a pipeline that loads masks stops the
     run with the image named (see
-    :func:`mmvig.datasets.check_instance_masks`)."""
+    :func:`mmvig.datasets.check_instance_masks`). In training, validation and
+    test, an image file that does not decode (an empty file, say) stops the
+    run with the file named (:func:`mmvig.datasets.name_unreadable_images`).
+    """
 
     def before_train(self, runner) -> None:
-        from ..datasets.checks import check_instance_masks
+        from ..datasets.checks import (check_instance_masks,
+                                       name_unreadable_images)
         check_instance_masks(runner.train_dataloader.dataset)
+        name_unreadable_images(runner.train_dataloader.dataset)
+
+    def before_val(self, runner) -> None:
+        from ..datasets.checks import name_unreadable_images
+        name_unreadable_images(runner.val_loop.dataloader.dataset)
+
+    def before_test(self, runner) -> None:
+        from ..datasets.checks import name_unreadable_images
+        name_unreadable_images(runner.test_loop.dataloader.dataset)
 
 
 class DivergenceHook(Hook):

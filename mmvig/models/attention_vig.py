@@ -25,7 +25,8 @@ from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
                                   NORMALIZATIONS, svga_cross_attention)
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
 from ..utils import ConfigType
-from .base import PyramidBackbone
+from .base import (PyramidBackbone, check_bool, check_int, check_norm_cfg,
+                   check_number)
 from .fold import check_eval, fold_conv_modules, last_conv, scale_conv
 from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
                      LayerScale2d, Residual, Stem, checkpointed, conv1x1,
@@ -433,10 +434,14 @@ class AttentionViG(PyramidBackbone):
         widths = self.arch_settings['widths']
         depths = self.arch_settings['depths']
         num_graphers = self.arch_settings['num_graphers']
+        check_int(in_channels, 'in_channels', 1)
         self.out_indices = self._parse_out_indices(out_indices)
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
-        self.norm_eval = norm_eval
+        self.norm_eval = check_bool(norm_eval, 'norm_eval')
         self._check_drop_path_rate(drop_path_rate)
+        check_number(layer_scale_init_value, 'layer_scale_init_value')
+        check_bool(pos_embed_in_branch, 'pos_embed_in_branch')
+        check_norm_cfg(norm_cfg, widths, 'AttentionViG')
         self.graph_strides = _per_stage(graph_strides, 'graph_strides')
         self.max_shifts = _per_stage(max_shifts, 'max_shifts')
         for name, values, optional in (('graph_strides', self.graph_strides,
@@ -449,7 +454,8 @@ class AttentionViG(PyramidBackbone):
                         f'{name} must be {"None or " if optional else ""}'
                         f'positive integers (one or one per stage), got '
                         f'{value!r} in {values}')
-        self.with_cp = _per_stage(with_cp, 'with_cp')
+        self.with_cp = [check_bool(value, 'with_cp') for value in
+                        _per_stage(with_cp, 'with_cp')]
         with torch.device('meta'):  # validate every stage's settings early
             for width in widths:
                 build_aggregator(aggregator, width, norm_cfg, act_cfg)
@@ -489,10 +495,9 @@ class AttentionViG(PyramidBackbone):
         if not isinstance(arch, dict) or not required <= set(arch):
             raise InputError(f'A custom arch must be a dict with keys '
                              f'{sorted(required)}, got {arch!r}')
-        return dict(
-            widths=_per_stage(arch['widths'], 'arch.widths'),
-            depths=_per_stage(arch['depths'], 'arch.depths'),
-            num_graphers=_per_stage(arch['num_graphers'], 'arch.num_graphers'))
+        return {key: [check_int(value, f'arch.{key}', int(key == 'widths'))
+                      for value in _per_stage(arch[key], f'arch.{key}')]
+                for key in ('widths', 'depths', 'num_graphers')}
 
     def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
         modules = ([self.stem] if self.frozen_stages >= 0 else []) + list(

@@ -1,7 +1,10 @@
 """What mmvig's backbones share: four output levels (strides 4, 8, 16, 32),
 frozen stages, ``norm_eval`` and checked ``Pretrained`` loading."""
-from typing import List, Optional, Sequence, Tuple
+import numbers
+from typing import Any, List, Optional, Sequence, Tuple
 
+import torch
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -9,6 +12,60 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..errors import InputError
 from ..utils import ConfigType
 from .checkpoint import load_pretrained_backbone, non_finite_tensors
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` itself if it is a bool; an :class:`InputError` otherwise
+    (a string such as ``'no'`` or ``'false'`` is truthy, and would turn the
+    setting on)."""
+    if isinstance(value, bool):
+        return value
+    hint = (': --cfg-options passes a word other than True or False as '
+            'text' if isinstance(value, str) else '')
+    raise InputError(f'{name} must be True or False, got {value!r}{hint}')
+
+
+def check_int(value: Any, name: str, low: Optional[int] = None,
+              high: Optional[int] = None) -> int:
+    """``value`` as an int if it is an integer in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f'{name} must be an integer, got {value!r}')
+    if (low is not None and value < low) or (high is not None and
+                                             value > high):
+        bounds = f'[{"-inf" if low is None else low}, ' \
+                 f'{"inf" if high is None else high}]'
+        raise InputError(f'{name} must be in {bounds}, got {value}')
+    return int(value)
+
+
+def check_number(value: Any, name: str) -> float:
+    """``value`` as a float if it is a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f'{name} must be a number, got {value!r}')
+    return float(value)
+
+
+def check_norm_cfg(norm_cfg: Any, channels: Sequence[int],
+                   owner: str) -> None:
+    """Check that ``norm_cfg`` builds a norm for each of ``channels`` that
+    normalises ``(B, C, H, W)`` maps, as the conv blocks of ``owner`` need
+    (``dict(type='LN')`` normalises the last axis and is refused here, not
+    at the first forward)."""
+    if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
+        raise InputError(f"{owner}'s norm_cfg must be a dict with a type, "
+                         f'got {norm_cfg!r}')
+    for width in sorted(set(channels)):
+        try:
+            with torch.device('meta'):
+                layer = build_norm_layer(norm_cfg, width)[1]
+            if not isinstance(layer, nn.SyncBatchNorm):  # needs a group
+                layer.eval()(torch.zeros(2, width, 3, 3, device='meta'))
+        except Exception as error:  # noqa: BLE001 -- any failure is the cfg's
+            raise InputError(
+                f"{owner}'s norm_cfg {norm_cfg} cannot normalise its "
+                f'(B, {width}, H, W) feature maps ({type(error).__name__}: '
+                f'{error}); use a 2-D norm such as BN, SyncBN, GN or IN'
+            ) from None
 
 
 class PyramidBackbone(BaseModule):
@@ -50,30 +107,35 @@ class PyramidBackbone(BaseModule):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
+        if isinstance(out_indices, numbers.Integral):
             out_indices = [out_indices]
+        if not isinstance(out_indices, (list, tuple)):
+            raise InputError('out_indices must be an int or a list/tuple of '
+                             f'ints, got {out_indices!r}')
         if not out_indices:
             raise InputError('out_indices is empty: name at least one output '
                              f'level (0-{self.num_stages - 1})')
         parsed = []
         for index in out_indices:
+            if isinstance(index, bool) or \
+                    not isinstance(index, numbers.Integral):
+                raise InputError('out_indices must be integers, got '
+                                 f'{index!r} in {out_indices!r}')
             if not -self.num_stages <= index < self.num_stages:
                 raise InputError(f'out_indices must be in [-{self.num_stages},'
                                  f' {self.num_stages - 1}], got {index}')
-            parsed.append(index % self.num_stages)
+            parsed.append(int(index) % self.num_stages)
         return tuple(sorted(set(parsed)))
 
     @staticmethod
     def _check_drop_path_rate(rate: float) -> float:
+        rate = check_number(rate, 'drop_path_rate')
         if not 0 <= rate < 1:
             raise InputError(f'drop_path_rate must be in [0, 1), got {rate}')
         return rate
 
     def _check_frozen_stages(self, frozen_stages: int) -> int:
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise InputError(f'frozen_stages must be in [-1, {self.num_stages}]'
-                             f', got {frozen_stages}')
-        return frozen_stages
+        return check_int(frozen_stages, 'frozen_stages', -1, self.num_stages)
 
     def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
         """Modules (kept in eval mode) and loose parameters that

@@ -10,7 +10,10 @@ layout mmvig meets:
 * timm's ``train.py`` and the authors' GreedyViG ``main.py``: ``state_dict``
   and ``state_dict_ema``;
 * DeiT's ``main.py``: ``model`` and ``model_ema``;
-* a plain state dict, or a checkpoint with only ``state_dict`` / ``model``.
+* a plain state dict, or a checkpoint with only ``state_dict`` / ``model``;
+
+and keys with the ``module.`` prefix of a DDP-wrapped model saved without
+mmengine.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -168,7 +171,7 @@ def load_pretrained_backbone(module: nn.Module, checkpoint: str,
         state_dict, which = select_weights(ckpt, weights)
     except CheckpointMismatchError as error:
         raise CheckpointMismatchError(f'{checkpoint}: {error}') from None
-    state_dict = _strip_prefix(state_dict, prefix)
+    state_dict = _strip_prefix(without_module_prefix(state_dict), prefix)
     own = module.state_dict()
     kept = sorted(k for k in set(own) - set(state_dict)
                   if k.startswith(tuple(optional)))

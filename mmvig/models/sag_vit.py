@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..utils import ConfigType
-from .base import PyramidBackbone
+from .base import PyramidBackbone, check_bool, check_int, check_norm_cfg
 from .checkpoint import load_pretrained_backbone
 from .fold import check_eval, fold_conv_modules
 from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
@@ -215,10 +215,9 @@ class SAGViT(PyramidBackbone):
                  init_cfg: Optional[ConfigType] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
-        if patch_size < 1:
-            raise InputError(f'patch_size must be >= 1, got {patch_size}')
-        if k < 1:
-            raise InputError(f'k (graph connectivity) must be >= 1, got {k}')
+        check_int(in_channels, 'in_channels', 1)
+        check_int(patch_size, 'patch_size', 1)
+        check_int(k, 'k (graph connectivity)', 1)
         if out_type not in ('featmap', 'cls_token'):
             raise InputError(f"out_type must be 'featmap' or 'cls_token', got "
                              f'{out_type!r}')
@@ -227,10 +226,13 @@ class SAGViT(PyramidBackbone):
         self.out_indices = self._parse_out_indices(out_indices)
         self.out_type = out_type
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
-        if trunk_init_cfg is not None and \
-                trunk_init_cfg.get('type') != 'Pretrained':
+        self.norm_eval = check_bool(norm_eval, 'norm_eval')
+        self.with_cp = check_bool(with_cp, 'with_cp')
+        trunk_rows = EfficientNetV2.arch_settings[self.arch_settings['trunk']]
+        check_norm_cfg(norm_cfg, [row[5] for row in trunk_rows], 'SAG-ViT')
+        if trunk_init_cfg is not None and (
+                not isinstance(trunk_init_cfg, dict)
+                or trunk_init_cfg.get('type') != 'Pretrained'):
             raise InputError("trunk_init_cfg must be dict(type='Pretrained', "
                              f'checkpoint=...), got {trunk_init_cfg}')
         self.trunk_init_cfg = trunk_init_cfg

@@ -15,7 +15,6 @@ or Semantic FPN (its config tells). Runs on the CPU.
         [--out neighbours.png] [--beta-curves betas.png]
 """
 import argparse
-import sys
 from typing import Tuple
 
 import mmcv
@@ -23,6 +22,7 @@ import mmcv
 import mmvig  # noqa: F401  (registers mmvig's names)
 from mmvig.apis import init_model
 from mmvig.compat import run_tool
+from mmvig.datasets import read_image
 from mmvig.visualization import (neighbours_figure, plot_beta_curves,
                                  temperatures_of)
 
@@ -62,9 +62,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     model = init_model(args.config, args.checkpoint)
-    image = mmcv.imread(args.image)  # BGR
-    if image is None:
-        sys.exit(f'error: cannot read an image from {args.image}')
+    image = read_image(args.image)  # BGR
     if args.size:
         image = mmcv.imrescale(image, args.size / min(image.shape[:2]))
     neighbours_figure(model, image, args.stage, args.layer, args.points,

@@ -22,6 +22,7 @@ test-fast: setup
 
 flops: setup
 	$(PY) tools/analysis/get_flops.py
+	$(PY) tools/analysis/get_flops.py --table3
 
 # Performance benchmarks (README "Performance"): each prints a table and one
 # met / NOT MET line per target (graph_choices: a cost table, no target).

@@ -5,7 +5,8 @@ the registries of mmpretrain, mmdet and mmseg fall back to, so
 ``type='AttentionViG'`` builds under any of their default scopes:
 
 - ``MODELS``: ``AttentionViG``, ``SAGViT``, ``AttentionViGClsHead``,
-  ``DistillationClassifier``;
+  ``DistillationClassifier``, ``CrossAttentionVig`` (mmpretrain's vanilla
+  ViG with cross-attention aggregation, the paper's Table 3);
 - ``HOOKS``: ``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``,
   ``DivergenceHook``;
 - ``MODEL_WRAPPERS``: ``AnyDeviceDistributedDataParallel``, when the first
@@ -33,6 +34,7 @@ from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS, Registry
 # registry -> name -> module (relative to mmvig) that defines it
 LAZY: Dict[Registry, Dict[str, str]] = {
     MODELS: {'AttentionViG': '.models.attention_vig',
+             'CrossAttentionVig': '.models.vig',
              'SAGViT': '.models.sag_vit',
              'AttentionViGClsHead': '.models.classifiers',
              'DistillationClassifier': '.models.classifiers'},

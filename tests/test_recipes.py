@@ -25,6 +25,9 @@ from helpers import TINY, use_small_loaders
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 IMAGENET_CONFIGS = [f'configs/attentionvig_{a}_in1k.py' for a in 'smb']
 IMAGENET_ABLATIONS = sorted(glob.glob('configs/ablations/attentionvig_*.py'))
+TABLE3 = {f'configs/ablations/vig_ti_in1k_{name}.py': conv for name, conv in (
+    ('gin', 'gin'), ('maxrelative', 'mr'), ('graphsage', 'sage'),
+    ('edgeconv', 'edge'), ('cross_attention', 'cross_attention'))}
 
 
 def test_imagenet_configs_follow_the_lineage_recipe():
@@ -93,6 +96,17 @@ def test_imagenet_ablation_configs_train_one_step(config):
     assert len(moved) > 0.9 * len(before)
 
 
+def use_generated_images(cfg: Config, shapes: str, batch_size: int) -> None:
+    """An ImageNet config's loaders on the generated shapes (a folder per
+    class: mmpretrain's CustomDataset), with the config's pipelines."""
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.dataset = dict(type='CustomDataset', data_root=shapes,
+                              data_prefix='train' if split == 'train' else
+                              'val', pipeline=loader.dataset.pipeline)
+    use_small_loaders(cfg, shapes, batch_size=batch_size)
+
+
 def print_beta(*args) -> str:
     result = subprocess.run(
         [sys.executable, 'tools/analysis/print_beta.py', *args], cwd=ROOT,
@@ -132,12 +146,7 @@ def test_imagenet_recipe_trains_and_downstream_starts_from_ema(shapes,
     names in the log; print_beta reads the checkpoint."""
     cfg = classifier_step_config('configs/attentionvig_s_in1k.py')
     cfg.work_dir = str(tmp_path / 'in1k')
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset = dict(type='CustomDataset', data_root=shapes,
-                              data_prefix='train' if split == 'train' else
-                              'val', pipeline=loader.dataset.pipeline)
-    use_small_loaders(cfg, shapes, batch_size=6)
+    use_generated_images(cfg, shapes, batch_size=6)
     # The schedule in miniature: one warmup epoch, one cosine epoch.
     cfg.train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=2)
     cfg.param_scheduler[0].end = cfg.param_scheduler[1].begin = 1
@@ -218,3 +227,109 @@ def test_print_beta_reads_detector_and_segmentor_checkpoints(scenes,
         runner.train()
         check_printed_betas(osp.join(cfg.work_dir, f'{name}.pth'),
                             runner.model)
+
+
+def test_table3_configs_differ_in_the_aggregation_only():
+    """Vanilla ViG-Ti (mmpretrain's model) with ViG's own recipe; the five
+    rows of Table 3 change the graph conv and nothing else."""
+    assert sorted(glob.glob('configs/ablations/vig_ti_*.py')) == sorted(TABLE3)
+    rest = []
+    for config, conv in TABLE3.items():
+        cfg = Config.fromfile(config)
+        backbone = cfg.model.backbone
+        assert backbone.pop('graph_conv_type') == conv
+        assert backbone.pop('type') == ('CrossAttentionVig' if conv ==
+                                        'cross_attention' else 'Vig')
+        assert backbone.arch == 'tiny' and backbone.k == 9
+        cfg.optim_wrapper.paramwise_cfg.custom_keys.pop('.log_beta', None)
+        rest.append(cfg.to_dict())
+        assert cfg.train_cfg.max_epochs == 300
+        optimizer = cfg.optim_wrapper.optimizer
+        assert (optimizer.type, optimizer.lr, optimizer.weight_decay,
+                optimizer.eps) == ('AdamW', 2e-3, 0.05, 1e-8)
+        assert cfg.auto_scale_lr.base_batch_size == \
+            8 * cfg.train_dataloader.batch_size == 1024
+        warmup, cosine = cfg.param_scheduler
+        assert warmup.end == cosine.begin == 20
+        assert warmup.start_factor * optimizer.lr == pytest.approx(1e-6)
+        assert [h.type for h in cfg.custom_hooks] == ['DivergenceHook',
+                                                      'EMAHook']
+        assert 1 - cfg.custom_hooks[1].momentum == pytest.approx(0.99996)
+        assert cfg.train_dataloader.sampler.type == 'RepeatAugSampler'
+        assert [a.type for a in cfg.model.train_cfg.augments] == ['Mixup',
+                                                                 'CutMix']
+    assert all(r == rest[0] for r in rest[1:])
+
+
+def test_cross_attention_on_the_knn_graph_trains_every_part():
+    """Gradients reach log_beta and the q, k and v projections of every
+    Grapher of vanilla ViG-Ti with cross-attention."""
+    from mmvig.models.vig import CrossAttentionGraphConv, CrossAttentionVig
+    torch.manual_seed(0)
+    model = CrossAttentionVig('tiny', drop_path=0.1)
+    convs = [m for m in model.modules()
+             if isinstance(m, CrossAttentionGraphConv)]
+    assert len(convs) == 12
+    out = model(torch.randn(2, 3, 224, 224))[-1]
+    (out * torch.randn_like(out)).sum().backward()
+    for conv in convs:
+        assert conv.log_beta.grad is not None and conv.log_beta.grad != 0
+        for part in conv.qkv.weight.grad.chunk(3):  # q, k, v
+            assert part.abs().sum() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', sorted(TABLE3))
+def test_table3_configs_train_on_generated_data(config, shapes, tmp_path):
+    cfg = Config.fromfile(config)
+    cfg.optim_wrapper.type = 'OptimWrapper'  # AMP is CUDA-only in mmengine
+    cfg.optim_wrapper.pop('loss_scale')
+    cfg.work_dir = str(tmp_path / 'work')
+    use_generated_images(cfg, shapes, batch_size=4)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
+                         val_interval=2)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0,
+                                by_epoch=False)]
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2,
+                                        by_epoch=False)
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    before = {n: p.detach().clone()
+              for n, p in runner.model.named_parameters()}
+    runner.train()
+    assert runner.iter == 2
+    moved = [n for n, p in runner.model.named_parameters()
+             if not torch.equal(before[n], p)]
+    assert len(moved) > 0.9 * len(before)
+    assert osp.isfile(osp.join(cfg.work_dir, 'iter_2.pth'))
+
+
+def test_print_beta_compares_with_table8(tmp_path):
+    """--compare-paper: the paper's Table 8 beside an AttentionViG-S
+    checkpoint's betas, row by row; another layout is refused."""
+    import math
+    model = AttentionViG('s')
+    betas = {}
+    for i, (name, param) in enumerate(temperature_parameters(model)):
+        param.data.fill_(math.log(2.0 + i))
+        betas[name] = 2.0 + i
+    path = str(tmp_path / 's.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in
+                               model.state_dict().items()}}, path)
+    rows = list(csv.DictReader(io.StringIO(print_beta(
+        path, '--compare-paper', '--csv'))))
+    paper = [6.79, 29.88, 23.72, 10.96, 6.63, 7.08, 5.33, 4.92]
+    assert [float(r['paper_beta']) for r in rows] == paper
+    assert [float(r['beta']) for r in rows] == pytest.approx(
+        list(betas.values()))
+    table = print_beta(path, '--compare-paper')
+    assert '29.88' in table and 'paper (Table 8)' in table
+    tiny = str(tmp_path / 'tiny.pth')
+    torch.save({'state_dict': AttentionViG(TINY).state_dict()}, tiny)
+    result = subprocess.run(
+        [sys.executable, 'tools/analysis/print_beta.py', tiny,
+         '--compare-paper'], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert "needs AttentionViG-S's layout" in result.stderr

@@ -33,6 +33,10 @@ def test_get_flops_table_within_paper_bounds():
     small, base = [float(line.split()[4]) for line in rows
                    if line.startswith('configs/sagvit')]
     assert 0 < small < base, out
+    # The paper's Table 3 (vanilla ViG-Ti): every row within 5% of its GFLOPs.
+    out = run('tools/analysis/get_flops.py', '--table3')
+    rows = [line for line in out.splitlines() if line.startswith('configs/')]
+    assert len(rows) == 5 and all(line.endswith('yes') for line in rows), out
 
 
 @pytest.mark.slow

@@ -3,7 +3,8 @@ import importlib
 
 _WHERE = {
     'AGGREGATORS': '.attention_vig', 'AttentionViG': '.attention_vig',
-    'Grapher': '.attention_vig', 'SAGViT': '.sag_vit',
+    'CrossAttentionVig': '.vig', 'Grapher': '.attention_vig',
+    'SAGViT': '.sag_vit',
     'GridGraph': '.graph', 'k_connectivity_graph': '.graph',
     'similarity_edge_weights': '.graph',
 }

@@ -32,6 +32,9 @@ Both are wrapped as ``torch.library`` custom ops (forward and backward), which
 only (batched MatMul over residue classes): what an ONNX export writes.
 :func:`reference_cross_attention` is the plain autograd loop over shifts,
 kept as the reference for tests and benchmarks.
+:func:`gather_cross_attention` is the same aggregation on an arbitrary
+neighbour index (vanilla ViG's kNN graph, the paper's Table 3), with the
+same head split, cosine and ``beta`` clamp (:func:`_split_heads`' parts).
 """
 import functools
 import importlib.util
@@ -440,17 +443,23 @@ def beta_from_log(log_beta: Tensor) -> Tensor:
     return log_beta.to(compute_dtype(log_beta)).clamp(*LOG_BETA_RANGE).exp()
 
 
-def _split_heads(q: Tensor, k: Tensor, v: Tensor, log_beta: Tensor,
-                 num_heads: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(B, C, H, W)`` -> unit-norm ``qn``, ``kn`` and ``v`` as
-    ``(B, heads, C / heads, H, W)`` in the compute dtype, and ``beta``."""
-    batch, channels, height, width = q.shape
+def _heads(x: Tensor, num_heads: int, dtype: torch.dtype) -> Tensor:
+    """``(B, C, H, W)`` -> ``(B, heads, C / heads, H, W)`` in ``dtype``."""
+    batch, channels, height, width = x.shape
     if channels % num_heads:
         raise InputError(f'{channels} channels cannot be split into '
                          f'{num_heads} heads')
-    heads = (batch, num_heads, channels // num_heads, height, width)
+    return x.to(dtype).reshape(batch, num_heads, channels // num_heads,
+                               height, width)
+
+
+def _split_heads(q: Tensor, k: Tensor, v: Tensor, log_beta: Tensor,
+                 num_heads: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(B, C, H, W)`` -> unit-norm ``qn``, ``kn`` and ``v`` as
+    ``(B, heads, C / heads, H, W)`` in the compute dtype, and ``beta``: the
+    part of the equations every implementation shares."""
     dtype = compute_dtype(v)
-    qn, kn, vh = (x.to(dtype).reshape(heads) for x in (q, k, v))
+    qn, kn, vh = (_heads(x, num_heads, dtype) for x in (q, k, v))
     return _unit(qn), _unit(kn), vh, beta_from_log(log_beta).to(dtype)
 
 
@@ -566,6 +575,66 @@ def standard_cross_attention(q: Tensor,
              for dim, offsets in shift_axes(shifts)]
     out, _ = _combine(parts, normalize, shifts.num_neighbours)
     return out.reshape(v.shape).to(v.dtype)
+
+
+def gather_cross_attention(q: Tensor,
+                           k: Tensor,
+                           v: Tensor,
+                           log_beta: Tensor,
+                           index: Tensor,
+                           num_heads: int,
+                           normalize: str = 'none') -> Tensor:
+    """The same aggregation on an arbitrary neighbour index (a kNN graph).
+
+    The equations of :func:`svga_cross_attention` (unit per-head ``q_i``,
+    ``k_j``, weights ``exp(-beta (1 - cos))``, the same normalisations and
+    ``beta`` clamp), with node ``i``'s neighbours given by
+    ``index[b, i, :]`` instead of the SVGA shifts; plain autograd over the
+    gathered keys and values.
+
+    Args:
+        q: Queries, ``(B, C, N, 1)`` (or any ``(B, C, H, W)`` with
+            ``N = H * W`` nodes in row-major order).
+        k: Keys, ``(B, C, M, 1)``: the nodes ``index`` points into.
+        v: Values, shaped as ``k``.
+        log_beta: Scalar tensor, the log of the temperature ``beta``.
+        index: Neighbour indices into the ``M`` key nodes, ``(B, N, n)`` or
+            ``(N, n)`` for every sample alike.
+        num_heads: Heads; ``C`` must be divisible by it.
+        normalize: ``'none'``, ``'mean'`` or ``'softmax'`` over the
+            ``n`` neighbours.
+
+    Returns:
+        Tensor: the messages ``m``, shaped as ``q``, in the dtype of ``v``.
+    """
+    if normalize not in NORMALIZATIONS:
+        raise InputError(f'normalize must be one of {NORMALIZATIONS}, '
+                         f'got {normalize!r}')
+    batch, channels = q.shape[:2]
+    if k.shape != v.shape or k.shape[:2] != q.shape[:2]:
+        raise InputError(f'keys {tuple(k.shape)} and values '
+                         f'{tuple(v.shape)} must have the batch and channels '
+                         f'of the queries {tuple(q.shape)} and one shape')
+    qn, kn, vh = (_heads(x.reshape(batch, channels, -1, 1), num_heads,
+                         compute_dtype(v)) for x in (q, k, v))
+    qn, kn = _unit(qn), _unit(kn)
+    beta = beta_from_log(log_beta).to(qn.dtype)
+    nodes = qn.shape[3]
+    index = index.expand(batch, *index.shape[-2:]) if index.dim() == 2 \
+        else index
+    if index.shape[:2] != (batch, nodes):
+        raise InputError(f'index {tuple(index.shape)} does not list the '
+                         f'neighbours of {nodes} nodes of {batch} samples')
+    heads, dims = qn.shape[1:3]
+    flat = index.reshape(batch, 1, 1, -1).expand(batch, heads, dims, -1)
+    gathered = [x.squeeze(-1).gather(3, flat).reshape(
+        batch, heads, dims, nodes, -1) for x in (kn, vh)]
+    logits = (_dot(qn, gathered[0]) - 1) * beta  # (B, h, 1, N, n)
+    weights = logits.softmax(-1) if normalize == 'softmax' else logits.exp()
+    if normalize == 'mean':
+        weights = weights / index.shape[-1]
+    out = (weights * gathered[1]).sum(-1)
+    return out.reshape(q.shape).to(v.dtype)
 
 
 def reference_cross_attention(q: Tensor,

@@ -95,6 +95,31 @@ def residue_classes(length: int, offsets: Sequence[int]) -> int:
     return 1
 
 
+def svga_neighbour_index(height: int, width: int,
+                         shifts: SVGAShifts) -> Tensor:
+    """The SVGA neighbours as an index, the form a kNN graph takes.
+
+    Args:
+        height: Rows of the grid.
+        width: Columns of the grid.
+        shifts: Its SVGA shifts.
+
+    Returns:
+        Tensor: ``(H * W, N)`` int64; row ``r * W + c`` lists node
+        ``(r, c)``'s neighbours ``((r + t) mod H, c)`` for the row offsets
+        ``t``, then ``(r, (c + t) mod W)`` for the column offsets.
+    """
+    rows = torch.arange(height).view(-1, 1, 1)
+    cols = torch.arange(width).view(1, -1, 1)
+    along_rows = (rows + torch.tensor(shifts.rows, dtype=torch.long)) \
+        % height * width + cols
+    along_cols = rows * width + (cols + torch.tensor(
+        shifts.cols, dtype=torch.long)) % width
+    return torch.cat([along_rows.expand(height, width, -1),
+                      along_cols.expand(height, width, -1)],
+                     -1).reshape(height * width, -1)
+
+
 def shifted_views(tensors: Sequence[Tensor], shifts: SVGAShifts,
                   dims: Tuple[int, int] = (-2, -1)) -> Iterator[List[Tensor]]:
     """Yield every tensor circularly shifted to each SVGA neighbour in turn.

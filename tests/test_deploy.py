@@ -11,9 +11,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import mmvig
 from mmvig.deploy import (TensorOutput, export_onnx, exportable,
                           onnxruntime_outputs, switch_to_deploy)
-from mmvig.errors import InputError
 from mmvig.models.layers import LayerScale2d
-from helpers import TINY
+from helpers import SAG_TINY, TINY
 
 
 def randomise_norms(model: torch.nn.Module) -> torch.nn.Module:
@@ -90,11 +89,20 @@ def test_attention_vig_folds_every_foldable_layer_scale():
                if type(m).__name__ == 'ConvPositionEncoding')
 
 
-def test_folding_in_training_mode_is_an_error():
-    for model in (mmvig.AttentionViG(TINY), timm.create_model(
-            'attentionvig_s', arch=TINY), mmvig.SAGViT('small')):
-        with pytest.raises(InputError, match=r'call model\.eval\(\) first'):
-            model.train().switch_to_deploy()
+def test_folding_in_training_mode_folds_the_running_statistics():
+    """As mmpretrain's re-parameterisable backbones, and as mmdeploy calls
+    it (``switch_to_deploy`` before ``eval``): folded in training mode, the
+    model computes what it computed in eval mode."""
+    for model in (randomise_norms(mmvig.AttentionViG(TINY)),
+                  randomise_norms(timm.create_model('attentionvig_s',
+                                                    arch=TINY)),
+                  randomise_norms(mmvig.SAGViT(SAG_TINY))):
+        x = torch.randn(2, 3, 97, 131)
+        expected = outputs(model.eval(), x)
+        model.train().switch_to_deploy()
+        assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+        # float32 rounding through the folds; batch statistics would be O(1)
+        assert_relative(outputs(model.eval(), x), expected, 1e-4)
 
 
 @pytest.mark.parametrize('size', [(224, 224), (97, 131)])
@@ -179,3 +187,22 @@ def test_folded_model_compiles_whole(tmp_path):
     with torch.no_grad():
         actual = compiled(x.to(memory_format=torch.channels_last))
     assert_relative(actual, expected, 1e-4)
+
+
+def test_any_onnx_export_writes_the_standard_operators(tmp_path):
+    """A plain ``torch.onnx.export`` of a model as built (``impl='auto'``,
+    nothing set by hand, as mmdeploy or a user's script calls it) writes
+    the aggregation as standard operators, not mmvig's custom op, and
+    onnxruntime computes what PyTorch does."""
+    onnx = pytest.importorskip('onnx')
+    pytest.importorskip('onnxruntime')
+    model = randomise_norms(mmvig.AttentionViG(TINY)).eval()
+    assert {m.impl for m in model.modules() if hasattr(m, 'impl')} == {'auto'}
+    x = torch.randn(1, 3, 97, 131)
+    path = str(tmp_path / 'plain.onnx')
+    torch.onnx.export(model, (x, ), path, input_names=['images'],
+                      opset_version=17, dynamo=False)
+    domains = {node.domain for node in onnx.load(path).graph.node}
+    assert domains <= {'', 'ai.onnx'}, domains
+    actual = [torch.from_numpy(o) for o in onnxruntime_outputs(path, x)]
+    assert_relative(actual, outputs(model, x), 1e-4)

@@ -5,9 +5,11 @@ import csv
 import glob
 import io
 import logging
+import os
 import os.path as osp
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -333,3 +335,48 @@ def test_print_beta_compares_with_table8(tmp_path):
         timeout=300)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert "needs AttentionViG-S's layout" in result.stderr
+
+
+def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
+    """No weights in the caches and no hub (an endpoint nothing listens
+    on, so no network is needed): the build stops within seconds, naming
+    the teacher and both ways out; HF_HUB_OFFLINE unset."""
+    import time
+    env = {k: v for k, v in os.environ.items() if k != 'HF_HUB_OFFLINE'}
+    env.update(HF_HOME=str(tmp_path / 'hf'), HF_ENDPOINT='http://127.0.0.1:9',
+               TORCH_HOME=str(tmp_path / 'torch'))
+    code = textwrap.dedent("""
+        import time
+        import mmvig
+        from mmengine.config import Config
+        from mmengine.registry import DefaultScope
+        from mmpretrain.registry import MODELS
+        cfg = Config.fromfile('configs/attentionvig_s_in1k.py')
+        start = time.perf_counter()
+        try:
+            with DefaultScope.overwrite_default_scope('mmpretrain'):
+                MODELS.build(cfg.model)
+        except mmvig.errors.InputError as error:
+            print(f'seconds: {time.perf_counter() - start:.2f}')
+            print(f'error: {error}')
+        """)
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seconds = result.stdout.split('seconds: ')[1].split()[0]
+    message = result.stdout.split('error: ', 1)[1]
+    assert float(seconds) < 10, seconds  # timm alone retries for ~50 s
+    assert "'regnety_160.deit_in1k'" in message
+    assert 'model.teacher.pretrained_cfg_overlay.file=PATH' in message
+    assert 'model.teacher=None' in message
+    assert time.perf_counter() - started < 120
+
+
+def test_a_missing_teacher_weights_file_is_named(tmp_path):
+    from mmvig.models.classifiers import check_teacher_weights
+    missing = str(tmp_path / 'regnety_160.pth')
+    with pytest.raises(FileNotFoundError, match=missing):
+        check_teacher_weights(dict(
+            type='TimmClassifier', model_name='regnety_160.deit_in1k',
+            pretrained=True, pretrained_cfg_overlay=dict(file=missing)))

@@ -138,3 +138,26 @@ def test_mmvig_checkpoint_loads_through_timm(spec, tmp_path):
         loaded = create(name, kwargs, num_classes=5, **extra).eval()
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), trained(x))
+
+
+def test_reset_classifier_without_pooling_returns_the_unpooled_map(spec):
+    """timm's contract: ``reset_classifier(0, '')`` removes the classifier
+    and the global pooling (AttentionViG); SAG-ViT is a class-token model,
+    whose only pooling is the token."""
+    name, kwargs, size = spec
+    model = create(name, kwargs).eval()
+    x = torch.randn(2, 3, size, size)
+    if not name.startswith('attentionvig'):
+        assert model.global_pool == 'token'
+        with pytest.raises(ValueError, match="global_pool must be one of"):
+            model.reset_classifier(0, '')
+        return
+    with torch.no_grad():
+        features = model.forward_features(x)
+        model.reset_classifier(0, '')
+        torch.testing.assert_close(model(x), features)
+    assert features.dim() == 4 and features.shape[1] == model.num_features
+    with pytest.raises(ValueError, match='use it with num_classes=0'):
+        model.reset_classifier(5, '')
+    model.reset_classifier(5, 'avg')
+    assert model(x).shape == (2, 5)

@@ -27,7 +27,7 @@ from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
 from ..utils import ConfigType
 from .base import (PyramidBackbone, check_bool, check_int, check_norm_cfg,
                    check_number)
-from .fold import check_eval, fold_conv_modules, last_conv, scale_conv
+from .fold import fold_conv_modules, last_conv, scale_conv
 from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
                      LayerScale2d, Residual, Stem, checkpointed, conv1x1,
                      downsample_conv)
@@ -505,17 +505,14 @@ class AttentionViG(PyramidBackbone):
         return modules, []
 
     def switch_to_deploy(self) -> None:
-        """Fold for inference; exact in eval mode (outputs equal to float
-        rounding). Every BatchNorm goes into its conv; the layer scale of
-        each inverted residual and FFN branch into the branch's last conv;
-        each positional encoding ``x + dwconv(x)`` becomes one depthwise
-        conv. The aggregation branch keeps its layer scale (a GELU comes
-        before it). The folded model cannot train.
-
-        Raises:
-            InputError: the model is in training mode.
-        """
-        check_eval(self)
+        """Fold for inference, in either mode (as mmpretrain's
+        re-parameterisable backbones): the folded model computes what this
+        one computes in eval mode, to float rounding. Every BatchNorm goes
+        into its conv with its running statistics; the layer scale of each
+        inverted residual and FFN branch into the branch's last conv; each
+        positional encoding ``x + dwconv(x)`` becomes one depthwise conv. The
+        aggregation branch keeps its layer scale (a GELU comes before it).
+        The folded model cannot train."""
         fold_conv_modules(self)
         for module in self.modules():
             if isinstance(module, Residual) and \

@@ -4,6 +4,9 @@ Importing this module needs mmpretrain; :mod:`mmvig.registry` only does so
 when mmpretrain is installed.
 """
 import copy
+import os.path as osp
+import socket
+import urllib.parse
 from typing import List, Optional, Tuple
 
 import torch
@@ -19,7 +22,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import InputError
 from ..utils import ConfigType
 from .checkpoint import select_weights, without_module_prefix
-from .fold import check_eval, fold_conv_modules
+from .fold import fold_conv_modules
 from .heads import distilled_logits, hidden_features, init_distilled_head
 
 
@@ -58,8 +61,8 @@ class AttentionViGClsHead(ClsHead):
                             hidden_channels, dropout, norm_cfg, act_cfg)
 
     def switch_to_deploy(self) -> None:
-        """Fold the hidden layer's BatchNorm into its conv (eval mode)."""
-        check_eval(self)
+        """Fold the hidden layer's BatchNorm (running statistics) into its
+        conv, in either mode."""
         fold_conv_modules(self)
 
     def pre_logits(self, feats: Tuple[Tensor, ...]) -> Tensor:
@@ -92,6 +95,66 @@ class AttentionViGClsHead(ClsHead):
         return losses
 
 
+def check_teacher_weights(teacher: ConfigType, timeout: float = 3.0) -> None:
+    """Fail within seconds, naming the teacher and the ways out, when a timm
+    teacher's pretrained weights are neither on disk nor downloadable.
+
+    Without this, timm's download retries for about a minute on a machine
+    without internet (most clusters' compute nodes) and then fails deep in
+    huggingface_hub. Looks in huggingface_hub's cache and torch hub's, then
+    tries one connection to the hub (``timeout`` seconds); changes nothing.
+
+    Raises:
+        FileNotFoundError: ``pretrained_cfg_overlay`` names a missing file.
+        InputError: the weights are not cached and the hub is unreachable.
+    """
+    if not isinstance(teacher, dict) or teacher.get('type') not in (
+            'TimmClassifier', 'mmpretrain.TimmClassifier') or \
+            not teacher.get('pretrained'):
+        return
+    name = teacher.get('model_name')
+    overlay = teacher.get('pretrained_cfg_overlay') or {}
+    if overlay.get('file'):
+        if not osp.isfile(osp.expanduser(overlay['file'])):
+            raise FileNotFoundError(
+                f"The teacher's weights file {overlay['file']} "
+                "(model.teacher.pretrained_cfg_overlay.file) does not exist")
+        return
+    import huggingface_hub
+    from huggingface_hub import constants
+    from timm.models import get_pretrained_cfg
+    cfg = get_pretrained_cfg(name)
+    if cfg is None:
+        return  # timm names the unknown model itself
+    if cfg.hf_hub_id and any(isinstance(huggingface_hub.try_to_load_from_cache(
+            cfg.hf_hub_id, filename), str) for filename in (
+                'model.safetensors', 'pytorch_model.bin')):
+        return
+    if cfg.url and osp.isfile(osp.join(torch.hub.get_dir(), 'checkpoints',
+                                       osp.basename(cfg.url))):
+        return
+    reason = 'HF_HUB_OFFLINE is set' if constants.HF_HUB_OFFLINE else None
+    if reason is None:
+        endpoint = urllib.parse.urlparse(constants.ENDPOINT)
+        port = endpoint.port or (443 if endpoint.scheme == 'https' else 80)
+        try:
+            socket.create_connection((endpoint.hostname, port),
+                                     timeout=timeout).close()
+        except OSError as error:
+            reason = (f'{endpoint.hostname}:{port} cannot be reached '
+                      f'({error})')
+    if reason is not None:
+        raise InputError(
+            f"The distillation teacher {name!r} needs its pretrained "
+            f'weights, which are not in the local caches, and {reason}. '
+            'Either download them once on a machine with internet and pass '
+            'the file (--cfg-options '
+            'model.teacher.pretrained_cfg_overlay.file=PATH, or '
+            "pretrained_cfg_overlay=dict(file=PATH) in the config's "
+            'teacher), or train without distillation (--cfg-options '
+            'model.teacher=None).')
+
+
 class DistillationClassifier(ImageClassifier):
     """Image classifier trained with DeiT-style hard distillation.
 
@@ -107,7 +170,9 @@ class DistillationClassifier(ImageClassifier):
         teacher: Config of any mmpretrain classifier, e.g.
             ``dict(type='TimmClassifier', model_name='regnety_160.deit_in1k',
             pretrained=True)``; its ``forward(x, mode='tensor')`` must return
-            logits.
+            logits. A timm teacher whose weights can be neither found nor
+            downloaded stops the build at once
+            (:func:`check_teacher_weights`).
         teacher_checkpoint: Optional checkpoint loaded into the teacher
             (safely, every key checked; its ``state_dict``, ``model`` or the
             plain dict).
@@ -121,6 +186,7 @@ class DistillationClassifier(ImageClassifier):
         self.teacher_checkpoint = teacher_checkpoint
         teacher_model = None
         if teacher is not None:
+            check_teacher_weights(teacher)
             teacher_model = MODELS.build(teacher)
             teacher_model.requires_grad_(False)
             teacher_model.eval()

@@ -5,7 +5,10 @@ and so is a layer scale after a branch that ends in a convolution: both go
 into that convolution's weight and bias. A conditional positional encoding
 ``x + dwconv(x)`` is one depthwise convolution with 1 added at the centre
 of every kernel. What cannot fold stays: a layer scale after an activation
-(the Grapher's aggregation branch ends in GELU), LayerNorms.
+(the Grapher's aggregation branch ends in GELU), LayerNorms. Folding uses
+the running statistics whatever the mode (as mmpretrain's RepVGG and
+MobileOne do; mmdeploy folds before it calls ``eval()``): the folded model
+computes what the model computes in eval mode.
 """
 from typing import Optional
 
@@ -14,7 +17,6 @@ from mmcv.cnn import ConvModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..errors import InputError
 
 
 def fold_batchnorm(conv: nn.Conv2d, norm: _BatchNorm) -> None:
@@ -64,12 +66,3 @@ def last_conv(branch: nn.Module) -> Optional[nn.Conv2d]:
         return last.conv
     return None
 
-
-def check_eval(model: nn.Module) -> None:
-    if any(m.training for m in model.modules()
-           if isinstance(m, _BatchNorm)):
-        raise InputError(
-            'switch_to_deploy folds the BatchNorm running statistics into '
-            'the convolutions, which only describes the model in eval mode: '
-            'call model.eval() first (a folded model cannot train its '
-            'statistics any more)')

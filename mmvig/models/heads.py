@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..utils import ConfigType
-from .fold import check_eval, fold_conv_modules
+from .fold import fold_conv_modules
 from .layers import conv1x1
 
 
@@ -66,8 +66,8 @@ class DistilledClassifierHead(nn.Module):
                             dropout, norm_cfg, act_cfg)
 
     def switch_to_deploy(self) -> None:
-        """Fold the hidden layer's BatchNorm into its conv (eval mode)."""
-        check_eval(self)
+        """Fold the hidden layer's BatchNorm (running statistics) into its
+        conv, in either mode."""
         fold_conv_modules(self)
 
     def forward(self, x: Tensor, pre_logits: bool = False) -> Tensor:

@@ -37,7 +37,7 @@ from ..errors import InputError
 from ..utils import ConfigType
 from .base import PyramidBackbone, check_bool, check_int, check_norm_cfg
 from .checkpoint import load_pretrained_backbone
-from .fold import check_eval, fold_conv_modules
+from .fold import fold_conv_modules
 from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
 from .layers import ConvPositionEncoding, checkpointed
 
@@ -277,15 +277,12 @@ class SAGViT(PyramidBackbone):
         self._freeze_stages()
 
     def switch_to_deploy(self) -> None:
-        """Fold for inference; exact in eval mode. Every BatchNorm of the
-        convolutional parts (the EfficientNetV2 trunk, the lateral conv)
-        goes into its conv; the token grid's positional encoding becomes one
-        depthwise conv. LayerNorms (graph attention, Transformer) stay.
-
-        Raises:
-            InputError: the model is in training mode.
-        """
-        check_eval(self)
+        """Fold for inference, in either mode: the folded model computes what
+        this one computes in eval mode. Every BatchNorm of the convolutional
+        parts (the EfficientNetV2 trunk, the lateral conv) goes into its conv
+        with its running statistics; the token grid's positional encoding
+        becomes one depthwise conv. LayerNorms (graph attention, Transformer)
+        stay."""
         fold_conv_modules(self)
         self.pos_embed.fold_identity()
 

@@ -62,6 +62,8 @@ class _TimmClassifier(nn.Module):
 
     num_levels = 4
     level_module = 'backbone.level{}'
+    # The pooling reset_classifier(num_classes, global_pool) may choose.
+    global_pools: Tuple[str, ...] = ('avg', )
 
     def __init__(self, backbone: nn.Module, num_classes: int,
                  drop_rate: float) -> None:
@@ -70,6 +72,7 @@ class _TimmClassifier(nn.Module):
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.num_features = backbone.level_channels[-1]
+        self.global_pool = self.global_pools[0]
         self.head = self._make_head(num_classes)
         self.feature_info = [
             dict(num_chs=channels, reduction=2**(i + 2),
@@ -79,9 +82,23 @@ class _TimmClassifier(nn.Module):
     def get_classifier(self) -> nn.Module:
         return self.head
 
-    def reset_classifier(self, num_classes: int, *args) -> None:
+    def reset_classifier(self, num_classes: int,
+                         global_pool: Optional[str] = None) -> None:
         """New final linear layers for ``num_classes``, the head's hidden
-        layer kept (0: the model returns the hidden features)."""
+        layer kept (0: the model returns the hidden features).
+        ``global_pool`` one of :attr:`global_pools` (``None`` keeps it);
+        ``''`` (with 0 classes) removes the pooling and the head: the model
+        returns ``forward_features``' unpooled map."""
+        if global_pool is not None:
+            if global_pool not in self.global_pools:
+                raise ValueError(
+                    f'global_pool must be one of {self.global_pools}, got '
+                    f'{global_pool!r}')
+            if global_pool == '' and num_classes:
+                raise ValueError("global_pool='' (no pooling) leaves no "
+                                 'features for a classifier: use it with '
+                                 'num_classes=0')
+            self.global_pool = global_pool
         self.num_classes = num_classes
         for name in self.classifier_names:
             parent, _, attr = name.rpartition('.')
@@ -141,7 +158,8 @@ class AttentionViGClassifier(_TimmClassifier):
     ``forward_features`` returns the last stage ``(B, C4, H/32, W/32)``;
     ``forward_head(pre_logits=True)`` the head's hidden features
     ``(B, 768)`` (``head_hidden_size``), which is also what
-    ``num_classes=0`` returns.
+    ``num_classes=0`` returns; ``reset_classifier(0, '')`` leaves the
+    unpooled last stage.
 
     Args:
         arch: AttentionViG arch (``'s'``, ``'m'``, ``'b'`` or a dict).
@@ -156,6 +174,7 @@ class AttentionViGClassifier(_TimmClassifier):
     head_hidden_size = 768
     level_module = 'backbone.stages.{}'
     classifier_names = ('head.head', 'head.dist_head')
+    global_pools = ('avg', '')
 
     def __init__(self, arch: Union[str, dict] = 's', num_classes: int = 1000,
                  in_chans: int = 3, drop_rate: float = 0.,
@@ -176,6 +195,10 @@ class AttentionViGClassifier(_TimmClassifier):
         return self.backbone(x)[-1]
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Logits; the hidden features with ``pre_logits``; ``x`` itself
+        after ``reset_classifier(0, '')``."""
+        if self.global_pool == '':
+            return x
         return self.head(x, pre_logits=pre_logits)
 
     @torch.jit.ignore
@@ -261,6 +284,7 @@ class SAGViTClassifier(_TimmClassifier):
         self.head_hidden_size = self.num_features
 
     classifier_names = ('head.layers.1.fc', )
+    global_pools = ('token', )  # the class token; no unpooled form
 
     def _make_head(self, num_classes: int) -> nn.Module:
         return _MLPHead(self.num_features, num_classes, self.drop_rate)

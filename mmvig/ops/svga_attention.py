@@ -493,8 +493,10 @@ def svga_cross_attention(q: Tensor,
             falling back to PyTorch with a warning if they fail; PyTorch
             elsewhere), ``'triton'`` (a failure raises), ``'torch'``,
             ``'standard'`` (standard operators only, as an ONNX export
-            writes them) or ``'reference'`` (plain autograd over shifted
-            tensors; memory grows with the neighbours).
+            writes them; every implementation but ``'reference'`` becomes
+            this one inside ``torch.onnx.export``) or ``'reference'`` (plain
+            autograd over shifted tensors; memory grows with the
+            neighbours).
 
     Returns:
         Tensor: the aggregated messages ``m``, shape ``(B, C, H, W)``, in the
@@ -506,6 +508,8 @@ def svga_cross_attention(q: Tensor,
     if impl not in IMPLEMENTATIONS:
         raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
                          f'got {impl!r}')
+    if impl != 'reference' and torch.onnx.is_in_onnx_export():
+        impl = 'standard'  # what ONNX expresses, under any export call
     if impl in ('standard', 'reference'):
         fn = standard_cross_attention if impl == 'standard' else \
             reference_cross_attention

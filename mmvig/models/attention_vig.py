@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
-                                  NORMALIZATIONS, svga_cross_attention)
+                                  check_normalize, svga_cross_attention)
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
 from ..utils import ConfigType
 from .base import (PyramidBackbone, check_bool, check_int, check_norm_cfg,
@@ -94,9 +94,7 @@ class CrossAttentionAggregation(nn.Module):
                  impl: str = 'auto') -> None:
         super().__init__()
         num_heads = _head_count(channels, num_heads, head_dim)
-        if normalize not in NORMALIZATIONS:
-            raise InputError(f'normalize must be one of {NORMALIZATIONS}, '
-                             f'got {normalize!r}')
+        check_normalize(normalize)
         low, high = (math.exp(b) for b in LOG_BETA_RANGE)
         if not low <= init_beta <= high:
             raise InputError(

@@ -64,6 +64,14 @@ DENSE_MIN_NEIGHBOURS = 8
 DENSE_CHUNK_ELEMENTS = 1 << 19
 
 
+def check_normalize(normalize: str) -> None:
+    """Raise :class:`InputError` unless ``normalize`` is one of
+    :data:`NORMALIZATIONS`."""
+    if normalize not in NORMALIZATIONS:
+        raise InputError(f'normalize must be one of {NORMALIZATIONS}, '
+                         f'got {normalize!r}')
+
+
 def _dot(a: Tensor, b: Tensor) -> Tensor:
     """Per-head dot product over the channel dim: ``(B,h,d,H,W) -> (B,h,1,H,W)``."""
     return (a * b).sum(2, keepdim=True)
@@ -502,9 +510,7 @@ def svga_cross_attention(q: Tensor,
         Tensor: the aggregated messages ``m``, shape ``(B, C, H, W)``, in the
         dtype of ``v``.
     """
-    if normalize not in NORMALIZATIONS:
-        raise InputError(f'normalize must be one of {NORMALIZATIONS}, '
-                         f'got {normalize!r}')
+    check_normalize(normalize)
     if impl not in IMPLEMENTATIONS:
         raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
                          f'got {impl!r}')
@@ -611,9 +617,7 @@ def gather_cross_attention(q: Tensor,
     Returns:
         Tensor: the messages ``m``, shaped as ``q``, in the dtype of ``v``.
     """
-    if normalize not in NORMALIZATIONS:
-        raise InputError(f'normalize must be one of {NORMALIZATIONS}, '
-                         f'got {normalize!r}')
+    check_normalize(normalize)
     batch, channels = q.shape[:2]
     if k.shape != v.shape or k.shape[:2] != q.shape[:2]:
         raise InputError(f'keys {tuple(k.shape)} and values '

@@ -122,11 +122,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(header)
     print('-' * len(header))
     all_ok = True
+    published = {**PAPER, **TABLE3}
     for config in configs:
         path = config if osp.isfile(config) else osp.join(ROOT, config)
         params, macs, other = count(build_classifier(path), args.shape)
         key = osp.relpath(osp.abspath(path), ROOT)
-        paper = {**PAPER, **TABLE3}.get(key) if args.shape == 224 else None
+        paper = published.get(key) if args.shape == 224 else None
         row = f'{key:<{width}} {params / 1e6:>10.2f}'
         if paper is None:
             print(f'{row} {"-":>6} {"-":>7} {macs / 1e9:>7.2f} {"-":>6} '

@@ -1,13 +1,13 @@
 # AttentionViG-S, ImageNet-1k.
 #
-# The paper's numbers (DESIGN.md section 3): 300 epochs, AdamW, lr 2e-3 at
+# The AttentionViG paper's numbers: 300 epochs, AdamW, lr 2e-3 at
 # total batch 2048 (8 GPUs x 256; --auto-scale-lr rescales it for other
 # totals), cosine decay, DeiT augmentation (RandAugment, random erasing,
 # Mixup 0.8 / CutMix 1.0, label smoothing 0.1) and hard distillation from
 # RegNetY-16GF.
 #
 # Where the paper is silent, the recipe of the authors' GreedyViG main.py
-# (github SLDGroup/GreedyViG, argument defaults; DESIGN.md section 6):
+# (github SLDGroup/GreedyViG, argument defaults):
 # - an EMA of the weights, decay 0.99996 per iteration, buffers averaged too
 #   (timm's ModelEma): mmengine's EMAHook, momentum 1 - 0.99996. Checkpoints
 #   then carry both sets of weights; the downstream configs load the EMA ones,

@@ -1,5 +1,5 @@
-# Semantic FPN with AttentionViG-S on ADE20K, the paper's recipe (DESIGN.md
-# section 3): 40k iterations, total batch 32 (8 GPUs x 4), AdamW lr 2e-4,
+# Semantic FPN with AttentionViG-S on ADE20K, the AttentionViG
+# paper's recipe: 40k iterations, total batch 32 (8 GPUs x 4), AdamW lr 2e-4,
 # weight decay 1e-4, poly decay power 0.9, 512x512 crops, 150 classes,
 # beta frozen.
 #   tools/dist_train.sh configs/fpn_attentionvig_s_ade20k.py 8

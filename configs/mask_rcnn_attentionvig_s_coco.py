@@ -1,5 +1,5 @@
 # Mask R-CNN + FPN with AttentionViG-S on COCO 2017, the paper's 1x recipe
-# (DESIGN.md section 3): 12 epochs, lr x0.1 at epochs 8 and 11, total batch 16
+# (AttentionViG paper): 12 epochs, lr x0.1 at epochs 8 and 11, total batch 16
 # (8 GPUs x 2), AdamW lr 2e-4, weight decay 0.05, 1333x800, beta frozen.
 #   tools/dist_train.sh configs/mask_rcnn_attentionvig_s_coco.py 8
 # On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 16).

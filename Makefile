@@ -1,7 +1,7 @@
 # The README's commands. Each one sets up .venv/ first (seconds once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-fast flops bench
+.PHONY: setup demo test test-fast test-timm flops bench
 
 setup:
 	@bash tools/setup_env.sh
@@ -12,9 +12,16 @@ setup:
 demo: setup
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
-# Every test, the slow end-to-end ones included (what CI runs).
+# Every test, the slow end-to-end ones included, then timm's own model
+# suite on mmvig's timm models (what CI runs).
 test: setup
 	$(PY) -m pytest -m "slow or not slow" tests
+	$(PY) tools/dev/timm_suite.py
+
+# timm's tests/test_models.py (of the installed timm, from PyPI) on
+# attentionvig_* and sagvit_*, TorchScript aside (about 1 min).
+test-timm: setup
+	$(PY) tools/dev/timm_suite.py
 
 # Fast tests only.
 test-fast: setup

@@ -36,6 +36,10 @@ setup(
         'all': ['mmpretrain>=1.2,<1.3', 'mmdet>=3.3,<3.4', 'mmsegmentation>=1.2,<1.3',
                 'ftfy', 'regex', 'timm>=1.0'],
         'deploy': ['onnx', 'onnxruntime'],
+        # mmdeploy 1.3.1's dependencies without its protobuf<=3.20.2 pin;
+        # mmdeploy itself: pip install mmdeploy==1.3.1 --no-deps (README).
+        'mmdeploy': ['onnx', 'onnxruntime', 'aenum', 'grpcio', 'multiprocess',
+                     'prettytable', 'terminaltables'],
         'tests': ['pytest>=8', 'pytest-timeout', 'onnx', 'onnxruntime'],
     },
     license='Apache License 2.0',

@@ -161,3 +161,145 @@ def test_reset_classifier_without_pooling_returns_the_unpooled_map(spec):
         model.reset_classifier(5, '')
     model.reset_classifier(5, 'avg')
     assert model(x).shape == (2, 5)
+
+
+def _tracer_kwargs():
+    from timm.models import get_notrace_functions, get_notrace_modules
+    return dict(leaf_modules=get_notrace_modules(),
+                autowrap_functions=get_notrace_functions(),
+                param_shapes_constant=True)
+
+
+def test_fx_feature_extraction_matches_the_model(spec):
+    """torchvision's ``create_feature_extractor`` with timm's tracer settings
+    (what timm's FX tests and ``feature_cls='fx'`` use) traces the whole
+    model; its output equals the model's, in eval and in train mode."""
+    from torchvision.models.feature_extraction import (
+        create_feature_extractor, get_graph_node_names)
+    name, kwargs, size = spec
+    model = create(name, kwargs, num_classes=7).eval()
+    x = torch.randn(2, 3, size, size)
+    _, nodes = get_graph_node_names(model, tracer_kwargs=_tracer_kwargs())
+    traced = create_feature_extractor(model, return_nodes=[nodes[-1]],
+                                      tracer_kwargs=_tracer_kwargs())
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x)[nodes[-1]], model(x))
+    traced.train()
+    traced(x)[nodes[-1]].mean().backward()
+    assert all(p.grad is not None for p in traced.parameters())
+
+
+def test_attentionvig_traces_with_plain_torch_fx():
+    """The size-dependent helpers are ``torch.fx.wrap``-ped, so the backbone
+    traces with plain ``torch.fx.symbolic_trace`` (no timm lists, as an
+    mmdet or mmseg user would trace it), stage outputs included."""
+    from mmvig.models import AttentionViG
+    torch.manual_seed(0)
+    backbone = AttentionViG(arch=TINY, out_indices=(0, 1, 2, 3)).eval()
+    graph = torch.fx.symbolic_trace(backbone)
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        for ours, traced in zip(backbone(x), graph(x)):
+            torch.testing.assert_close(traced, ours)
+    with pytest.raises(Exception, match='too small for AttentionViG'):
+        graph(torch.randn(1, 3, 8, 8))  # the size check is in the graph
+
+
+def test_timm_fx_features_only():
+    """``features_only=True, feature_cls='fx'`` (timm's FeatureGraphNet over
+    the ``feature_info`` modules) returns the stages that the default
+    (``forward_intermediates``) feature extractor returns."""
+    torch.manual_seed(0)
+    fx = timm.create_model('attentionvig_s', arch=TINY, features_only=True,
+                           feature_cls='fx').eval()
+    getter = timm.create_model('attentionvig_s', arch=TINY,
+                               features_only=True).eval()
+    getter.load_state_dict({k.replace('graph_module.', 'model.', 1): v
+                            for k, v in fx.state_dict().items()})
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        for a, b in zip(fx(x), getter(x)):
+            torch.testing.assert_close(a, b)
+
+
+def test_sagvit_levels_need_no_setup():
+    """SAG-ViT's timm levels are the trunk's stride-4/8/16 maps and the token
+    grid: every index answers on a model as ``create_model`` builds it, the
+    ``feature_info`` modules exist, and pruning to a level leaves a model
+    whose parameters all get gradients."""
+    model = create('sagvit_small', dict(arch=SAG_TINY)).eval()
+    x = torch.randn(2, 3, 96, 96)
+    final, levels = model.forward_intermediates(x)
+    assert [t.shape[1] for t in levels] == \
+        [info['num_chs'] for info in model.feature_info]
+    assert [96 // t.shape[-1] for t in levels] == [4, 8, 16, 32]
+    torch.testing.assert_close(final, model.forward_features(x))
+    names = dict(model.named_modules())
+    assert all(info['module'] in names for info in model.feature_info)
+    for level in range(3):
+        pruned = create('sagvit_small', dict(arch=SAG_TINY)).eval()
+        pruned.load_state_dict(model.state_dict())
+        pruned.prune_intermediate_layers([level])
+        torch.testing.assert_close(pruned.forward_features(x), levels[level])
+        assert pruned.backbone.patch_embed is None
+        pruned.train()
+        pruned(x).mean().backward()
+        assert all(p.grad is not None for p in pruned.parameters())
+
+
+def test_factory_device_and_dtype(spec):
+    """timm's ``device=`` / ``dtype=`` factory arguments: every tensor on the
+    meta device (nothing allocated), in the dtype asked for; a new
+    classifier follows the model's device and dtype."""
+    name, kwargs, _ = spec
+    model = timm.create_model(name, **kwargs, device='meta',
+                              dtype=torch.float64)
+    tensors = list(model.parameters()) + [
+        b for b in model.buffers() if b.is_floating_point()]
+    assert {t.device.type for t in tensors} == {'meta'}
+    assert {t.dtype for t in tensors} == {torch.float64}
+    model.reset_classifier(3)
+    assert {p.device.type for p in model.get_classifier().parameters()} == \
+        {'meta'}
+
+
+def test_same_padding_conv_matches_mmcv():
+    """SAG-ViT's trunk convs (switched to an FX-traceable class) pad as
+    mmcv's ``Conv2dAdaptivePadding``, odd sizes and strides included."""
+    from mmcv.cnn.bricks import Conv2dAdaptivePadding
+
+    from mmvig.models.sag_vit import SamePaddingConv2d
+    torch.manual_seed(0)
+    for kernel, stride, size in [(3, 2, (17, 22)), (3, 1, (9, 8)),
+                                 (5, 2, (15, 15)), (1, 2, (7, 9))]:
+        conv = Conv2dAdaptivePadding(4, 6, kernel, stride)
+        x = torch.randn(2, 4, *size)
+        expected = conv(x)
+        conv.__class__ = SamePaddingConv2d
+        torch.testing.assert_close(conv(x), expected)
+    trunk_convs = [type(m) for m in create(
+        'sagvit_small', dict(arch=SAG_TINY)).modules()
+        if isinstance(m, Conv2dAdaptivePadding)]
+    assert trunk_convs and set(trunk_convs) == {SamePaddingConv2d}
+
+
+def test_switched_trunk_convs_keep_the_trunks_init(monkeypatch):
+    """mmengine's initialisers match layers by the names of their class and
+    its direct bases: with the switched convs, a seeded SAG-ViT initialises
+    exactly as with mmcv's own ``Conv2dAdaptivePadding`` (same draws)."""
+    from mmcv.cnn.bricks import Conv2dAdaptivePadding
+
+    from mmvig.models import SAGViT, sag_vit
+
+    def build():
+        torch.manual_seed(0)
+        model = SAGViT(arch=SAG_TINY)
+        model.init_weights()
+        return model.state_dict()
+
+    ours = build()
+    monkeypatch.setattr(sag_vit, 'SamePaddingConv2d', Conv2dAdaptivePadding)
+    reference = build()
+    assert list(ours) == list(reference)
+    for key in ours:
+        torch.testing.assert_close(ours[key], reference[key], msg=key)

@@ -66,5 +66,7 @@ fi
 
 log "installing the OpenMMLab libraries, timm and mmvig (editable)"
 "${UV[@]}" -q -r "$REQ/runtime.txt" -r "$REQ/tests.txt" -e "$ROOT"
+log "installing mmdeploy (whole-model export; its protobuf pin overridden)"
+"${UV[@]}" -q -r "$REQ/mmdeploy.txt" --override "$REQ/mmdeploy-overrides.txt"
 "$PY" -c 'import mmcv.ops, mmdet, mmseg, mmpretrain, mmvig; print("[setup] ok: mmcv", mmcv.__version__, "| torch", __import__("torch").__version__, "| mmvig", mmvig.__version__)'
 echo "$REQ_HASH" > "$STAMP"

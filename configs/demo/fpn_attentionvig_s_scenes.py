@@ -15,7 +15,9 @@ _base_ = '../fpn_attentionvig_s_ade20k.py'
 data_root = 'data/scenes/'
 imagenet_checkpoint = 'work_dirs/demo/attentionvig_s_shapes/epoch_6.pth'
 classes = ('circle', 'triangle', 'square', 'pentagon', 'star', 'cross')
-metainfo = dict(classes=classes)
+palette = [(220, 20, 60), (0, 130, 200), (255, 180, 0), (60, 180, 75),
+           (145, 30, 180), (70, 240, 240)]
+metainfo = dict(classes=classes, palette=palette)
 crop_size = (160, 192)
 norm_cfg = dict(type='BN', requires_grad=True)
 
@@ -33,8 +35,11 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
+# The scenes are 192x160 already; the Resize is where mmdeploy sets the
+# static input size of an export.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(192, 160), keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]

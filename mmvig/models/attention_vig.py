@@ -128,6 +128,7 @@ class CrossAttentionAggregation(nn.Module):
         return self.out(torch.cat([x, m], dim=1))
 
 
+@torch.fx.wrap
 def _neighbour_max(x: Tensor, shifts: SVGAShifts) -> Tensor:
     """``max_j x_j`` over the SVGA neighbours of every node."""
     out = None
@@ -136,6 +137,7 @@ def _neighbour_max(x: Tensor, shifts: SVGAShifts) -> Tensor:
     return out if out is not None else torch.zeros_like(x)
 
 
+@torch.fx.wrap
 def _neighbour_sum(x: Tensor, shifts: SVGAShifts) -> Tensor:
     """``sum_j x_j`` over the SVGA neighbours of every node."""
     out = torch.zeros_like(x)
@@ -226,6 +228,38 @@ def build_aggregator(cfg: ConfigType, channels: int, norm_cfg: ConfigType,
                              **cfg)
 
 
+# Functions whose Python depends on a map's size are single nodes when FX
+# traces a model (torch.fx.wrap): timm's FX feature extraction and
+# torchvision's create_feature_extractor see the layers around them.
+torch.fx.wrap('svga_cross_attention')
+
+
+@torch.fx.wrap
+def _map_shifts(x: Tensor, stride: int,
+                max_shifts: Optional[int]) -> SVGAShifts:
+    """The SVGA shifts of ``x``'s ``H x W`` map."""
+    return svga_shifts(x.shape[-2], x.shape[-1], stride, max_shifts)
+
+
+@torch.fx.wrap
+def _checked_input(x: Tensor,
+                   rules: Sequence[Tuple[int, int, int]]) -> Tensor:
+    """``x`` (images ``(B, C, H, W)``) if every Grapher stage will have
+    neighbours (``rules`` from :meth:`AttentionViG._size_rules`)."""
+    height, width = x.shape[-2:]
+    failing = [rule for rule in rules if max(height, width) < rule[0]]
+    if not failing:
+        return x
+    _, i, stride = failing[0]
+    minimum = max(rule[0] for rule in rules)
+    h, w = (math.ceil(s / 2**(i + 2)) for s in (height, width))
+    raise InputError(
+        f'Input {height}x{width} is too small for AttentionViG: stage '
+        f'{i + 1} would be a {h}x{w} map, on which the SVGA graph (stride '
+        f'{stride}) has no neighbours. Use inputs whose longer side is at '
+        f'least {minimum} pixels.')
+
+
 class Grapher(nn.Module):
     """Grapher block: positional encoding, graph aggregation, FFN.
 
@@ -295,7 +329,7 @@ class Grapher(nn.Module):
     def forward(self, x: Tensor, with_cp: bool = False) -> Tensor:
         """``with_cp`` checkpoints the aggregation and the FFN separately, so
         the backward pass holds one of them at a time."""
-        shifts = self.shifts(*x.shape[-2:])
+        shifts = _map_shifts(x, self.graph_stride, self.max_shifts)
         if with_cp:
             x = checkpointed(self, x, shifts, forward=self._mix)
             return checkpointed(self.ffn, x)
@@ -460,7 +494,8 @@ class AttentionViG(PyramidBackbone):
 
         self.stem = Stem(in_channels, widths[0], norm_cfg, act_cfg)
         blocks_per_stage = [d + g for d, g in zip(depths, num_graphers)]
-        rates = torch.linspace(0, drop_path_rate, sum(blocks_per_stage))
+        rates = torch.linspace(0, drop_path_rate, sum(blocks_per_stage),
+                               device='cpu')
         self.stages = nn.ModuleList()
         start = 0
         for i in range(self.num_stages):
@@ -522,23 +557,13 @@ class AttentionViG(PyramidBackbone):
             elif isinstance(module, ConvPositionEncoding):
                 module.fold_identity()
 
-    def _check_input_size(self, height: int, width: int, last: int) -> None:
-        """Every Grapher up to stage ``last`` needs a neighbour: a map whose
-        longer side exceeds the stage's stride ``K``, so an input whose
-        longer side exceeds ``K * 2^(i+2)`` for every such stage ``i``."""
-        needed = [(self.graph_strides[i] * 2**(i + 2) + 1, i)
-                  for i in range(last + 1)
-                  if any(isinstance(m, Grapher) for m in self.stages[i])]
-        failing = [i for size, i in needed if max(height, width) < size]
-        if not failing:
-            return
-        i, minimum = failing[0], max(size for size, _ in needed)
-        h, w = (math.ceil(s / 2**(i + 2)) for s in (height, width))
-        raise InputError(
-            f'Input {height}x{width} is too small for AttentionViG: stage '
-            f'{i + 1} would be a {h}x{w} map, on which the SVGA graph (stride '
-            f'{self.graph_strides[i]}) has no neighbours. Use inputs whose '
-            f'longer side is at least {minimum} pixels.')
+    def _size_rules(self, last: int) -> Tuple[Tuple[int, int, int], ...]:
+        """``(minimum longer side, stage, stride K)`` of every stage up to
+        ``last`` with Grapher blocks: each needs a map whose longer side
+        exceeds its stride ``K``, so an input longer than ``K * 2^(i+2)``."""
+        return tuple((self.graph_strides[i] * 2**(i + 2) + 1, i,
+                      self.graph_strides[i]) for i in range(last + 1)
+                     if any(isinstance(m, Grapher) for m in self.stages[i]))
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Args: x: images ``(B, in_channels, H, W)``, any ``H, W``.
@@ -553,7 +578,7 @@ class AttentionViG(PyramidBackbone):
                        indices: Sequence[int]) -> Tuple[Tensor, ...]:
         """Outputs of the stages in ``indices`` (sorted, each in 0-3); runs
         the stages up to the deepest one asked for."""
-        self._check_input_size(*x.shape[-2:], last=max(indices))
+        x = _checked_input(x, self._size_rules(max(indices)))
         if self.with_cp[0] and torch.is_grad_enabled() and \
                 self.stem[0].conv.weight.requires_grad:
             x = checkpointed(self.stem, x)

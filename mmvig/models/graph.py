@@ -53,8 +53,8 @@ def k_connectivity_graph(height: int, width: int, k: int,
         raise InputError(f'Empty {height}x{width} grid')
     steps = torch.arange(-k, k + 1, device=device)
     offsets = torch.cartesian_prod(steps, steps)  # (K, 2)
-    rows = torch.arange(height, device=device).repeat_interleave(width)
-    cols = torch.arange(width, device=device).repeat(height)
+    ids = torch.arange(height * width, device=device)
+    rows, cols = ids // width, ids % width
     nr = rows[:, None] + offsets[:, 0]
     nc = cols[:, None] + offsets[:, 1]
     mask = (nr >= 0) & (nr < height) & (nc >= 0) & (nc < width)

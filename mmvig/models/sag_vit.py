@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_norm_layer
-from mmcv.cnn.bricks import DropPath
+from mmcv.cnn.bricks import Conv2dAdaptivePadding, DropPath
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmengine.model import ModuleList
 from mmengine.model.weight_init import trunc_normal_
@@ -100,11 +100,10 @@ class GraphAttention(nn.Module):
         Returns:
             Tensor: ``(B, N, D)``.
         """
-        b, n, d = x.shape
-        h = self.fc(x).view(b, n, self.num_heads, d // self.num_heads)
+        h = self.fc(x).reshape(x.shape[0], x.shape[1], self.num_heads, -1)
         attn = self.attn_drop(self.attention(h, graph, weights))
-        out = torch.einsum('bnkh,bnkhc->bnhc', attn, h[:, graph.index])
-        return self.proj(self.act(out.reshape(b, n, d) + self.bias))
+        out = (attn[..., None] * h[:, graph.index]).sum(2)  # (B, N, heads, c)
+        return self.proj(self.act(out.flatten(2) + self.bias))
 
 
 class GATBlock(nn.Module):
@@ -129,10 +128,106 @@ class GATBlock(nn.Module):
         return x + self.drop_path(self.attn(self.norm(x), graph, weights))
 
 
+# Functions whose Python depends on a map's size are single nodes when FX
+# traces a model (torch.fx.wrap); mmcv's PatchEmbed and mmpretrain's
+# Transformer layer unpack shapes too, and are leaf modules of timm's FX
+# tracer (registered with the timm models).
+@torch.fx.wrap
 def _resize(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    """``x`` ``(B, C, h, w)`` resized bilinearly to ``size`` (itself if it has
+    that size)."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
+
+
+@torch.fx.wrap
+def _strided_size(x: Tensor, stride: int) -> Tuple[int, int]:
+    """``(ceil(H / stride), ceil(W / stride))`` of images ``x``."""
+    return tuple(math.ceil(s / stride) for s in x.shape[-2:])
+
+
+@torch.fx.wrap
+def _patch_graph(size: Tuple[int, int], k: int, like: Tensor) -> GridGraph:
+    """The k-connectivity graph of a ``rows x cols`` patch grid, on
+    ``like``'s device."""
+    return k_connectivity_graph(size[0], size[1], k, like.device)
+
+
+@torch.fx.wrap
+def _checked_input(x: Tensor, patch_size: int, k: int) -> Tensor:
+    """``x`` (images ``(B, C, H, W)``) if its patch grid can hold ``k``-step
+    neighbourhoods; see :meth:`SAGViT.node_grid`."""
+    node_grid(*x.shape[-2:], patch_size, k)
+    return x
+
+
+def node_grid(height: int, width: int, patch_size: int,
+              k: int) -> Tuple[int, int]:
+    """Patch grid ``(rows, cols)`` of an ``H x W`` input, checked.
+
+    Raises:
+        InputError: the stride-16 map is smaller than one patch, or the
+            grid has no more than ``k`` nodes per side.
+    """
+    p = patch_size
+    h16, w16 = math.ceil(height / 16), math.ceil(width / 16)
+    if min(h16, w16) < p:
+        raise InputError(
+            f'Input {height}x{width} is too small for SAG-ViT with '
+            f'patch_size={p}: its stride-16 feature map is {h16}x{w16}, '
+            f'which cannot hold one {p}x{p} patch. Use inputs of at least '
+            f'{16 * p} pixels per side or a smaller patch_size.')
+    rows, cols = math.ceil(h16 / p), math.ceil(w16 / p)
+    if min(rows, cols) <= k:
+        raise InputError(
+            f'Input {height}x{width} is too small for SAG-ViT with k={k}: '
+            f'its patch grid is {rows}x{cols} (patch_size={p} on the '
+            f'stride-16 map), which cannot hold {k}-step neighbourhoods '
+            f'(more than {k} patches per side needed). Use inputs of at '
+            f'least {16 * p * k + 1} pixels per side, or a smaller k or '
+            f'patch_size.')
+    return rows, cols
+
+
+@torch.fx.wrap
+def _same_padding(x: Tensor, kernel_size: Tuple[int, int],
+                  stride: Tuple[int, int],
+                  dilation: Tuple[int, int]) -> Tensor:
+    """``x`` zero-padded for a "same" convolution (TensorFlow's rule, which
+    mmcv's ``Conv2dAdaptivePadding`` applies): ``ceil(size / stride)``
+    outputs per side, the extra pixel at the bottom and right."""
+    pads = []
+    for size, k, s, d in zip(reversed(x.shape[-2:]), reversed(kernel_size),
+                             reversed(stride), reversed(dilation)):
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size,
+                    0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads) if any(pads) else x
+
+
+class SamePaddingConv2d(Conv2dAdaptivePadding, nn.Conv2d):
+    """mmcv's ``Conv2dAdaptivePadding`` (the EfficientNetV2 trunk's convs,
+    same parameters) with its size arithmetic in one function, so that FX
+    traces the trunk. The trunk's convs are switched to this class after
+    mmpretrain builds them. ``nn.Conv2d`` is a direct base too: mmengine's
+    initialisers match a layer by its class's and its direct bases' names
+    (the trunk's ``Kaiming`` init names ``Conv2d``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = _same_padding(x, self.kernel_size, self.stride, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class PatchEmbedding(PatchEmbed):
+    """mmcv's :class:`~mmcv.cnn.bricks.transformer.PatchEmbed` (same keys),
+    a class of mmvig's own so that timm's FX tracer can keep it whole."""
+
+
+class TransformerLayer(TransformerEncoderLayer):
+    """mmpretrain's ViT encoder layer (same keys), a class of mmvig's own so
+    that timm's FX tracer can keep it whole."""
 
 
 class SAGViT(PyramidBackbone):
@@ -238,11 +333,17 @@ class SAGViT(PyramidBackbone):
         self.trunk_init_cfg = trunk_init_cfg
         dims = self.arch_settings['embed_dims']
 
-        self.trunk = EfficientNetV2(
-            self.arch_settings['trunk'], in_channels=in_channels,
-            drop_path_rate=drop_path_rate, out_indices=self.trunk_out,
-            norm_cfg=norm_cfg)
+        device = torch.get_default_device()
+        with torch.device('cpu'):  # EfficientNetV2 reads tensors (.item())
+            self.trunk = EfficientNetV2(
+                self.arch_settings['trunk'], in_channels=in_channels,
+                drop_path_rate=drop_path_rate, out_indices=self.trunk_out,
+                norm_cfg=norm_cfg)
         del self.trunk.layers[self.trunk_out[-1] + 1:]
+        self.trunk.to(device)
+        for module in self.trunk.modules():
+            if type(module) is Conv2dAdaptivePadding:
+                module.__class__ = SamePaddingConv2d
         # Layer i >= 1 of the trunk is row i - 1 of its arch table, whose
         # sixth entry is the output width.
         trunk_channels = [self.trunk.arch[i - 1][5] for i in self.trunk_out]
@@ -254,19 +355,20 @@ class SAGViT(PyramidBackbone):
                                  norm_cfg=norm_cfg, act_cfg=None)
         if 2 in self.out_indices:
             self.add_lateral()
-        self.patch_embed = PatchEmbed(
+        self.patch_embed = PatchEmbedding(
             trunk_channels[2], dims, kernel_size=patch_size, stride=patch_size,
             padding='corner', norm_cfg=dict(type='LN'))
         num_gat = self.arch_settings['gat_layers']
         depth = self.arch_settings['depth']
-        rates = torch.linspace(0, drop_path_rate, num_gat + depth).tolist()
+        rates = torch.linspace(0, drop_path_rate, num_gat + depth,
+                               device='cpu').tolist()
         self.gat_blocks = ModuleList(
             GATBlock(dims, self.arch_settings['gat_heads'], rates[i])
             for i in range(num_gat))
         self.pos_embed = ConvPositionEncoding(dims, kernel_size=3)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dims))
         self.layers = ModuleList(
-            TransformerEncoderLayer(
+            TransformerLayer(
                 dims, self.arch_settings['num_heads'],
                 int(dims * self.arch_settings['mlp_ratio']),
                 drop_path_rate=rates[num_gat + i])
@@ -317,16 +419,17 @@ class SAGViT(PyramidBackbone):
     def _stages(self) -> List[List[nn.Module]]:
         """Modules of the stem (index 0) and of stages 1-4."""
         layers = self.trunk.layers
-        return [[layers[0]], list(layers[1:3]), [layers[3]],
-                list(layers[4:6]) +
-                ([self.lateral] if self.lateral is not None else []),
-                [self.patch_embed, self.gat_blocks, self.pos_embed,
-                 self.layers, self.norm]]
+        stages = [list(layers[0:1]), list(layers[1:3]), list(layers[3:4]),
+                  list(layers[4:6]) + [self.lateral],
+                  [self.patch_embed, self.gat_blocks, self.pos_embed,
+                   self.layers, self.norm]]
+        return [[m for m in stage if m is not None] for stage in stages]
 
     def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
         modules = [m for stage in self._stages()[:self.frozen_stages + 1]
                    for m in stage]
-        return modules, [self.cls_token] if self.frozen_stages >= 4 else []
+        return modules, [self.cls_token] if self.frozen_stages >= 4 and \
+            self.cls_token is not None else []
 
     def init_weights(self) -> None:
         if self._load_pretrained():
@@ -347,27 +450,10 @@ class SAGViT(PyramidBackbone):
         """Patch grid ``(rows, cols)`` of an ``H x W`` input, checked.
 
         Raises:
-            ValueError: the stride-16 map is smaller than one patch, or the
+            InputError: the stride-16 map is smaller than one patch, or the
                 grid has no more than ``k`` nodes per side.
         """
-        p, k = self.patch_size, self.k
-        h16, w16 = math.ceil(height / 16), math.ceil(width / 16)
-        if min(h16, w16) < p:
-            raise InputError(
-                f'Input {height}x{width} is too small for SAG-ViT with '
-                f'patch_size={p}: its stride-16 feature map is {h16}x{w16}, '
-                f'which cannot hold one {p}x{p} patch. Use inputs of at least '
-                f'{16 * p} pixels per side or a smaller patch_size.')
-        rows, cols = math.ceil(h16 / p), math.ceil(w16 / p)
-        if min(rows, cols) <= k:
-            raise InputError(
-                f'Input {height}x{width} is too small for SAG-ViT with k={k}: '
-                f'its patch grid is {rows}x{cols} (patch_size={p} on the '
-                f'stride-16 map), which cannot hold {k}-step neighbourhoods '
-                f'(more than {k} patches per side needed). Use inputs of at '
-                f'least {16 * p * k + 1} pixels per side, or a smaller k or '
-                f'patch_size.')
-        return rows, cols
+        return node_grid(height, width, self.patch_size, self.k)
 
     def _run(self, module: nn.Module, x: Tensor, *args) -> Tensor:
         if self.with_cp and torch.is_grad_enabled() and any(
@@ -382,19 +468,20 @@ class SAGViT(PyramidBackbone):
             tuple: class token ``(B, D)`` and token grid ``(B, D, rows,
             cols)``, both after the final norm.
         """
-        x, (rows, cols) = self.patch_embed(f16)
-        graph = k_connectivity_graph(rows, cols, self.k, x.device)
+        x, size = self.patch_embed(f16)
+        graph = _patch_graph(size, self.k, x)
         weights = similarity_edge_weights(x, graph)
         for block in self.gat_blocks:
             x = self._run(block, x, graph, weights)
-        b, _, d = x.shape
-        grid = self.pos_embed(x.transpose(1, 2).reshape(b, d, rows, cols))
-        x = torch.cat([self.cls_token.expand(b, -1, -1),
+        grid = self.pos_embed(
+            x.transpose(1, 2).reshape(x.shape[0], -1, size[0], size[1]))
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1),
                        grid.flatten(2).transpose(1, 2)], dim=1)
         for layer in self.layers:
             x = self._run(layer, x)
         x = self.norm(x)
-        return x[:, 0], x[:, 1:].transpose(1, 2).reshape(b, d, rows, cols)
+        return x[:, 0], x[:, 1:].transpose(1, 2).reshape(
+            x.shape[0], -1, size[0], size[1])
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Args: x: images ``(B, in_channels, H, W)``, any ``H, W`` whose
@@ -407,33 +494,49 @@ class SAGViT(PyramidBackbone):
         """
         return self.forward_levels(x, self.out_indices, self.out_type)
 
+    def forward_parts(self, x: Tensor, num_maps: int, tokens: bool
+                      ) -> Tuple[List[Tensor], Optional[Tuple[Tensor, Tensor]]]:
+        """The trunk's first ``num_maps`` maps (strides 4, 8, 16) and, with
+        ``tokens``, :meth:`_tokens` of the stride-16 map (the input size
+        checked first); runs only the trunk layers that needs."""
+        if tokens:
+            x = _checked_input(x, self.patch_size, self.k)
+            num_maps = 3
+        maps = []
+        for i, layer in enumerate(
+                self.trunk.layers[:self.trunk_out[num_maps - 1] + 1]):
+            x = self._run(layer, x)
+            if i in self.trunk_out:
+                maps.append(x)
+        return maps, self._tokens(maps[2]) if tokens else None
+
     def forward_levels(self, x: Tensor, indices: Sequence[int],
                        out_type: str = 'featmap') -> Tuple[Tensor, ...]:
         """Levels ``indices`` (sorted, each in 0-3), level 3 as ``out_type``;
         runs only the parts the deepest level asked for needs."""
-        height, width = x.shape[-2:]
         last = max(indices)
-        if last >= 2:
-            self.node_grid(height, width)
-        feats = []
-        for i, layer in enumerate(self.trunk.layers[:self.trunk_out[
-                min(last, 2)] + 1]):
-            x = self._run(layer, x)
-            if i in self.trunk_out:
-                feats.append(x)
-        outs = {i: feats[i] for i in (0, 1) if i in indices}
-        if last >= 2:
-            cls_token, grid = self._tokens(feats[2])
+        maps, tokens = self.forward_parts(x, min(last, 2) + 1, last >= 2)
+        outs = {i: maps[i] for i in (0, 1) if i in indices}
+        if tokens is not None:
+            cls_token, grid = tokens
             if 2 in indices:
                 if self.lateral is None:
                     raise InputError(
                         'Level 2 needs the lateral conv, which this SAGViT '
                         'was built without (2 not in out_indices); call '
                         'add_lateral() first.')
-                outs[2] = self._run(self.lateral, feats[2]) + _resize(
-                    grid, feats[2].shape[-2:])
+                outs[2] = self._run(self.lateral, maps[2]) + _resize(
+                    grid, maps[2].shape[-2:])
             if 3 in indices:
                 outs[3] = cls_token if out_type == 'cls_token' else \
-                    _resize(grid, (math.ceil(height / 32),
-                                   math.ceil(width / 32)))
+                    _resize(grid, _strided_size(x, 32))
         return tuple(outs[i] for i in indices)
+
+    def truncate(self, num_maps: int) -> None:
+        """Keep the trunk up to its ``num_maps``-th map (1-3) and drop the
+        lateral conv, patching, graph attention and Transformer, so that a
+        feature extractor of those maps has no unused parameters."""
+        del self.trunk.layers[self.trunk_out[num_maps - 1] + 1:]
+        for name in ('lateral', 'patch_embed', 'gat_blocks', 'pos_embed',
+                     'layers', 'norm', 'cls_token'):
+            setattr(self, name, None)

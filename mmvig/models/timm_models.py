@@ -20,6 +20,7 @@ publishes no weights for timm to download: ``pretrained=True`` needs
 The backbones (mmcv's layers; mmpretrain for SAG-ViT) are imported when a
 model is built, not when this module loads.
 """
+import contextlib
 from typing import List, Optional, Sequence, Set, Tuple, Union
 
 import torch
@@ -53,6 +54,13 @@ def _take_indices(num_levels: int,
     return taken, max(taken)
 
 
+def _on_device(device: Optional[Union[str, torch.device]]):
+    """Build under ``torch.device(device)`` (timm's ``device=`` factory
+    argument, ``'meta'`` included)."""
+    return torch.device(device) if device is not None else \
+        contextlib.nullcontext()
+
+
 class _TimmClassifier(nn.Module):
     """What the two timm classifiers share: ``self.backbone`` (an mmvig
     backbone with four levels) and ``self.head``; subclasses define
@@ -65,19 +73,27 @@ class _TimmClassifier(nn.Module):
     # The pooling reset_classifier(num_classes, global_pool) may choose.
     global_pools: Tuple[str, ...] = ('avg', )
 
-    def __init__(self, backbone: nn.Module, num_classes: int,
-                 drop_rate: float) -> None:
+    def __init__(self, backbone: nn.Module, num_classes: int, in_chans: int,
+                 drop_rate: float, global_pool: Optional[str]) -> None:
         super().__init__()
         self.backbone = backbone
         self.num_classes = num_classes
+        self.in_chans = in_chans
         self.drop_rate = drop_rate
         self.num_features = backbone.level_channels[-1]
-        self.global_pool = self.global_pools[0]
-        self.head = self._make_head(num_classes)
+        self.global_pool = self._check_pool(
+            num_classes, self.global_pools[0] if global_pool is None
+            else global_pool)
+        self.head = self._make_head(num_classes) if global_pool != '' \
+            else nn.Identity()
         self.feature_info = [
             dict(num_chs=channels, reduction=2**(i + 2),
                  module=self.level_module.format(i))
-            for i, channels in enumerate(backbone.level_channels)]
+            for i, channels in enumerate(self.level_channels())]
+
+    def level_channels(self) -> List[int]:
+        """Channels of the levels :meth:`forward_intermediates` returns."""
+        return list(self.backbone.level_channels)
 
     def get_classifier(self) -> nn.Module:
         return self.head
@@ -85,26 +101,49 @@ class _TimmClassifier(nn.Module):
     def reset_classifier(self, num_classes: int,
                          global_pool: Optional[str] = None) -> None:
         """New final linear layers for ``num_classes``, the head's hidden
-        layer kept (0: the model returns the hidden features).
-        ``global_pool`` one of :attr:`global_pools` (``None`` keeps it);
-        ``''`` (with 0 classes) removes the pooling and the head: the model
-        returns ``forward_features``' unpooled map."""
+        layer kept (0: the model returns the hidden features), on the
+        model's device and dtype. ``global_pool`` one of
+        :attr:`global_pools` (``None`` keeps it); ``''`` (with 0 classes)
+        removes the pooling and the head: the model returns
+        ``forward_features``' unpooled map. Classes after ``''`` bring back
+        the default pooling and a new head."""
+        if global_pool is None and num_classes and self.global_pool == '':
+            global_pool = self.global_pools[0]
         if global_pool is not None:
-            if global_pool not in self.global_pools:
-                raise ValueError(
-                    f'global_pool must be one of {self.global_pools}, got '
-                    f'{global_pool!r}')
-            if global_pool == '' and num_classes:
-                raise ValueError("global_pool='' (no pooling) leaves no "
-                                 'features for a classifier: use it with '
-                                 'num_classes=0')
+            self._check_pool(num_classes, global_pool)
+        like = next(self.backbone.parameters())
+        factory = dict(device=like.device, dtype=like.dtype)
+        training = self.training
+        if global_pool == '':
+            self.head = nn.Identity()
+        elif self.head_removed:
+            self.head = self._make_head(num_classes).to(**factory)
+        else:
+            for name in self.classifier_names:
+                parent, _, attr = name.rpartition('.')
+                setattr(self.get_submodule(parent), attr,
+                        nn.Linear(self.head_hidden_size, num_classes,
+                                  **factory)
+                        if num_classes else nn.Identity())
+        if global_pool is not None:
             self.global_pool = global_pool
         self.num_classes = num_classes
-        for name in self.classifier_names:
-            parent, _, attr = name.rpartition('.')
-            setattr(self.get_submodule(parent), attr,
-                    nn.Linear(self.head_hidden_size, num_classes)
-                    if num_classes else nn.Identity())
+        self.train(training)
+
+    def _check_pool(self, num_classes: int, global_pool: str) -> str:
+        if global_pool not in self.global_pools:
+            raise ValueError(f'global_pool must be one of '
+                             f'{self.global_pools}, got {global_pool!r}')
+        if global_pool == '' and num_classes:
+            raise ValueError("global_pool='' (no pooling) leaves no features "
+                             'for a classifier: use it with num_classes=0')
+        return global_pool
+
+    @property
+    def head_removed(self) -> bool:
+        """True after ``reset_classifier(0, '')`` or a pruning that drops
+        the head: :meth:`forward_head` returns its input."""
+        return isinstance(self.head, nn.Identity)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
@@ -136,19 +175,27 @@ class _TimmClassifier(nn.Module):
         if output_fmt != 'NCHW':
             raise ValueError(f"output_fmt {output_fmt!r}: only 'NCHW'")
         taken, _ = _take_indices(self.num_levels, indices)
-        levels = list(self.backbone.forward_levels(x, taken))
+        levels, final = self._levels(x, taken)
         if intermediates_only:
             return levels
-        return self.forward_features(x), levels
+        return (self.forward_features(x) if final is None else final), levels
+
+    def _levels(self, x: Tensor, taken: List[int]
+                ) -> Tuple[List[Tensor], Optional[Tensor]]:
+        """The levels ``taken`` and, where computed on the way,
+        :meth:`forward_features`' output (else ``None``)."""
+        return list(self.backbone.forward_levels(x, taken)), None
 
     def prune_intermediate_layers(
             self, indices: Union[int, Sequence[int]] = 1,
             prune_norm: bool = False, prune_head: bool = True) -> List[int]:
-        """Drop the classifier head (with ``prune_head``); returns the
-        absolute indices."""
+        """Drop the classifier head, hidden layer included (with
+        ``prune_head``: the model then returns :meth:`forward_features`);
+        returns the absolute indices."""
         taken, _ = _take_indices(self.num_levels, indices)
         if prune_head:
-            self.reset_classifier(0)
+            self.head = nn.Identity()
+            self.num_classes = 0
         return taken
 
 
@@ -167,6 +214,11 @@ class AttentionViGClassifier(_TimmClassifier):
         in_chans: Input channels.
         drop_rate: Dropout before the linear heads.
         drop_path_rate: Stochastic depth rate.
+        global_pool: ``'avg'`` (default) or ``''`` (with ``num_classes=0``:
+            no head, the unpooled last stage).
+        device: Device to build on (timm's factory argument; ``'meta'``
+            too).
+        dtype: Floating dtype of the parameters.
         **kwargs: Further :class:`~mmvig.models.attention_vig.AttentionViG`
             arguments.
     """
@@ -178,12 +230,16 @@ class AttentionViGClassifier(_TimmClassifier):
 
     def __init__(self, arch: Union[str, dict] = 's', num_classes: int = 1000,
                  in_chans: int = 3, drop_rate: float = 0.,
-                 drop_path_rate: float = 0., **kwargs) -> None:
+                 drop_path_rate: float = 0., global_pool: Optional[str] = None,
+                 device=None, dtype=None, **kwargs) -> None:
         from .attention_vig import AttentionViG
-        super().__init__(
-            AttentionViG(arch, in_channels=in_chans, out_indices=(3, ),
-                         drop_path_rate=drop_path_rate, **kwargs),
-            num_classes, drop_rate)
+        with _on_device(device):
+            super().__init__(
+                AttentionViG(arch, in_channels=in_chans, out_indices=(3, ),
+                             drop_path_rate=drop_path_rate, **kwargs),
+                num_classes, in_chans, drop_rate, global_pool)
+        if dtype is not None:
+            self.to(dtype=dtype)
 
     def _make_head(self, num_classes: int) -> nn.Module:
         from .heads import DistilledClassifierHead
@@ -196,8 +252,8 @@ class AttentionViGClassifier(_TimmClassifier):
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Logits; the hidden features with ``pre_logits``; ``x`` itself
-        after ``reset_classifier(0, '')``."""
-        if self.global_pool == '':
+        after ``reset_classifier(0, '')`` or a pruning of the head."""
+        if self.head_removed:
             return x
         return self.head(x, pre_logits=pre_logits)
 
@@ -268,42 +324,91 @@ class SAGViTClassifier(_TimmClassifier):
         in_chans: Input channels.
         drop_rate: Dropout after the MLP head's hidden layer.
         drop_path_rate: Stochastic depth rate.
+        global_pool: ``'token'`` (the class token, the only choice).
+        device: Device to build on (timm's factory argument; ``'meta'``
+            too).
+        dtype: Floating dtype of the parameters.
         **kwargs: Further :class:`~mmvig.models.sag_vit.SAGViT` arguments.
     """
 
     def __init__(self, arch: Union[str, dict] = 'small',
                  num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0., drop_path_rate: float = 0.,
+                 global_pool: Optional[str] = None, device=None, dtype=None,
                  **kwargs) -> None:
-        from .sag_vit import SAGViT
-        super().__init__(
-            SAGViT(arch, in_channels=in_chans, out_indices=(3, ),
-                   out_type='cls_token', drop_path_rate=drop_path_rate,
-                   **kwargs),
-            num_classes, drop_rate)
+        from timm.layers import register_notrace_module
+
+        from .sag_vit import PatchEmbedding, SAGViT, TransformerLayer
+
+        # mmcv's and mmpretrain's forwards unpack shapes: leaves for FX.
+        register_notrace_module(PatchEmbedding)
+        register_notrace_module(TransformerLayer)
+        with _on_device(device):
+            super().__init__(
+                SAGViT(arch, in_channels=in_chans, out_indices=(3, ),
+                       out_type='cls_token', drop_path_rate=drop_path_rate,
+                       **kwargs),
+                num_classes, in_chans, drop_rate, global_pool)
+        if dtype is not None:
+            self.to(dtype=dtype)
         self.head_hidden_size = self.num_features
+        self.kept_maps = None  # trunk maps kept by a pruning to level 0-2
+        self.feature_info = [
+            dict(info, module=module) for info, module in zip(
+                self.feature_info,
+                [f'backbone.trunk.layers.{i}'
+                 for i in self.backbone.trunk_out] + ['backbone.norm'])]
 
     classifier_names = ('head.layers.1.fc', )
     global_pools = ('token', )  # the class token; no unpooled form
+
+    def level_channels(self) -> List[int]:
+        """The trunk's maps at strides 4, 8, 16 and the token grid."""
+        trunk = self.backbone.trunk
+        return [trunk.arch[i - 1][5] for i in self.backbone.trunk_out] + \
+            [self.backbone.level_channels[-1]]
 
     def _make_head(self, num_classes: int) -> nn.Module:
         return _MLPHead(self.num_features, num_classes, self.drop_rate)
 
     def forward_features(self, x: Tensor) -> Tensor:
+        """The class token ``(B, D)``; after a pruning to level ``i < 3``,
+        that level's trunk map."""
+        if self.kept_maps is not None:
+            return self.backbone.forward_parts(x, self.kept_maps, False)[0][-1]
         return self.backbone(x)[-1]
+
+    def _levels(self, x: Tensor, taken: List[int]
+                ) -> Tuple[List[Tensor], Optional[Tensor]]:
+        """The trunk's maps at strides 4, 8, 16 and the token grid ``(B, D,
+        rows, cols)`` after the final norm; the class token comes with the
+        grid."""
+        last = max(taken)
+        maps, tokens = self.backbone.forward_parts(
+            x, min(last, 2) + 1, last == 3)
+        levels = maps + ([tokens[1]] if tokens is not None else [])
+        final = tokens[0] if tokens is not None and self.kept_maps is None \
+            else None
+        return [levels[i] for i in taken], final
 
     def prune_intermediate_layers(
             self, indices: Union[int, Sequence[int]] = 1,
             prune_norm: bool = False, prune_head: bool = True) -> List[int]:
-        """Also adds the backbone's stride-16 lateral conv when level 2 is
-        kept (a classifier has none)."""
+        """Also drops what comes after the deepest level kept: below level
+        3, the trunk's later layers and the patching, graph attention and
+        Transformer (a feature extractor then has no unused parameters)."""
         taken = super().prune_intermediate_layers(indices, prune_norm,
                                                   prune_head)
-        if 2 in taken:
-            self.backbone.add_lateral()
+        if max(taken) < 3:
+            self.kept_maps = max(taken) + 1
+            self.backbone.truncate(self.kept_maps)
+            self.head = nn.Identity()
+            self.num_classes = 0
         return taken
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        if self.head_removed:
+            return x
         x = self.head.layers[0](x)
         return x if pre_logits else self.head.layers[1](x)
 

@@ -2,7 +2,8 @@
 
 From a config and checkpoint: a classifier config exports the classifier
 (logits); a detection or segmentation config exports its backbone (the
-feature levels; the detector itself is mmdeploy's business). ``--timm NAME``
+feature levels; ``tools/deploy/mmdeploy_onnxruntime.py`` exports the whole
+detector or segmentor with mmdeploy). ``--timm NAME``
 exports a timm model instead (``--checkpoint`` optional). ``--backbone``
 exports the backbone of a classifier.
 

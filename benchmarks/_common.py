@@ -180,9 +180,9 @@ def coco_backbone_cfg(family: str, arch: str) -> dict:
 
 def build_coco_backbone(family: str, arch: str,
                         overrides: Dict) -> torch.nn.Module:
-    import mmvig
+    from mmvig.registry import MODELS
     cfg = coco_backbone_cfg(family, arch)
-    backbone = mmvig.load(cfg.pop('type'))
+    backbone = MODELS.get(cfg.pop('type'))
     cfg.update(overrides)
     return backbone(**cfg)
 

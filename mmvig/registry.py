@@ -1,97 +1,93 @@
-"""Registration of mmvig's names: the one place that touches the registries.
+"""mmvig's registries: the one place that touches the registries.
 
-``import mmvig`` registers its names in mmengine's root registries, which
-the registries of mmpretrain, mmdet and mmseg fall back to, so
-``type='AttentionViG'`` builds under any of their default scopes:
+As in mmpretrain, each class registers itself where it is defined
+(``@MODELS.register_module()``), and the registries are children of
+mmengine's root registries with the scope ``mmvig``:
 
-- ``MODELS``: ``AttentionViG``, ``SAGViT``, ``AttentionViGClsHead``,
-  ``DistillationClassifier``, ``CrossAttentionVig`` (mmpretrain's vanilla
-  ViG with cross-attention aggregation, the paper's Table 3);
-- ``HOOKS``: ``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``,
-  ``DivergenceHook``;
-- ``MODEL_WRAPPERS``: ``AnyDeviceDistributedDataParallel``, when the first
-  mmvig model is built (a wrapper must be registered as a class, and DDP
-  wraps a model only after it is built);
+- ``type='mmvig.AttentionViG'`` builds under any default scope (mmengine
+  finds the ``mmvig`` child and imports its locations);
+- every name is also registered in mmengine's root registry, which the
+  registries of mmpretrain, mmdet and mmseg fall back to, so a bare
+  ``type='AttentionViG'`` builds under any of their default scopes, and
+  ``MODELS.get('AttentionViG')`` of any of them is the class itself.
 
-and timm's model entry points (``attentionvig_s``, ..., ``sagvit_base``) as
-soon as timm is imported, before or after mmvig.
-
-Nothing behind a name is imported until it is built: ``import mmvig`` loads
-neither mmcv's layers nor mmpretrain, mmdet, mmseg or timm (SAG-ViT's trunk
-and the classifier parts come from mmpretrain, which loads when such a model
-is built). A name that is already registered is an error, never an
-overwrite.
+``import mmvig`` registers the backbones (``AttentionViG``, ``SAGViT``), the
+hooks (``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``,
+``DivergenceHook``) and the DDP wrapper (``AnyDeviceDistributedDataParallel``).
+The classes built on mmpretrain's (``AttentionViGClsHead``,
+``DistillationClassifier``, ``CrossAttentionVig``) register as soon as
+``mmpretrain.models`` is imported, before or after mmvig (mmpretrain's
+registry imports it before its first lookup), and timm's entry points
+(``attentionvig_s``, ..., ``sagvit_base``) as soon as timm is imported:
+``import mmvig`` imports no task library and not timm. A name another
+package registered first is an error, never an overwrite.
 """
 import importlib
 import importlib.abc
 import importlib.util
 import sys
 import warnings
-from typing import Callable, Dict, List
+from typing import Callable, List, Optional, Union
 
-from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS, Registry
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
 
-# registry -> name -> module (relative to mmvig) that defines it
-LAZY: Dict[Registry, Dict[str, str]] = {
-    MODELS: {'AttentionViG': '.models.attention_vig',
-             'CrossAttentionVig': '.models.vig',
-             'SAGViT': '.models.sag_vit',
-             'AttentionViGClsHead': '.models.classifiers',
-             'DistillationClassifier': '.models.classifiers'},
-    HOOKS: {'DataCheckHook': '.engine.hooks',
-            'DivergenceHook': '.engine.hooks',
-            'FreezeBetaHook': '.engine.hooks',
-            'StrictLoadHook': '.engine.hooks'},
-}
-LAZY_MODULES = {n: m for names in LAZY.values() for n, m in names.items()}
-WRAPPER = ('AnyDeviceDistributedDataParallel', '.engine.ddp')
 PACKAGE = __name__.rpartition('.')[0]
+# Modules whose classes build on a library that mmvig does not import
+# itself: imported (and so registered) right after that library.
+AFTER_IMPORT = {'mmpretrain.models': ('.models.classifiers', '.models.vig'),
+                'timm': ('.models.timm_models', )}
 
 
 class RegistrationClash(KeyError):
     """Another package registered one of mmvig's names first."""
 
 
-def _register(registry: Registry, name: str, module) -> None:
-    existing = registry.module_dict.get(name)
-    if existing is not None:
-        raise RegistrationClash(
-            f"mmvig cannot register {name!r} in mmengine's {registry.name!r} "
-            f'registry: {existing.__module__}.{existing.__qualname__} is '
-            'registered under that name already. Two packages define it; '
-            'import only one of them, or rename it.')
-    registry.register_module(name=name, module=module)
+class MMVigRegistry(Registry):
+    """A child registry (scope ``mmvig``) that also registers each name in
+    its parent, mmengine's root registry, refusing a name that is taken
+    there by another class."""
+
+    def _register_module(self, module: type,
+                         module_name: Optional[Union[str, List[str]]] = None,
+                         force: bool = False) -> None:
+        names = module_name or module.__name__
+        for name in [names] if isinstance(names, str) else names:
+            existing = self.parent.module_dict.get(name)
+            if existing is not None and existing is not module:
+                raise RegistrationClash(
+                    f"mmvig cannot register {name!r} in mmengine's "
+                    f'{self.parent.name!r} registry: '
+                    f'{existing.__module__}.{existing.__qualname__} is '
+                    'registered under that name already. Two packages '
+                    'define it; import only one of them, or rename it.')
+            if existing is None:
+                self.parent.register_module(name=name, module=module)
+        super()._register_module(module, module_name, force)
 
 
-def load(name: str):
-    """The class behind one of mmvig's registered names (imports it, and
-    registers the DDP wrapper the first time)."""
-    _register_wrapper()
-    return getattr(importlib.import_module(LAZY_MODULES[name], PACKAGE), name)
+MODELS = MMVigRegistry(
+    'model', parent=MMENGINE_MODELS, scope=PACKAGE,
+    locations=[f'{PACKAGE}.models'] +
+    [f'{PACKAGE}{m}' for m in AFTER_IMPORT['mmpretrain.models']])
+HOOKS = MMVigRegistry('hook', parent=MMENGINE_HOOKS, scope=PACKAGE,
+                      locations=[f'{PACKAGE}.engine'])
+MODEL_WRAPPERS = MMVigRegistry(
+    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=PACKAGE,
+    locations=[f'{PACKAGE}.engine'])
 
 
-def _builder(name: str) -> Callable:
-    def build(*args, **kwargs):
-        return load(name)(*args, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__module__ = f'{PACKAGE}{LAZY_MODULES[name]}'
-    build.__doc__ = f'Builds mmvig\'s ``{name}`` (imported on first use).'
-    return build
-
-
-def _register_wrapper() -> None:
-    name, module = WRAPPER
-    if name not in MODEL_WRAPPERS.module_dict:
-        _register(MODEL_WRAPPERS, name,
-                  getattr(importlib.import_module(module, PACKAGE), name))
-
-
-def _register_timm() -> None:
-    try:
-        importlib.import_module('.models.timm_models', PACKAGE)
-    except Exception as error:  # noqa: BLE001 -- never break `import timm`
-        warnings.warn(f'mmvig could not register its timm models: {error!r}')
+def _importer(modules) -> Callable[[], None]:
+    def register() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module, PACKAGE)
+            except Exception as error:  # noqa: BLE001 -- never break theirs
+                warnings.warn(f'mmvig could not register the classes of '
+                              f'{PACKAGE}{module}: {error!r}')
+    return register
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -126,28 +122,11 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def register_all() -> Dict[str, List[str]]:
-    """Register every mmvig name.
-
-    Returns:
-        dict: registry -> names registered there (``'timm'``: the entry
-        points, registered now or as soon as timm is imported).
-    """
-    done: Dict[str, List[str]] = {}
-    for registry, names in LAZY.items():
-        for name in names:
-            _register(registry, name, _builder(name))
-        done[f'mmengine.{registry.name}'] = sorted(names)
-    done['mmengine.model_wrapper'] = [f'{WRAPPER[0]} (with the first model)']
-    timm_names = [f'{a}_{s}' for a, sizes in (('attentionvig', 'smb'),
-                                              ('sagvit', ('small', 'base')))
-                  for s in sizes]
-    if 'timm' in sys.modules:
-        _register_timm()
-    elif importlib.util.find_spec('timm') is not None:
-        sys.meta_path.insert(0, _AfterImport('timm', _register_timm))
-    done['timm'] = timm_names
-    return done
-
-
-REGISTERED = register_all()
+def register_after_imports() -> None:
+    """Register the classes of :data:`AFTER_IMPORT` now if their library is
+    imported already, else as soon as it is."""
+    for library, modules in AFTER_IMPORT.items():
+        if library in sys.modules:
+            _importer(modules)()
+        elif importlib.util.find_spec(library.partition('.')[0]) is not None:
+            sys.meta_path.insert(0, _AfterImport(library, _importer(modules)))

@@ -107,7 +107,7 @@ def test_import_registers_names_without_importing_task_libraries():
     code = textwrap.dedent("""
         import sys
         import mmvig
-        heavy = ('mmdet', 'mmseg', 'mmpretrain', 'mmcv.cnn', 'timm')
+        heavy = ('mmdet', 'mmseg', 'mmpretrain', 'timm')
         assert not any(m in sys.modules for m in heavy), [
             m for m in heavy if m in sys.modules]
         import importlib.util
@@ -138,17 +138,64 @@ def test_timm_imported_first_registers_too():
 
 
 def test_name_clash_is_an_error():
+    """A name another package registered first in mmengine's root registry
+    is refused, naming both classes; the other package's entry stays."""
     from mmengine.registry import Registry
-    from mmvig.registry import RegistrationClash, _register
-    registry = Registry('clash test')
 
-    @registry.register_module(name='AttentionViG')
+    from mmvig.registry import MMVigRegistry, RegistrationClash
+    root = Registry('clash test')
+    ours = MMVigRegistry('clash test', parent=root, scope='mmvig_clash')
+
+    @root.register_module(name='AttentionViG')
     class Other:
         pass
 
     with pytest.raises(RegistrationClash, match="'AttentionViG'.*Other"):
-        _register(registry, 'AttentionViG', AttentionViG)
-    assert registry.get('AttentionViG') is Other
+        ours.register_module(name='AttentionViG', module=AttentionViG)
+    assert root.get('AttentionViG') is Other
+    assert 'AttentionViG' not in ours.module_dict
+
+
+def _mmvig_classes():
+    """Every class mmvig registers, by registry kind."""
+    import mmpretrain.models  # noqa: F401  (registers the classifier parts)
+
+    from mmvig import engine, models
+    from mmvig.models import classifiers, vig
+    return {
+        'model': [models.AttentionViG, models.SAGViT,
+                  classifiers.AttentionViGClsHead,
+                  classifiers.DistillationClassifier, vig.CrossAttentionVig],
+        'hook': [engine.DataCheckHook, engine.DivergenceHook,
+                 engine.FreezeBetaHook, engine.StrictLoadHook],
+        'model_wrapper': [engine.AnyDeviceDistributedDataParallel],
+    }
+
+
+@pytest.mark.parametrize('library', ['mmengine', 'mmpretrain', 'mmdet',
+                                     'mmseg'])
+def test_registries_hand_out_the_classes(library):
+    """``get(name)`` of mmengine's root registries and of mmpretrain's,
+    mmdet's and mmseg's is the class itself (subclassable, introspectable),
+    under its bare name and as ``mmvig.NAME``; mmvig's own registries hold
+    the same classes and nothing else."""
+    import importlib
+
+    from mmvig import registry as ours
+    registries = importlib.import_module(f'{library}.registry')
+    kinds = dict(model='MODELS', hook='HOOKS',
+                 model_wrapper='MODEL_WRAPPERS')
+    classes = _mmvig_classes()
+    for kind, expected in classes.items():
+        registry = getattr(registries, kinds[kind])
+        for cls in expected:
+            assert registry.get(cls.__name__) is cls, (library, cls)
+            assert registry.get(f'mmvig.{cls.__name__}') is cls
+        assert sorted(getattr(ours, kinds[kind]).module_dict) == \
+            sorted(c.__name__ for c in expected)
+    assert issubclass(registries.MODELS.get('AttentionViG'),
+                      torch.nn.Module)
+    assert 's' in registries.MODELS.get('AttentionViG').arch_zoo
 
 
 def test_timm_model_loads_mmpretrain_checkpoint_keys():

@@ -2,7 +2,10 @@
 from mmengine.model.wrappers import MMDistributedDataParallel
 from torch import nn
 
+from ..registry import MODEL_WRAPPERS
 
+
+@MODEL_WRAPPERS.register_module()
 class AnyDeviceDistributedDataParallel(MMDistributedDataParallel):
     """``MMDistributedDataParallel`` for GPU and CPU modules alike.
 

@@ -24,6 +24,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from ..registry import HOOKS
+
 TEMPERATURE_NAME = 'log_beta'
 
 
@@ -35,6 +37,7 @@ def temperature_parameters(model: nn.Module
             yield name, param
 
 
+@HOOKS.register_module()
 class FreezeBetaHook(Hook):
     """Keep every attention temperature ``beta`` fixed during training.
 
@@ -79,6 +82,7 @@ def checkpoint_being_loaded(runner) -> str:
     return str(runner._load_from or find_latest_checkpoint(runner.work_dir))
 
 
+@HOOKS.register_module()
 class StrictLoadHook(Hook):
     """Stop when a checkpoint loaded into the model does not fit it.
 
@@ -123,6 +127,7 @@ class StrictLoadHook(Hook):
                          source, type(model).__name__, hint)
 
 
+@HOOKS.register_module()
 class DataCheckHook(Hook):
     """Check the training data set once it is built, before the first step:
     an instance without a mask under a pipeline that loads masks stops the
@@ -147,6 +152,7 @@ class DataCheckHook(Hook):
         name_unreadable_images(runner.test_loop.dataloader.dataset)
 
 
+@HOOKS.register_module()
 class DivergenceHook(Hook):
     """Stop the run at the first training iteration whose losses are not all
     finite, or before a checkpoint whose weights are not, with

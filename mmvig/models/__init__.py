@@ -1,17 +1,9 @@
-"""mmvig's models; each loads on first use (SAG-ViT needs mmpretrain)."""
-import importlib
+"""mmvig's models. The backbones register with ``import mmvig``; the
+classes built on mmpretrain's (:mod:`.classifiers`, :mod:`.vig`) register
+when mmpretrain's models are imported (:mod:`mmvig.registry`)."""
+from .attention_vig import AGGREGATORS, AttentionViG, Grapher
+from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
+from .sag_vit import SAGViT
 
-_WHERE = {
-    'AGGREGATORS': '.attention_vig', 'AttentionViG': '.attention_vig',
-    'CrossAttentionVig': '.vig', 'Grapher': '.attention_vig',
-    'SAGViT': '.sag_vit',
-    'GridGraph': '.graph', 'k_connectivity_graph': '.graph',
-    'similarity_edge_weights': '.graph',
-}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(importlib.import_module(_WHERE[name], __name__), name)
+__all__ = ['AGGREGATORS', 'AttentionViG', 'Grapher', 'GridGraph', 'SAGViT',
+           'k_connectivity_graph', 'similarity_edge_weights']

@@ -21,6 +21,7 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from torch import Tensor, nn
 
 from ..errors import InputError
+from ..registry import MODELS
 from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
                                   check_normalize, svga_cross_attention)
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
@@ -392,6 +393,7 @@ def _per_stage(value, name: str, num_stages: int = 4) -> list:
     return [value] * num_stages
 
 
+@MODELS.register_module()
 class AttentionViG(PyramidBackbone):
     """AttentionViG backbone for classification, detection and segmentation.
 

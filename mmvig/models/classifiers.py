@@ -14,18 +14,20 @@ import torch.nn.functional as F
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.models.heads import ClsHead
-from mmpretrain.registry import MODELS
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from ..checkpoint import load_checkpoint
 from ..errors import InputError
+from ..registry import MODELS
 from ..utils import ConfigType
 from .checkpoint import select_weights, without_module_prefix
 from .fold import fold_conv_modules
 from .heads import distilled_logits, hidden_features, init_distilled_head
 
 
+@MODELS.register_module()
 class AttentionViGClsHead(ClsHead):
     """AttentionViG classification head with a distillation head.
 
@@ -155,6 +157,7 @@ def check_teacher_weights(teacher: ConfigType, timeout: float = 3.0) -> None:
             'model.teacher=None).')
 
 
+@MODELS.register_module()
 class DistillationClassifier(ImageClassifier):
     """Image classifier trained with DeiT-style hard distillation.
 
@@ -187,7 +190,7 @@ class DistillationClassifier(ImageClassifier):
         teacher_model = None
         if teacher is not None:
             check_teacher_weights(teacher)
-            teacher_model = MODELS.build(teacher)
+            teacher_model = MMPRETRAIN_MODELS.build(teacher)
             teacher_model.requires_grad_(False)
             teacher_model.eval()
         # Bypass nn.Module registration: see the class docstring.

@@ -18,6 +18,7 @@ maps, the stride-16 trunk map fused with the upsampled tokens, and the token
 grid at stride 32. For classification, ``out_type='cls_token'`` returns the
 class token for an MLP head.
 """
+import functools
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -28,12 +29,10 @@ from mmcv.cnn.bricks import Conv2dAdaptivePadding, DropPath
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmengine.model import ModuleList
 from mmengine.model.weight_init import trunc_normal_
-from mmpretrain.models.backbones import EfficientNetV2
-from mmpretrain.models.backbones.vision_transformer import \
-    TransformerEncoderLayer
 from torch import Tensor, nn
 
 from ..errors import InputError
+from ..registry import MODELS
 from ..utils import ConfigType
 from .base import PyramidBackbone, check_bool, check_int, check_norm_cfg
 from .checkpoint import load_pretrained_backbone
@@ -225,11 +224,30 @@ class PatchEmbedding(PatchEmbed):
     a class of mmvig's own so that timm's FX tracer can keep it whole."""
 
 
-class TransformerLayer(TransformerEncoderLayer):
-    """mmpretrain's ViT encoder layer (same keys), a class of mmvig's own so
-    that timm's FX tracer can keep it whole."""
+def efficientnet_v2() -> type:
+    """mmpretrain's ``EfficientNetV2`` (mmpretrain is imported when a SAG-ViT
+    is built, not when mmvig is)."""
+    from mmpretrain.models.backbones import EfficientNetV2
+    return EfficientNetV2
 
 
+@functools.lru_cache(maxsize=None)
+def transformer_layer() -> type:
+    """``TransformerLayer``: mmpretrain's ViT encoder layer (same keys) as a
+    class of mmvig's own, so that timm's FX tracer can keep it whole."""
+    from mmpretrain.models.backbones.vision_transformer import \
+        TransformerEncoderLayer
+    return type('TransformerLayer', (TransformerEncoderLayer, ),
+                dict(__module__=__name__, __doc__=transformer_layer.__doc__))
+
+
+def __getattr__(name: str):  # pickle finds TransformerLayer here
+    if name == 'TransformerLayer':
+        return transformer_layer()
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+@MODELS.register_module()
 class SAGViT(PyramidBackbone):
     """SAG-ViT: EfficientNetV2 features, graph attention, Transformer.
 
@@ -323,6 +341,7 @@ class SAGViT(PyramidBackbone):
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.norm_eval = check_bool(norm_eval, 'norm_eval')
         self.with_cp = check_bool(with_cp, 'with_cp')
+        EfficientNetV2 = efficientnet_v2()
         trunk_rows = EfficientNetV2.arch_settings[self.arch_settings['trunk']]
         check_norm_cfg(norm_cfg, [row[5] for row in trunk_rows], 'SAG-ViT')
         if trunk_init_cfg is not None and (
@@ -368,7 +387,7 @@ class SAGViT(PyramidBackbone):
         self.pos_embed = ConvPositionEncoding(dims, kernel_size=3)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dims))
         self.layers = ModuleList(
-            TransformerLayer(
+            transformer_layer()(
                 dims, self.arch_settings['num_heads'],
                 int(dims * self.arch_settings['mlp_ratio']),
                 drop_path_rate=rates[num_gat + i])
@@ -406,6 +425,7 @@ class SAGViT(PyramidBackbone):
             raise InputError(f'A custom SAG-ViT arch must be a dict with keys '
                              f'{sorted(required)} (and optionally mlp_ratio), '
                              f'got {arch!r}')
+        EfficientNetV2 = efficientnet_v2()
         if arch['trunk'] not in EfficientNetV2.arch_settings:
             raise InputError(f"Unknown EfficientNetV2 trunk {arch['trunk']!r}; "
                              f'choose one of '

@@ -338,11 +338,11 @@ class SAGViTClassifier(_TimmClassifier):
                  **kwargs) -> None:
         from timm.layers import register_notrace_module
 
-        from .sag_vit import PatchEmbedding, SAGViT, TransformerLayer
+        from .sag_vit import PatchEmbedding, SAGViT, transformer_layer
 
         # mmcv's and mmpretrain's forwards unpack shapes: leaves for FX.
         register_notrace_module(PatchEmbedding)
-        register_notrace_module(TransformerLayer)
+        register_notrace_module(transformer_layer())
         with _on_device(device):
             super().__init__(
                 SAGViT(arch, in_channels=in_chans, out_indices=(3, ),

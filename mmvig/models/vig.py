@@ -23,6 +23,7 @@ from mmpretrain.models.backbones.vig import BasicConv, Vig
 from torch import Tensor
 
 from ..errors import InputError
+from ..registry import MODELS
 from ..ops.svga_attention import gather_cross_attention
 from ..utils import ConfigType
 from .attention_vig import CrossAttentionAggregation
@@ -87,6 +88,7 @@ class CrossAttentionGraphConv(CrossAttentionAggregation):
         return self.out(torch.stack([x, m], dim=2).reshape(b, 2 * c, n, 1))
 
 
+@MODELS.register_module()
 class CrossAttentionVig(Vig):
     """mmpretrain's vanilla ViG with ``graph_conv_type='cross_attention'``.
 

@@ -2,10 +2,10 @@
 
 ``import mmvig`` registers mmvig's classes (:mod:`mmvig.registry`) and admits
 the data types of OpenMMLab training checkpoints to torch's safe loader
-(:mod:`mmvig.checkpoint`). It changes nothing else and imports no task
+(:mod:`mmvig.safe_load`). It changes nothing else and imports no task
 library and not timm.
 """
-from .checkpoint import allow_training_checkpoint_types
+from .safe_load import allow_training_checkpoint_types
 from .engine import (AnyDeviceDistributedDataParallel, DataCheckHook,
                      DivergenceHook, FreezeBetaHook, StrictLoadHook)
 from .models import AttentionViG, SAGViT

@@ -8,9 +8,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from .checkpoint import load_checkpoint
+from .safe_load import read_checkpoint
 from .errors import InputError
-from .models.checkpoint import (check_state_dict, select_weights,
+from .models.pretrained import (check_state_dict, select_weights,
                                 without_module_prefix)
 
 
@@ -40,7 +40,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     with DefaultScope.overwrite_default_scope(scope):
         model = registry.build(model_cfg)
     if checkpoint is not None:
-        ckpt = load_checkpoint(checkpoint)
+        ckpt = read_checkpoint(checkpoint)
         state_dict = without_module_prefix(select_weights(ckpt, weights)[0])
         check_state_dict(model.state_dict(), state_dict, checkpoint,
                          type(model).__name__,

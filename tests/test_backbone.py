@@ -8,7 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmvig import AttentionViG
 from mmvig.models.attention_vig import CrossAttentionAggregation, Grapher
-from mmvig.models.checkpoint import CheckpointMismatchError
+from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.models.heads import DistilledClassifierHead
 from helpers import TINY, outputs_and_grads
 

@@ -11,10 +11,10 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmvig
-from mmvig.checkpoint import CheckpointFileError, load_checkpoint_file
+from mmvig.safe_load import CheckpointFileError, load_checkpoint_file
 from mmvig.datasets import check_data_paths, check_instance_masks
 from mmvig.errors import InputError
-from mmvig.models.checkpoint import CheckpointMismatchError, select_weights
+from mmvig.models.pretrained import CheckpointMismatchError, select_weights
 from helpers import SAG_TINY, TINY
 
 

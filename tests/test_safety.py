@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import mmvig
-from mmvig.checkpoint import TRUST_SWITCH, UnsafeCheckpointError
+from mmvig.safe_load import TRUST_SWITCH, UnsafeCheckpointError
 from helpers import SAG_TINY, TINY, tiny_task_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -50,7 +50,7 @@ def run(args, env=None, timeout=900):
 def test_the_payload_is_live(malicious):
     """Control: loaded as a trusted file, the payload runs."""
     path, marker = malicious
-    code = ('from mmvig.checkpoint import load_checkpoint_file; '
+    code = ('from mmvig.safe_load import load_checkpoint_file; '
             f'load_checkpoint_file({path!r})')
     result = run([sys.executable, '-c', code], env={TRUST_SWITCH: '1'})
     assert result.returncode == 0, result.stderr[-2000:]
@@ -215,7 +215,7 @@ def _crafted_states():
 def test_crafted_history_buffer_state_is_refused_and_changes_nothing(
         case, tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
-    from mmvig.checkpoint import load_checkpoint_file
+    from mmvig.safe_load import load_checkpoint_file
     HistoryBuffer()  # registers the default statistics, as any run does
     before = dict(HistoryBuffer._statistics_methods)
     path = str(tmp_path / f'{case.replace(" ", "_")}.pth')
@@ -238,7 +238,7 @@ def test_crafted_history_buffer_state_is_refused_and_changes_nothing(
                                   '__subclasses__', 'update'])
 def test_getattr_admits_only_the_four_statistics(name, tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
-    from mmvig.checkpoint import load_checkpoint_file
+    from mmvig.safe_load import load_checkpoint_file
 
     class Lookup:
         def __reduce__(self):
@@ -323,7 +323,7 @@ def test_the_dtype_payload_is_live(tmp_path):
 def test_numpy_entries_admit_plain_numeric_data_only(case, tmp_path):
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
-    from mmvig.checkpoint import load_checkpoint_file
+    from mmvig.safe_load import load_checkpoint_file
     path = str(tmp_path / f'{case.replace(" ", "_")}.pth')
     torch.save({'meta': {'x': _numpy_payloads()[case]}}, path)
     with pytest.raises(UnsafeCheckpointError, match=path):

@@ -15,7 +15,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig  # noqa: F401
 from mmvig import AttentionViG, SAGViT
-from mmvig.models.checkpoint import CheckpointMismatchError
+from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.models.graph import k_connectivity_graph, similarity_edge_weights
 from mmvig.models.sag_vit import GraphAttention
 from helpers import (SAG_TINY, TINY, batch_loss, first_train_batch,

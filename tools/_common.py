@@ -12,7 +12,7 @@ import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmvig.checkpoint import (TRUST_SWITCH, CheckpointFileError,
+from mmvig.safe_load import (TRUST_SWITCH, CheckpointFileError,
                               UnsafeCheckpointError, check_checkpoint_file,
                               unpickler_reason)
 from mmvig.compat import error_message, input_errors

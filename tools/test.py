@@ -14,7 +14,7 @@ from mmengine.hooks import Hook
 
 from mmvig.compat import tool_environment
 from mmvig.datasets import check_data_paths
-from mmvig.models.checkpoint import WEIGHTS, select_weights
+from mmvig.models.pretrained import WEIGHTS, select_weights
 
 
 def parse_args() -> argparse.Namespace:

@@ -103,7 +103,7 @@ class StrictLoadHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        from ..models.checkpoint import (CheckpointMismatchError,
+        from ..models.pretrained import (CheckpointMismatchError,
                                          check_state_dict,
                                          without_module_prefix)
         model = runner.model.module if is_model_wrapper(
@@ -179,7 +179,7 @@ class DivergenceHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """The optimiser step after the last finite loss can still make the
         weights NaN: a checkpoint is written only if they are all finite."""
-        from ..models.checkpoint import non_finite_tensors
+        from ..models.pretrained import non_finite_tensors
         bad = non_finite_tensors(checkpoint.get('state_dict', {}))
         if bad:
             _stop(runner, f'{len(bad)} weight tensor(s) are not finite after '

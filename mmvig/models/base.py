@@ -11,7 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
 from ..utils import ConfigType
-from .checkpoint import load_pretrained_backbone, non_finite_tensors
+from .pretrained import load_pretrained_backbone, non_finite_tensors
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -81,7 +81,7 @@ class PyramidBackbone(BaseModule):
             prefix='backbone.')`` loads a checkpoint whose keys must cover
             the whole backbone: its EMA weights when it has them, which
             ``weights='raw'`` in the dict overrides (see
-            :func:`~mmvig.models.checkpoint.load_pretrained_backbone`).
+            :func:`~mmvig.models.pretrained.load_pretrained_backbone`).
     """
 
     num_stages = 4

@@ -18,11 +18,11 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from ..checkpoint import load_checkpoint
+from ..safe_load import read_checkpoint
 from ..errors import InputError
 from ..registry import MODELS
 from ..utils import ConfigType
-from .checkpoint import select_weights, without_module_prefix
+from .pretrained import select_weights, without_module_prefix
 from .fold import fold_conv_modules
 from .heads import distilled_logits, hidden_features, init_distilled_head
 
@@ -229,7 +229,7 @@ class DistillationClassifier(ImageClassifier):
             return
         if self.teacher_checkpoint:
             state_dict, _ = select_weights(
-                load_checkpoint(self.teacher_checkpoint), 'raw')
+                read_checkpoint(self.teacher_checkpoint), 'raw')
             self.teacher.load_state_dict(without_module_prefix(state_dict))
         else:
             self.teacher.init_weights()

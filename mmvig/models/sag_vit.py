@@ -35,7 +35,7 @@ from ..errors import InputError
 from ..registry import MODELS
 from ..utils import ConfigType
 from .base import PyramidBackbone, check_bool, check_int, check_norm_cfg
-from .checkpoint import load_pretrained_backbone
+from .pretrained import load_pretrained_backbone
 from .fold import fold_conv_modules
 from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
 from .layers import ConvPositionEncoding, checkpointed

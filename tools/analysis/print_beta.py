@@ -21,9 +21,9 @@ import sys
 from typing import List, NamedTuple
 
 import mmvig  # noqa: F401  (registers the checkpoint types)
-from mmvig.checkpoint import load_checkpoint_file
+from mmvig.safe_load import load_checkpoint_file
 from mmvig.compat import run_tool
-from mmvig.models.checkpoint import WEIGHTS, select_weights
+from mmvig.models.pretrained import WEIGHTS, select_weights
 from mmvig.ops.svga_attention import LOG_BETA_RANGE
 
 # ``...stages.<stage>.<block>.aggregate.branch.log_beta``: the Grapher's

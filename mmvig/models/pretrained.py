@@ -21,7 +21,7 @@ import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
-from ..checkpoint import load_checkpoint
+from ..safe_load import read_checkpoint
 from ..errors import InputError
 
 StateDict = Dict[str, torch.Tensor]
@@ -152,8 +152,8 @@ def load_pretrained_backbone(module: nn.Module, checkpoint: str,
 
     Args:
         module: The backbone.
-        checkpoint: Path or URL (loaded by :func:`mmvig.checkpoint.
-            load_checkpoint`, safely).
+        checkpoint: Path or URL (loaded by :func:`mmvig.safe_load.
+            read_checkpoint`, safely).
         prefix: Key prefix of the backbone in the checkpoint; ``None`` picks
             ``'backbone.'`` when present, else no prefix.
         weights: ``'auto'``: the EMA weights when the checkpoint holds them
@@ -166,7 +166,7 @@ def load_pretrained_backbone(module: nn.Module, checkpoint: str,
         CheckpointMismatchError: a key is missing or has the wrong shape.
     """
     logger = MMLogger.get_current_instance()
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = read_checkpoint(checkpoint)
     try:
         state_dict, which = select_weights(ckpt, weights)
     except CheckpointMismatchError as error:

@@ -353,7 +353,7 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
             f'({type(error).__name__}: {error})') from None
 
 
-def load_checkpoint(filename: str, map_location: Any = 'cpu') -> Any:
+def read_checkpoint(filename: str, map_location: Any = 'cpu') -> Any:
     """:func:`load_checkpoint_file` for local paths; URLs (``http://``,
     ``s3://``...) through mmengine's loaders, which use the same safe
     ``torch.load``, with errors that name the address."""

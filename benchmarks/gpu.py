@@ -35,7 +35,7 @@ if '--smoke' in sys.argv:  # before triton is imported
 
 import torch  # noqa: E402
 
-from _common import build_backbone, machine, median_time, table, target  # noqa: E402,E501
+from benchmark_utils import build_backbone, machine, median_time, table, target  # noqa: E402,E501
 
 HEADS, STRIDE, BATCH = 8, 2, 2
 MODELS = {'AttentionViG-S': 48, 'AttentionViG-B': 64}

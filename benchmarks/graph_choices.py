@@ -18,7 +18,7 @@ from typing import List, Tuple
 
 import torch
 
-from _common import (build_coco_backbone, device, machine, median_time,
+from benchmark_utils import (build_coco_backbone, device, machine, median_time,
                      parser, table)
 
 SETTINGS = {

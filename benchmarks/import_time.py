@@ -13,7 +13,7 @@ import subprocess
 import sys
 from typing import Dict, List
 
-from _common import ROOT, device, machine, table, target
+from benchmark_utils import ROOT, device, machine, table, target
 
 STATEMENTS = {
     'torch, timm': 'import torch, timm',

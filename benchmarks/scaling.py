@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from _common import device, machine, median_time, parser, table, target
+from benchmark_utils import device, machine, median_time, parser, table, target
 
 SIZES = (224, 448, 672, 896, 1120)
 SETTINGS = {

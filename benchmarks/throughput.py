@@ -34,8 +34,10 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from _common import (build_backbone, device, fold_batchnorm_after_conv,
-                     machine, median_time, parser, table, target)
+from benchmark_utils import (build_backbone, device, machine, median_time, parser,
+                     table, target)
+
+from mmvig.models.fold import fold_batchnorm_after_conv
 
 BATCH, SIZE = 32, 224
 MODELS = {
@@ -65,7 +67,7 @@ ONNX_TARGETS = BEST_TARGETS
 
 
 def build(name: str) -> torch.nn.Module:
-    """A backbone of :func:`_common.build_backbone`, or AttentionViG ``name``
+    """A backbone of :func:`benchmark_utils.build_backbone`, or AttentionViG ``name``
     with the ImageNet configs' (default) settings. SAG-ViT returns its class
     token, as in its ImageNet configs."""
     import mmvig

@@ -8,7 +8,7 @@ settings of ``configs/mask_rcnn_<model>_<arch>_coco.py`` (AttentionViG: the
 paper's SVGA stride 2, activation checkpointing as configured); ResNet-50 is
 mmpretrain's. SAG-ViT rows are measured for reference, with no target. The
 memory target reads the peak of memory in use: on a GPU the allocated
-memory, on the CPU "malloc in use" (``_common.malloc_in_use_peak``, one more
+memory, on the CPU "malloc in use" (``benchmark_utils.malloc_in_use_peak``, one more
 step, sampled after every op: what the process held at most, heap free
 space not counted, the CPU counterpart of ``max_memory_allocated``). Peak
 resident memory is printed for information; "saved for backward" (what
@@ -17,7 +17,7 @@ is activations.
 
 On the CPU every model is measured twice, in process environments that
 differ only in the allocator: glibc's defaults, and large tensors on their
-own huge-page mappings (``_common.HUGE_PAGE_ALLOCATOR``). With the defaults
+own huge-page mappings (``benchmark_utils.HUGE_PAGE_ALLOCATOR``). With the defaults
 the resident set is the high-water mark of glibc's heap, which grows past
 the live tensors when small allocations split the holes that freed
 activations leave; with the second setting it follows the live tensors.
@@ -31,7 +31,7 @@ import json
 
 import torch
 
-from _common import (HUGE_PAGE_ALLOCATOR, build_backbone, device,
+from benchmark_utils import (HUGE_PAGE_ALLOCATOR, build_backbone, device,
                      in_fresh_process, machine, malloc_in_use_peak,
                      median_time, parser, peak_memory_gb, report,
                      saved_for_backward, table, target)

@@ -29,7 +29,7 @@ os.environ.pop('TRITON_INTERPRET', None)
 
 import torch  # noqa: E402
 
-from _common import table, target  # noqa: E402
+from benchmark_utils import table, target  # noqa: E402
 
 HERE = osp.dirname(osp.abspath(__file__))
 BASELINE = osp.join(HERE, 'triton_static_baseline.json')

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError
+from .models.fold import switch_to_deploy
 
 OPSET = 17
 
@@ -34,19 +35,6 @@ class TensorOutput(nn.Module):
         if self.classifier:
             return self.model(images, mode='tensor')
         return self.model(images)
-
-
-def switch_to_deploy(model: nn.Module) -> nn.Module:
-    """Fold ``model`` for inference, in place (eval mode): its own
-    ``switch_to_deploy``, or else its backbone's, neck's and head's (a
-    detector or segmentor folds its mmvig backbone); returns it."""
-    model.eval()
-    parts = [model] if hasattr(model, 'switch_to_deploy') else [
-        getattr(model, name, None) for name in ('backbone', 'neck', 'head')]
-    for part in parts:
-        if hasattr(part, 'switch_to_deploy'):
-            part.switch_to_deploy()
-    return model
 
 
 def use_standard_ops(model: nn.Module) -> nn.Module:

@@ -7,10 +7,11 @@ import sys
 import pytest
 import torch
 
+from mmvig.models.fold import fold_batchnorm_after_conv
+
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'benchmarks'))
-from _common import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,  # noqa: E402
-                     build_backbone, coco_backbone_cfg,
-                     fold_batchnorm_after_conv, in_fresh_process,
+from benchmark_utils import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,  # noqa: E402
+                     build_backbone, coco_backbone_cfg, in_fresh_process,
                      malloc_in_use_peak, table)
 from scaling import fitted_exponent  # noqa: E402
 

@@ -293,3 +293,28 @@ def test_import_mmvig_leaves_torch_onnx_alone():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, check=True).stdout.split()
     assert out[:2] == ['False', 'False'] and out[2].startswith('torch.onnx')
+
+
+@pytest.mark.parametrize('name', ['AttentionViG', 'SAGViT'])
+def test_folded_checkpoint_round_trip(name, tmp_path):
+    """A folded backbone saved with mmengine's ``save_checkpoint`` loads,
+    strictly, into one built with ``deploy=True`` (mmpretrain's convention
+    for re-parameterised backbones), which then computes what the folded
+    model and the eval-mode model compute."""
+    from mmengine.runner.checkpoint import load_checkpoint, save_checkpoint
+    cls = mmvig.AttentionViG if name == 'AttentionViG' else mmvig.SAGViT
+    arch = TINY if name == 'AttentionViG' else SAG_TINY
+    torch.manual_seed(0)
+    model = randomise_norms(cls(arch))
+    x = torch.randn(2, 3, 97, 131)
+    expected = outputs(model, x)
+    model.switch_to_deploy()
+    path = str(tmp_path / 'folded.pth')
+    save_checkpoint(model.state_dict(), path)
+    rebuilt = cls(arch, deploy=True).eval()
+    assert set(rebuilt.state_dict()) == set(model.state_dict())
+    load_checkpoint(rebuilt, path, strict=True)
+    assert_relative(outputs(rebuilt, x), outputs(model, x), 1e-6)
+    assert_relative(outputs(rebuilt, x), expected, 1e-5)
+    with pytest.raises(Exception, match='Missing key|Unexpected key'):
+        cls(arch).load_state_dict(rebuilt.state_dict())

@@ -8,7 +8,7 @@ import json
 import os.path as osp
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
-from _common import (add_common_args, build_runner, finish, load_config,
+from tool_utils import (add_common_args, build_runner, finish, load_config,
                      parse, readable_errors)
 from mmengine.hooks import Hook
 

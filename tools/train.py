@@ -13,7 +13,7 @@ are checked once built. Such errors print one message, not a traceback.
 import argparse
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
-from _common import (add_common_args, build_runner, finish, load_config,
+from tool_utils import (add_common_args, build_runner, finish, load_config,
                      parse, readable_errors)
 
 from mmvig.compat import tool_environment

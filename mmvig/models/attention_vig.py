@@ -434,6 +434,8 @@ class AttentionViG(PyramidBackbone):
             checkpointed stage (stage 1 with the stem) keeps only each block's
             input for the backward pass and runs the block again there,
             trading compute for memory.
+        deploy: Build the folded model that :meth:`switch_to_deploy`
+            leaves, to load a folded checkpoint (inference only).
         init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
             prefix='backbone.')`` loads an mmvig ImageNet classifier.
     """
@@ -462,6 +464,7 @@ class AttentionViG(PyramidBackbone):
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
                  with_cp: Union[bool, Sequence[bool]] = False,
+                 deploy: bool = False,
                  init_cfg: Optional[ConfigType] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -518,6 +521,8 @@ class AttentionViG(PyramidBackbone):
         self.level_channels = list(widths)
         self.out_channels = [widths[i] for i in self.out_indices]
         self._freeze_stages()
+        if check_bool(deploy, 'deploy'):
+            self.switch_to_deploy()
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):

@@ -292,6 +292,8 @@ class SAGViT(PyramidBackbone):
         trunk_init_cfg: ``dict(type='Pretrained', checkpoint=PATH,
             prefix='backbone.')`` loads an mmpretrain EfficientNetV2
             checkpoint into the trunk (every trunk key must be present).
+        deploy: Build the folded model that :meth:`switch_to_deploy`
+            leaves, to load a folded checkpoint (inference only).
         init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
             prefix='backbone.')`` loads an mmvig SAG-ViT classifier.
     """
@@ -325,6 +327,7 @@ class SAGViT(PyramidBackbone):
                                              momentum=0.1),
                  with_cp: bool = False,
                  trunk_init_cfg: Optional[ConfigType] = None,
+                 deploy: bool = False,
                  init_cfg: Optional[ConfigType] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -396,6 +399,8 @@ class SAGViT(PyramidBackbone):
         self.level_channels = trunk_channels[:2] + [dims, dims]
         self.out_channels = [self.level_channels[i] for i in self.out_indices]
         self._freeze_stages()
+        if check_bool(deploy, 'deploy'):
+            self.switch_to_deploy()
 
     def switch_to_deploy(self) -> None:
         """Fold for inference, in either mode: the folded model computes what

@@ -17,8 +17,9 @@ import copy
 
 import torch
 
-from benchmark_utils import (device, in_fresh_process, machine, median_time, parser,
-                     peak_memory_gb, report, saved_for_backward, table, target)
+from benchmark_utils import (device, in_fresh_process, machine, median_time,
+                             parser, peak_memory_gb, report,
+                             saved_for_backward, table, target)
 
 CHANNELS, HEADS, HEIGHT, WIDTH, STRIDE = 48, 8, 200, 336, 2
 EQUALITY_BOUND = 1e-5

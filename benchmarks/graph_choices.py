@@ -18,8 +18,8 @@ from typing import List, Tuple
 
 import torch
 
-from benchmark_utils import (build_coco_backbone, device, machine, median_time,
-                     parser, table)
+from benchmark_utils import (build_coco_backbone, device, machine,
+                             median_time, parser, table)
 
 SETTINGS = {
     'stride 2 (paper, default)': dict(graph_strides=2),

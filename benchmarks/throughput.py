@@ -34,8 +34,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from benchmark_utils import (build_backbone, device, machine, median_time, parser,
-                     table, target)
+from benchmark_utils import (build_backbone, device, machine, median_time,
+                             parser, table, target)
 
 from mmvig.models.fold import fold_batchnorm_after_conv
 

@@ -32,9 +32,9 @@ import json
 import torch
 
 from benchmark_utils import (HUGE_PAGE_ALLOCATOR, build_backbone, device,
-                     in_fresh_process, machine, malloc_in_use_peak,
-                     median_time, parser, peak_memory_gb, report,
-                     saved_for_backward, table, target)
+                             in_fresh_process, machine, malloc_in_use_peak,
+                             median_time, parser, peak_memory_gb, report,
+                             saved_for_backward, table, target)
 
 HEIGHT, WIDTH = 800, 1344
 MODELS = {

@@ -11,8 +11,8 @@ from mmvig.models.fold import fold_batchnorm_after_conv
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'benchmarks'))
 from benchmark_utils import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,  # noqa: E402
-                     build_backbone, coco_backbone_cfg, in_fresh_process,
-                     malloc_in_use_peak, table)
+                             build_backbone, coco_backbone_cfg,
+                             in_fresh_process, malloc_in_use_peak, table)
 from scaling import fitted_exponent  # noqa: E402
 
 

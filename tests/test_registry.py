@@ -13,7 +13,6 @@ from mmvig import AttentionViG
 from helpers import TINY
 
 
-
 @pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
 def test_backbone_builds_from_each_registry(library):
     registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS

@@ -18,7 +18,6 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
-
 def fold_batchnorm(conv: nn.Conv2d, norm: _BatchNorm) -> None:
     """``norm(conv(x))`` (``norm`` in eval mode) into ``conv``, in place."""
     scale = (norm.running_var + norm.eps).rsqrt()

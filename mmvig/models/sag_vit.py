@@ -35,10 +35,10 @@ from ..errors import InputError
 from ..registry import MODELS
 from ..utils import ConfigType
 from .base import PyramidBackbone, check_bool, check_int, check_norm_cfg
-from .pretrained import load_pretrained_backbone
 from .fold import fold_conv_modules
 from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
 from .layers import ConvPositionEncoding, checkpointed
+from .pretrained import load_pretrained_backbone
 
 
 class GraphAttention(nn.Module):
@@ -368,18 +368,19 @@ class SAGViT(PyramidBackbone):
                 module.__class__ = SamePaddingConv2d
         # Layer i >= 1 of the trunk is row i - 1 of its arch table, whose
         # sixth entry is the output width.
-        trunk_channels = [self.trunk.arch[i - 1][5] for i in self.trunk_out]
+        self.trunk_channels = [
+            self.trunk.arch[i - 1][5] for i in self.trunk_out]
         # Level 2 only: a classifier (level 3) must not carry parameters
         # that get no gradient (DDP refuses them).
         self.lateral = None
-        self._lateral_cfg = dict(in_channels=trunk_channels[2],
+        self._lateral_cfg = dict(in_channels=self.trunk_channels[2],
                                  out_channels=dims, kernel_size=1,
                                  norm_cfg=norm_cfg, act_cfg=None)
         if 2 in self.out_indices:
             self.add_lateral()
         self.patch_embed = PatchEmbedding(
-            trunk_channels[2], dims, kernel_size=patch_size, stride=patch_size,
-            padding='corner', norm_cfg=dict(type='LN'))
+            self.trunk_channels[2], dims, kernel_size=patch_size,
+            stride=patch_size, padding='corner', norm_cfg=dict(type='LN'))
         num_gat = self.arch_settings['gat_layers']
         depth = self.arch_settings['depth']
         rates = torch.linspace(0, drop_path_rate, num_gat + depth,
@@ -396,7 +397,7 @@ class SAGViT(PyramidBackbone):
                 drop_path_rate=rates[num_gat + i])
             for i in range(depth))
         self.norm = build_norm_layer(dict(type='LN'), dims)[1]
-        self.level_channels = trunk_channels[:2] + [dims, dims]
+        self.level_channels = self.trunk_channels[:2] + [dims, dims]
         self.out_channels = [self.level_channels[i] for i in self.out_indices]
         self._freeze_stages()
         if check_bool(deploy, 'deploy'):

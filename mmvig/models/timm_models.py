@@ -64,12 +64,13 @@ def _on_device(device: Optional[Union[str, torch.device]]):
 class _TimmClassifier(nn.Module):
     """What the two timm classifiers share: ``self.backbone`` (an mmvig
     backbone with four levels) and ``self.head``; subclasses define
+    ``levels()`` (``(channels, module)`` of each level
+    :meth:`forward_intermediates` returns, for ``feature_info``),
     ``_make_head(num_classes)``, ``classifier_names`` (the final linear
     layers), ``head_hidden_size`` (their input width), ``forward_features``,
     ``forward_head``, ``set_grad_checkpointing`` and ``group_matcher``."""
 
     num_levels = 4
-    level_module = 'backbone.level{}'
     # The pooling reset_classifier(num_classes, global_pool) may choose.
     global_pools: Tuple[str, ...] = ('avg', )
 
@@ -87,14 +88,8 @@ class _TimmClassifier(nn.Module):
         self.head = self._make_head(num_classes) if global_pool != '' \
             else nn.Identity()
         self.feature_info = [
-            dict(num_chs=channels, reduction=2**(i + 2),
-                 module=self.level_module.format(i))
-            for i, channels in enumerate(self.level_channels())]
-
-    def level_channels(self) -> List[int]:
-        """Channels of the levels :meth:`forward_intermediates` returns."""
-        return list(self.backbone.level_channels)
-
+            dict(num_chs=channels, reduction=2**(i + 2), module=module)
+            for i, (channels, module) in enumerate(self.levels())]
     def get_classifier(self) -> nn.Module:
         return self.head
 
@@ -224,7 +219,6 @@ class AttentionViGClassifier(_TimmClassifier):
     """
 
     head_hidden_size = 768
-    level_module = 'backbone.stages.{}'
     classifier_names = ('head.head', 'head.dist_head')
     global_pools = ('avg', '')
 
@@ -240,6 +234,11 @@ class AttentionViGClassifier(_TimmClassifier):
                 num_classes, in_chans, drop_rate, global_pool)
         if dtype is not None:
             self.to(dtype=dtype)
+
+    def levels(self) -> List[Tuple[int, str]]:
+        """The four stages."""
+        return [(c, f'backbone.stages.{i}')
+                for i, c in enumerate(self.backbone.level_channels)]
 
     def _make_head(self, num_classes: int) -> nn.Module:
         from .heads import DistilledClassifierHead
@@ -353,20 +352,17 @@ class SAGViTClassifier(_TimmClassifier):
             self.to(dtype=dtype)
         self.head_hidden_size = self.num_features
         self.kept_maps = None  # trunk maps kept by a pruning to level 0-2
-        self.feature_info = [
-            dict(info, module=module) for info, module in zip(
-                self.feature_info,
-                [f'backbone.trunk.layers.{i}'
-                 for i in self.backbone.trunk_out] + ['backbone.norm'])]
 
     classifier_names = ('head.layers.1.fc', )
     global_pools = ('token', )  # the class token; no unpooled form
 
-    def level_channels(self) -> List[int]:
-        """The trunk's maps at strides 4, 8, 16 and the token grid."""
-        trunk = self.backbone.trunk
-        return [trunk.arch[i - 1][5] for i in self.backbone.trunk_out] + \
-            [self.backbone.level_channels[-1]]
+    def levels(self) -> List[Tuple[int, str]]:
+        """The trunk's maps at strides 4, 8, 16 and the token grid (after
+        the final norm)."""
+        backbone = self.backbone
+        return [(c, f'backbone.trunk.layers.{i}') for c, i in zip(
+            backbone.trunk_channels, backbone.trunk_out)] + \
+            [(backbone.level_channels[-1], 'backbone.norm')]
 
     def _make_head(self, num_classes: int) -> nn.Module:
         return _MLPHead(self.num_features, num_classes, self.drop_rate)

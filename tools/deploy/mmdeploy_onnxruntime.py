@@ -30,7 +30,6 @@ import inspect
 import os.path as osp
 from typing import Dict, List
 
-import numpy as np
 import torch
 
 import mmvig  # noqa: F401  (registers mmvig's names)

@@ -5,6 +5,7 @@ import contextlib
 import ctypes
 import datetime
 import json
+import math
 import os
 import os.path as osp
 import platform
@@ -203,3 +204,14 @@ def target(description: str, value: float, bound: float,
     print(f'target: {description}: {value:.3g} {relation} {bound:g} -> '
           f'{"met" if met else "NOT MET"}')
     return met
+
+
+def fitted_exponent(pixels: Sequence[float],
+                    seconds: Sequence[float]) -> float:
+    """The least-squares slope of log(seconds) over log(pixels): the
+    exponent of a power law ``seconds = c * pixels**exponent``."""
+    xs = [math.log(p) for p in pixels]
+    ys = [math.log(s) for s in seconds]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum(
+        (x - mx)**2 for x in xs)

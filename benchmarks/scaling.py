@@ -9,12 +9,10 @@ is the least-squares slope in log-log.
 
     python benchmarks/scaling.py [--device cpu|cuda] [--repeats 3]
 """
-import math
-from typing import Sequence
-
 import torch
 
-from benchmark_utils import device, machine, median_time, parser, table, target
+from benchmark_utils import (device, fitted_exponent, machine, median_time,
+                             parser, table, target)
 
 SIZES = (224, 448, 672, 896, 1120)
 SETTINGS = {
@@ -24,14 +22,6 @@ SETTINGS = {
 }
 CAPPED = 'stride 2, shifts capped at the 224 graph'
 EXPONENT_BOUND = 1.1
-
-
-def fitted_exponent(pixels: Sequence[float], seconds: Sequence[float]) -> float:
-    xs = [math.log(p) for p in pixels]
-    ys = [math.log(s) for s in seconds]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum(
-        (x - mx)**2 for x in xs)
 
 
 def main() -> None:

@@ -1,17 +1,65 @@
-"""Build a model from any mmvig config, with a checkpoint, for the analysis
-and deploy tools: a classifier (mmpretrain), detector (mmdet), segmentor
-(mmseg), whatever the config's ``default_scope`` says."""
+"""What mmvig's tools (and a user's scripts) call on top of the library:
+read a config, build a model from any mmvig config with a checkpoint (a
+classifier (mmpretrain), detector (mmdet), segmentor (mmseg), whatever the
+config's ``default_scope`` says), and report an error about the user's input
+as one line instead of a traceback."""
+import contextlib
 import importlib
-from typing import Optional, Union
+import pickle
+import sys
+import warnings
+from typing import Iterator, Optional, Union
 
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from .safe_load import read_checkpoint
-from .errors import InputError
+from .engine import checkpoint_being_loaded
+from .errors import INPUT_ERRORS, InputError, error_message
 from .models.pretrained import (check_state_dict, select_weights,
                                 without_module_prefix)
+from .safe_load import (TRUST_SWITCH, UnsafeCheckpointError, read_checkpoint,
+                        unpickler_reason)
+
+
+def read_config(filename: str) -> Config:
+    """``Config.fromfile``, with one warning left out: ``mmdet::``-style base
+    configs make mmengine import ``pkg_resources`` (from ``setuptools<82``,
+    a declared dependency of mmvig), whose deprecation warning says nothing
+    to the user. Other warnings, and other code, are untouched."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='pkg_resources is '
+                                'deprecated', category=UserWarning)
+        return Config.fromfile(filename)
+
+
+@contextlib.contextmanager
+def report_input_errors(runner_holder: Optional[list] = None
+                        ) -> Iterator[None]:
+    """End the process with one ``error: ...`` line (exit status 1), not a
+    traceback, when the block raises an error about the user's input
+    (:data:`mmvig.errors.INPUT_ERRORS`) or a checkpoint the safe loader
+    refused. Every other error propagates unchanged.
+
+    Args:
+        runner_holder: A list that holds the block's runner once it is
+            built; a refusal from mmengine's own loader then names the
+            checkpoint that runner was loading.
+    """
+    try:
+        yield
+    except UnsafeCheckpointError as error:
+        sys.exit(f'error: {error}')
+    except pickle.UnpicklingError as error:
+        where = checkpoint_being_loaded(runner_holder[0]) if runner_holder \
+            else 'a checkpoint'
+        sys.exit(f'error: refused to load {where}: '
+                 f'{unpickler_reason(error)}. A training '
+                 'checkpoint holds nothing of the kind, and loading it could '
+                 'run code. If you trust this file, run again with '
+                 f'{TRUST_SWITCH}=1 in the environment.')
+    except INPUT_ERRORS as error:
+        sys.exit(f'error: {error_message(error)}')
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -27,7 +75,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         checkpoint: A checkpoint of that config (``None``: initialised).
         weights: ``'auto'`` (EMA weights when present), ``'ema'``, ``'raw'``.
     """
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = read_config(config) if isinstance(config, str) else config
     scope = cfg.get('default_scope', 'mmengine')
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor') is not None:  # mmpretrain's layout

@@ -1,4 +1,6 @@
-"""mmvig's error for wrong input."""
+"""mmvig's errors, and the one place that decides which describe the user's
+input (a wrong argument, file or data set, a name clash, a run that diverged)
+and what a tool prints for them."""
 
 
 class InputError(ValueError):
@@ -17,3 +19,23 @@ class DivergenceError(RuntimeError):
     """A training run's loss became NaN or infinite: the run stops before it
     saves weights that are no longer numbers; the message names the
     iteration and the last checkpoint to resume from."""
+
+
+class RegistrationClash(KeyError):
+    """Another package registered one of mmvig's names first."""
+
+
+# The errors whose message is meant for the user: a tool prints it as one
+# line (:func:`mmvig.apis.report_input_errors`), not a traceback.
+INPUT_ERRORS = (InputError, FileNotFoundError, RegistrationClash,
+                DivergenceError)
+
+
+def error_message(error: BaseException) -> str:
+    """An input error's own words: a data loader worker's error comes back
+    wrapped in the worker's traceback, whose last line holds them."""
+    text = str(error)
+    if 'Original Traceback' in text:
+        last = text.rstrip().splitlines()[-1]
+        text = last.split(': ', 1)[1] if ': ' in last else last
+    return text

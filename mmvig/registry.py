@@ -34,15 +34,13 @@ from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
+from .errors import RegistrationClash
+
 PACKAGE = __name__.rpartition('.')[0]
 # Modules whose classes build on a library that mmvig does not import
 # itself: imported (and so registered) right after that library.
 AFTER_IMPORT = {'mmpretrain.models': ('.models.classifiers', '.models.vig'),
                 'timm': ('.models.timm_models', )}
-
-
-class RegistrationClash(KeyError):
-    """Another package registered one of mmvig's names first."""
 
 
 class MMVigRegistry(Registry):

@@ -1,4 +1,5 @@
 """Test session setup and the generated data sets shared by the test files."""
+import math
 import os
 
 import pytest
@@ -35,7 +36,8 @@ def tiny_runs(tmp_path_factory, shapes, scenes):
     pipeline with the TINY AttentionViG): task -> (config file, checkpoint)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
-    from helpers import tiny_task_config
+
+    from mmvig.testing import tiny_task_config
     root = tmp_path_factory.mktemp('tiny_runs')
     runs = {}
     for task, last in (('cls', 'epoch_1'), ('det', 'epoch_1'),
@@ -51,3 +53,31 @@ def tiny_runs(tmp_path_factory, shapes, scenes):
         Runner.from_cfg(cfg).train()
         runs[task] = (config, str(root / task / f'{last}.pth'))
     return runs
+
+
+@pytest.fixture
+def bad_checkpoints(tmp_path):
+    """Files that are not checkpoints, and checkpoints with a bad value."""
+    import mmvig
+    from mmvig.testing import TINY
+    paths = {}
+    for seed in range(3):  # garbage makes the unpickler fail in many ways
+        paths[f'random bytes {seed}'] = tmp_path / f'random{seed}.pth'
+        paths[f'random bytes {seed}'].write_bytes(torch.randint(
+            0, 256, (4096, ), dtype=torch.uint8,
+            generator=torch.Generator().manual_seed(seed)).numpy().tobytes())
+    paths['text'] = tmp_path / 'notes.pth'
+    paths['text'].write_text('not a checkpoint\n')
+    paths['empty'] = tmp_path / 'empty.pth'
+    paths['empty'].write_bytes(b'')
+    state = mmvig.AttentionViG(TINY).state_dict()
+    for name, value in (('NaN log_beta', math.nan),
+                        ('inf log_beta', math.inf)):
+        bad = dict(state)
+        bad['stages.1.2.aggregate.branch.log_beta'] = torch.tensor(value)
+        paths[name] = tmp_path / f'{name.split()[0]}.pth'
+        torch.save({'state_dict': bad}, paths[name])
+    other = mmvig.AttentionViG(dict(TINY, widths=[16, 32, 64, 256]))
+    paths['another arch'] = tmp_path / 'other.pth'
+    torch.save({'state_dict': other.state_dict()}, paths['another arch'])
+    return {k: str(v) for k, v in paths.items()}

@@ -1,4 +1,5 @@
-"""The benchmark scripts' helpers (the benchmarks themselves: make bench)."""
+"""The benchmark scripts' helpers (benchmarks.benchmark_utils) and the GPU
+benchmark's smoke run (the benchmarks themselves: make bench)."""
 import argparse
 import os
 import os.path as osp
@@ -7,13 +8,11 @@ import sys
 import pytest
 import torch
 
-from mmvig.models.fold import fold_batchnorm_after_conv
-
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'benchmarks'))
-from benchmark_utils import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,  # noqa: E402
-                             build_backbone, coco_backbone_cfg,
-                             in_fresh_process, malloc_in_use_peak, table)
-from scaling import fitted_exponent  # noqa: E402
+from benchmarks.benchmark_utils import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,
+                                        build_backbone, coco_backbone_cfg,
+                                        fitted_exponent, in_fresh_process,
+                                        malloc_in_use_peak, table)
+from mmvig.testing import REPO_ROOT
 
 
 @pytest.mark.parametrize('exponent', [0.8, 1.0, 1.37])
@@ -64,33 +63,13 @@ def test_malloc_in_use_peak_counts_a_tensor_freed_inside_the_block():
     assert large[0] - small[0] == pytest.approx(0.2, abs=0.02)
 
 
-def test_batchnorm_after_conv_folds_exactly_in_resnet():
-    """The reference models get the folding mmvig's models do."""
-    from mmpretrain.models import ResNet
-    from torch.nn.modules.batchnorm import _BatchNorm
-    torch.manual_seed(0)
-    model = ResNet(depth=18)
-    model.eval()  # mmpretrain's ResNet.train() returns None
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        expected = model(x)[-1]
-        assert fold_batchnorm_after_conv(model, x) == 20
-        assert not any(isinstance(m, _BatchNorm) for m in model.modules())
-        torch.testing.assert_close(model(x)[-1], expected, rtol=1e-4,
-                                   atol=1e-4)
-
-
 @pytest.mark.slow
 def test_gpu_benchmark_runs_end_to_end_at_toy_sizes():
     """benchmarks/gpu.py waits for the first session with a GPU: its smoke
     run takes every part through the same code on the CPU (the Triton
     kernels in the interpreter), so that session's minutes go to measuring."""
     import subprocess
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    root = REPO_ROOT
     result = subprocess.run(
         [sys.executable, osp.join(root, 'benchmarks', 'gpu.py'), '--smoke'],
         capture_output=True, text=True, cwd=root)

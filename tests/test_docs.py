@@ -1,6 +1,5 @@
-"""The documentation as a maintainer reads it: a short README, links and
-anchors that resolve, config paths that exist, model pages and metafiles
-that match the configs."""
+"""README, docs/ and the model pages: short README, links and anchors
+resolve, every path shown exists, the metafiles match the configs."""
 import glob
 import itertools
 import os.path as osp
@@ -8,6 +7,7 @@ import re
 
 import pytest
 import yaml
+
 
 PAGES = sorted(['README.md'] + glob.glob('docs/*.md') +
                glob.glob('configs/*/README.md'))
@@ -62,7 +62,7 @@ def test_config_paths_exist(page):
     included."""
     with open(page) as f:
         text = f.read()
-    paths = re.findall(r'(?<![\w/.])((?:configs|tools|benchmarks)/'
+    paths = re.findall(r'(?<![\w/.])((?:configs|tools|benchmarks|tests)/'
                        r'[\w/{},.-]+\.(?:py|sh))', text)
     for path in paths:
         for one in _expand(path):

@@ -1,4 +1,5 @@
-"""Registration in mmpretrain, mmdet, mmseg and timm; configs build."""
+"""mmvig.registry: the registries of mmengine, mmpretrain, mmdet, mmseg and
+timm hand out mmvig's classes; import mmvig imports no task library."""
 import subprocess
 import sys
 import textwrap
@@ -9,8 +10,16 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmvig
-from mmvig import AttentionViG
-from helpers import TINY
+from mmvig import AttentionViG, SAGViT
+from mmvig.testing import SAG_TINY, TINY
+
+
+@pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
+def test_builds_from_each_registry(library):
+    registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
+    with DefaultScope.overwrite_default_scope(library):
+        model = registry.build(dict(type='SAGViT', arch=SAG_TINY))
+    assert isinstance(model, SAGViT)
 
 
 @pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
@@ -80,24 +89,6 @@ def test_imagenet_configs_build(arch):
         model = MODELS.build(cfg.model)
     assert model.backbone.arch_settings == AttentionViG.arch_zoo[arch]
     assert not any(k.startswith('teacher') for k in model.state_dict())
-
-
-def test_timm_models():
-    import timm
-    assert {'attentionvig_s', 'attentionvig_m', 'attentionvig_b'} <= set(
-        timm.list_models('attentionvig_*'))
-    model = timm.create_model('attentionvig_s', num_classes=7).eval()
-    with torch.no_grad():
-        assert model(torch.randn(2, 3, 96, 96)).shape == (2, 7)
-    model.reset_classifier(0)  # timm: the head's hidden features
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 96, 96)).shape == (1, 768)
-    features = timm.create_model('attentionvig_b', features_only=True,
-                                 out_indices=(0, 3))
-    assert features.feature_info.channels() == [64, 512]
-    assert features.feature_info.reduction() == [4, 32]
-    with pytest.raises(ValueError, match='no pretrained'):
-        timm.create_model('attentionvig_s', pretrained=True)
 
 
 def test_import_registers_names_without_importing_task_libraries():

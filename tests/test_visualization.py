@@ -1,6 +1,5 @@
-"""Pictures of what the graph does (Fig. 6, Fig. 7), checked against the
-model; the task libraries' own inferencers on mmvig checkpoints; the tools
-and the demo report that draw them."""
+"""mmvig.visualization and tools/analysis/visualize_neighbours.py: the
+neighbour maps are the model's own; beta and training curves draw."""
 import os
 import os.path as osp
 import subprocess
@@ -14,17 +13,15 @@ import torch
 import mmvig
 from mmvig.apis import init_model
 from mmvig.ops import svga_cross_attention
+from mmvig.testing import REPO_ROOT, TINY
 from mmvig.visualization import (grapher_input, graphers, neighbour_maps,
                                  plot_beta_curves, plot_training_curves,
                                  read_scalars, temperatures_of)
-from helpers import TINY
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def run(args, timeout=600):
-    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

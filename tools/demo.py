@@ -34,8 +34,9 @@ from typing import Dict, List, NamedTuple, Tuple
 import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tool_utils import tool_environment
 
-from mmvig.compat import tool_environment
+from mmvig.apis import read_config
 from mmvig.datasets import (SHAPE_CLASSES, make_classification_set,
                             make_scene_set)
 from mmvig.visualization import (draw_test_predictions, neighbours_figure,
@@ -86,7 +87,7 @@ def parse_args() -> argparse.Namespace:
 def stage_config(backbone: str, task: str,
                  args: argparse.Namespace) -> Config:
     configs = BACKBONES[backbone][1]
-    cfg = Config.fromfile(osp.join(ROOT, configs[task]))
+    cfg = read_config(osp.join(ROOT, configs[task]))
     cfg.work_dir = osp.join(args.work_dir, osp.splitext(
         osp.basename(configs[task]))[0])
     data = osp.join(args.data_root, 'shapes' if task == 'cls' else 'scenes')

@@ -9,10 +9,10 @@ import os.path as osp
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
 from tool_utils import (add_common_args, build_runner, finish, load_config,
-                     parse, readable_errors)
+                        parse, tool_environment)
 from mmengine.hooks import Hook
 
-from mmvig.compat import tool_environment
+from mmvig.apis import report_input_errors
 from mmvig.datasets import check_data_paths
 from mmvig.models.pretrained import WEIGHTS, select_weights
 
@@ -46,7 +46,7 @@ class SelectWeightsHook(Hook):
 def main() -> None:
     args = parse_args()
     runner = []
-    with readable_errors(runner):
+    with report_input_errors(runner):
         test(args, runner)
     finish()
 

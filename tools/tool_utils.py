@@ -1,24 +1,21 @@
-"""What tools/train.py and tools/test.py share: arguments, the runner with
-mmvig's checks, and errors a user can read."""
+"""What tools/train.py, tools/test.py and tools/demo.py share: arguments,
+the config, the runner with mmvig's checks, and mmengine as the tools need
+it. Errors reach the user through :func:`mmvig.apis.report_input_errors`."""
 import argparse
 import contextlib
 import os
 import os.path as osp
-import pickle
-import sys
 from typing import Iterator, List, Optional
 
+import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmvig.safe_load import (TRUST_SWITCH, CheckpointFileError,
-                              UnsafeCheckpointError, check_checkpoint_file,
-                              unpickler_reason)
-from mmvig.compat import error_message, input_errors
-from mmvig.engine import (DataCheckHook, StrictLoadHook,
-                          checkpoint_being_loaded)
+from mmvig.apis import read_config
+from mmvig.engine import DataCheckHook, StrictLoadHook
 from mmvig.errors import InputError
+from mmvig.safe_load import CheckpointFileError, check_checkpoint_file
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +40,7 @@ def load_config(args: argparse.Namespace) -> Config:
     """The config with ``--cfg-options``, the launcher and the work dir."""
     if not osp.isfile(args.config):
         raise SystemExit(f'Config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -97,22 +94,27 @@ def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
     return runner
 
 
+def _init_dist_pytorch_without_cuda(original):
+    def init(backend: str, init_backend: str = 'torch', **kwargs) -> None:
+        if torch.cuda.is_available() or init_backend != 'torch':
+            original(backend, init_backend=init_backend, **kwargs)
+        else:
+            torch_dist.init_process_group(backend=backend, **kwargs)
+    return init
+
+
 @contextlib.contextmanager
-def readable_errors(runner_holder: list) -> Iterator[None]:
-    """Turn errors about the user's input into one readable message (and
-    exit status 1) instead of a traceback. ``runner_holder[0]``, once set,
-    names the checkpoint a refusal from mmengine's loader is about."""
+def tool_environment() -> Iterator[None]:
+    """mmengine 0.10.7 as the training, test and demo tools need it, for
+    the block only (``import mmvig`` changes nothing in mmengine): it starts
+    every ``pytorch``-launched process with ``torch.cuda.set_device``, which
+    fails on a machine without CUDA; within the block the process group is
+    initialised without it there (gloo on CPUs), and GPU machines are left
+    to mmengine."""
+    import mmengine.dist.utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    dist_utils._init_dist_pytorch = _init_dist_pytorch_without_cuda(original)
     try:
         yield
-    except UnsafeCheckpointError as error:
-        sys.exit(f'error: {error}')
-    except pickle.UnpicklingError as error:
-        where = checkpoint_being_loaded(runner_holder[0]) if runner_holder \
-            else 'a checkpoint'
-        sys.exit(f'error: refused to load {where}: '
-                 f'{unpickler_reason(error)}. A training '
-                 'checkpoint holds nothing of the kind, and loading it could '
-                 'run code. If you trust this file, run again with '
-                 f'{TRUST_SWITCH}=1 in the environment.')
-    except input_errors() as error:
-        sys.exit(f'error: {error_message(error)}')
+    finally:
+        dist_utils._init_dist_pytorch = original

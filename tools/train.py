@@ -14,9 +14,9 @@ import argparse
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
 from tool_utils import (add_common_args, build_runner, finish, load_config,
-                     parse, readable_errors)
+                        parse, tool_environment)
 
-from mmvig.compat import tool_environment
+from mmvig.apis import report_input_errors
 from mmvig.datasets import (check_checkpoints, check_data_paths,
                             check_last_checkpoint)
 from mmvig.errors import InputError
@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     runner = []
-    with readable_errors(runner):
+    with report_input_errors(runner):
         train(args, runner)
     finish()
 

@@ -1,7 +1,7 @@
 # AttentionViG-S on mmvig's synthetic shapes (6 classes, 96x96 images): the
 # README's main job, sized to train in a few minutes on a 2-core CPU.
 # Generate the data with:
-#   python -m mmvig.datasets.synthetic classification data/shapes
+#   python tools/misc/make_synthetic_data.py classification data/shapes
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
 

@@ -2,7 +2,7 @@
 # config in miniature, run on a CPU (gloo for DDP). The backbone starts from
 # the shapes classifier of attentionvig_s_shapes.py, with beta frozen as in
 # the ADE20K config. Generate the data with:
-#   python -m mmvig.datasets.synthetic scenes data/scenes
+#   python tools/misc/make_synthetic_data.py scenes data/scenes
 #
 # One departure the tiny data needs: the BatchNorm statistics train
 # (norm_eval=False; the ADE20K config freezes them). The shapes classifier's

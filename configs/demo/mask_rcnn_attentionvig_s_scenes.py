@@ -3,7 +3,7 @@
 # backbone starts from the shapes classifier of attentionvig_s_shapes.py,
 # with beta and the BatchNorm statistics frozen as in the COCO config.
 # Generate the data with:
-#   python -m mmvig.datasets.synthetic scenes data/scenes
+#   python tools/misc/make_synthetic_data.py scenes data/scenes
 _base_ = '../mask_rcnn_attentionvig_s_coco.py'
 
 data_root = 'data/scenes/'

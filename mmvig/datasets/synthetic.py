@@ -16,12 +16,8 @@ The scene export (:func:`make_scene_set`) writes several shapes per image
 with COCO instance annotations (polygons and boxes) for mmdet and
 ADE20K-style semantic masks for mmseg.
 
-Command line::
-
-    python -m mmvig.datasets.synthetic classification data/shapes --seed 0
-    python -m mmvig.datasets.synthetic scenes data/scenes --seed 0
+Command line: ``tools/misc/make_synthetic_data.py``.
 """
-import argparse
 import hashlib
 import json
 import math
@@ -330,32 +326,3 @@ def make_scene_set(root: str, num_train: int = 200, num_val: int = 50,
                            categories=categories), f)
     _mark_complete(root, params, splits)
     return splits
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('task', choices=['classification', 'scenes'])
-    parser.add_argument('root', help='output folder')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--image-size', type=int, default=96)
-    parser.add_argument('--train-per-class', type=int, default=200)
-    parser.add_argument('--val-per-class', type=int, default=50)
-    parser.add_argument('--distractors', type=int, default=0,
-                        help='maximum smaller shapes of any class per image')
-    parser.add_argument('--num-train', type=int, default=200,
-                        help='scenes: training scenes')
-    parser.add_argument('--num-val', type=int, default=50,
-                        help='scenes: validation scenes')
-    args = parser.parse_args(argv)
-    if args.task == 'scenes':
-        summary = make_scene_set(args.root, args.num_train, args.num_val,
-                                 seed=args.seed)
-    else:
-        summary = make_classification_set(
-            args.root, args.train_per_class, args.val_per_class,
-            args.image_size, args.seed, args.distractors)
-    print(f'{args.root}: ' + ', '.join(f'{n} {s}' for s, n in summary.items()))
-
-
-if __name__ == '__main__':
-    main()

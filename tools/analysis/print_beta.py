@@ -21,8 +21,8 @@ import sys
 from typing import List, NamedTuple
 
 import mmvig  # noqa: F401  (registers the checkpoint types)
+from mmvig.apis import report_input_errors
 from mmvig.safe_load import load_checkpoint_file
-from mmvig.compat import run_tool
 from mmvig.models.pretrained import WEIGHTS, select_weights
 from mmvig.ops.svga_attention import LOG_BETA_RANGE
 
@@ -121,4 +121,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    run_tool(main)
+    with report_input_errors():
+        main()

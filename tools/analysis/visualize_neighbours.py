@@ -20,8 +20,7 @@ from typing import Tuple
 import mmcv
 
 import mmvig  # noqa: F401  (registers mmvig's names)
-from mmvig.apis import init_model
-from mmvig.compat import run_tool
+from mmvig.apis import init_model, report_input_errors
 from mmvig.datasets import read_image
 from mmvig.visualization import (neighbours_figure, plot_beta_curves,
                                  temperatures_of)
@@ -75,4 +74,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    run_tool(main)
+    with report_input_errors():
+        main()

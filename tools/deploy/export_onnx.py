@@ -26,8 +26,7 @@ import warnings
 import torch
 
 import mmvig  # noqa: F401  (registers mmvig's names)
-from mmvig.apis import init_model
-from mmvig.compat import run_tool
+from mmvig.apis import init_model, report_input_errors
 from mmvig.deploy import (OPSET, TensorOutput, export_onnx, exportable,
                           onnxruntime_outputs)
 from mmvig.errors import InputError
@@ -97,4 +96,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    run_tool(main)
+    with report_input_errors():
+        main()

@@ -33,7 +33,7 @@ from typing import Dict, List
 import torch
 
 import mmvig  # noqa: F401  (registers mmvig's names)
-from mmvig.compat import run_tool
+from mmvig.apis import report_input_errors
 from mmvig.errors import InputError
 
 
@@ -183,4 +183,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    run_tool(main)
+    with report_input_errors():
+        main()

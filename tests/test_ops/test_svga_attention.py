@@ -1,4 +1,6 @@
-"""The SVGA graph and every aggregator against a direct per-node computation."""
+"""mmvig.ops.svga_attention: the SVGA cross-attention operator (every
+implementation against the per-node equations and plain autograd, memory,
+precision, the implementation choice) and the kNN-graph gather path."""
 import math
 import os
 
@@ -6,37 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmvig.models.attention_vig import (CrossAttentionAggregation,
-                                        EdgeConvAggregation, GINAggregation,
-                                        GraphSAGEAggregation,
-                                        MaxRelativeAggregation,
-                                        build_aggregator)
-from mmvig.ops.svga_graph import svga_shifts
+from mmvig.models.attention_vig import CrossAttentionAggregation
 from mmvig.ops import svga_attention
 from mmvig.ops.svga_attention import (fused_cross_attention,
                                       svga_cross_attention)
-
-
-def neighbour_lists(height, width, stride, max_shifts=None):
-    """SVGA neighbours written out from the definition, node by node."""
-    k_h = k_w = stride
-    if max_shifts is not None:
-        k_h = max(stride, math.ceil(height / (max_shifts + 1)))
-        k_w = max(stride, math.ceil(width / (max_shifts + 1)))
-    lists = []
-    for r in range(height):
-        for c in range(width):
-            nbrs = []
-            t = 1
-            while t * k_h < height:
-                nbrs.append(((r + t * k_h) % height) * width + c)
-                t += 1
-            t = 1
-            while t * k_w < width:
-                nbrs.append(r * width + (c + t * k_w) % width)
-                t += 1
-            lists.append(nbrs)
-    return lists
+from mmvig.ops.svga_graph import svga_shifts
+from mmvig.testing import svga_neighbour_lists
 
 
 def direct_cross_attention(q, k, v, beta, nbrs, heads, normalize):
@@ -58,32 +35,6 @@ def direct_cross_attention(q, k, v, beta, nbrs, heads, normalize):
                 alpha = alpha / len(js)
             out[h, :, i] = sum(a * v[h, :, j] for a, j in zip(alpha, js))
     return out.reshape(channels, -1)
-
-
-@pytest.mark.parametrize('height,width,stride,max_shifts', [
-    (5, 7, 2, None), (6, 6, 1, None), (9, 4, 2, 2), (3, 11, 3, None),
-    (1, 6, 2, None)])
-def test_svga_shifts_match_definition(height, width, stride, max_shifts):
-    shifts = svga_shifts(height, width, stride, max_shifts)
-    lists = neighbour_lists(height, width, stride, max_shifts)
-    idx = torch.arange(height * width).reshape(height, width)
-    from_shifts = [[] for _ in range(height * width)]
-    for t in shifts.rows:
-        for i, j in zip(idx.flatten(), torch.roll(idx, -t, 0).flatten()):
-            from_shifts[i].append(int(j))
-    for t in shifts.cols:
-        for i, j in zip(idx.flatten(), torch.roll(idx, -t, 1).flatten()):
-            from_shifts[i].append(int(j))
-    assert from_shifts == lists
-    assert all(i not in nbrs for i, nbrs in enumerate(lists))
-    if max_shifts is not None:
-        assert len(shifts.rows) <= max_shifts and len(shifts.cols) <= max_shifts
-
-
-def test_max_shifts_keeps_neighbour_count_fixed():
-    counts = {svga_shifts(s, s, 2, 4).num_neighbours for s in (40, 80, 200)}
-    assert counts == {8}
-    assert svga_shifts(200, 200, 2).num_neighbours == 2 * 99
 
 
 @pytest.fixture(params=['shifts', 'gemm', 'triton', 'standard'])
@@ -121,7 +72,7 @@ def test_cross_attention_matches_per_node_equations(impl, grid, normalize,
     shifts = svga_shifts(height, width, stride, max_shifts)
     out = svga_cross_attention(q, k, v, log_beta, shifts, heads, normalize,
                                impl)
-    nbrs = neighbour_lists(height, width, stride, max_shifts)
+    nbrs = svga_neighbour_lists(height, width, stride, max_shifts)
     for b in range(2):
         expected = direct_cross_attention(q[b], k[b], v[b], 3.0, nbrs, heads,
                                           normalize)
@@ -248,76 +199,6 @@ def test_log_beta_receives_gradient_under_autocast():
         out = agg(x, svga_shifts(9, 9, 2))
     out.float().square().mean().backward()
     assert agg.log_beta.grad is not None and agg.log_beta.grad.abs() > 0
-
-
-def _classic_direct(name, agg, x, nbrs):
-    """Each classic aggregator's message, node by node."""
-    c = x.shape[1]
-    flat = x[0].reshape(c, -1)
-    msgs = []
-    for i, js in enumerate(nbrs):
-        xi, xj = flat[:, i], flat[:, js]
-        if name == 'MaxRelative':
-            msgs.append((xj - xi[:, None]).max(1).values)
-        elif name == 'GIN':
-            msgs.append((1 + agg.eps) * xi + xj.sum(1))
-        elif name == 'EdgeConv':
-            w = torch.cat([agg.self_proj.weight[:, :, 0, 0],
-                           agg.edge_proj.weight[:, :, 0, 0]], 1)
-            pairs = torch.cat([xi[:, None].expand_as(xj), xj - xi[:, None]], 0)
-            msgs.append((w @ pairs).max(1).values)
-        elif name == 'GraphSAGE':
-            h = agg.neighbour_proj(x)[0].reshape(c, -1)
-            msgs.append(h[:, js].max(1).values)
-    return torch.stack(msgs, 1).reshape(1, c, *x.shape[2:])
-
-
-@pytest.mark.parametrize('name,cls', [('MaxRelative', MaxRelativeAggregation),
-                                      ('EdgeConv', EdgeConvAggregation),
-                                      ('GIN', GINAggregation),
-                                      ('GraphSAGE', GraphSAGEAggregation)])
-def test_classic_aggregators_match_per_node_definition(name, cls):
-    torch.manual_seed(0)
-    agg = build_aggregator(dict(type=name), 6, dict(type='BN'),
-                           dict(type='GELU')).eval()
-    assert isinstance(agg, cls)
-    with torch.no_grad():
-        if name == 'GIN':
-            agg.eps.fill_(0.3)
-        x = torch.randn(1, 6, 5, 7)
-        shifts = svga_shifts(5, 7, 2)
-        out = agg(x, shifts)
-        msg = _classic_direct(name, agg, x, neighbour_lists(5, 7, 2))
-        if name == 'EdgeConv':
-            expected = agg.act(agg.norm(msg))
-        elif name == 'GIN':
-            expected = agg.out(msg)
-        elif name == 'MaxRelative':
-            expected = agg.out(torch.cat([x, msg], 1))
-        else:
-            expected = agg.out(torch.cat([x, msg], 1))
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_unknown_aggregator_and_bad_heads_raise():
-    with pytest.raises(ValueError, match='Unknown aggregator'):
-        build_aggregator(dict(type='Transformer'), 8, dict(type='BN'),
-                         dict(type='GELU'))
-    with pytest.raises(ValueError, match='num_heads'):
-        CrossAttentionAggregation(10, num_heads=8)
-    with pytest.raises(ValueError, match='normalize'):
-        CrossAttentionAggregation(8, normalize='l2')
-
-
-@pytest.mark.parametrize('height,width,stride,max_shifts', [
-    (5, 7, 2, None), (9, 4, 2, 2), (1, 6, 2, None)])
-def test_svga_neighbour_index_is_the_definition(height, width, stride,
-                                                max_shifts):
-    from mmvig.ops import svga_neighbour_index
-    index = svga_neighbour_index(height, width, svga_shifts(
-        height, width, stride, max_shifts))
-    assert index.tolist() == neighbour_lists(height, width, stride,
-                                             max_shifts)
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])

@@ -1,15 +1,55 @@
-"""The contract timm's own model tests apply to every model, for mmvig's
-timm models: forward and backward, default config, data-config resolution,
-classifier reset, features and head, ``features_only``, gradient
-checkpointing, parameter groups, weight-decay exemptions, checkpoints."""
+"""mmvig.models.timm_models: the timm entry points (default cfgs, features,
+heads, FX, factory kwargs, checkpoints of mmvig and mmpretrain)."""
 import pytest
 import timm
 import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from timm.data import create_transform, resolve_data_config
 from timm.models import group_parameters
 
 import mmvig  # noqa: F401
-from helpers import SAG_TINY, TINY
+from mmvig.testing import SAG_TINY, TINY
+
+
+@pytest.mark.parametrize('family, names, hidden, features_of, channels', [
+    ('attentionvig', ('attentionvig_s', 'attentionvig_m', 'attentionvig_b'),
+     768, 'attentionvig_b', [64, 512]),
+    ('sagvit', ('sagvit_small', 'sagvit_base'), 256, 'sagvit_base',
+     [48, 384]),
+])
+def test_timm_models(family, names, hidden, features_of, channels):
+    import timm
+    assert set(names) <= set(timm.list_models(f'{family}_*'))
+    model = timm.create_model(names[0], num_classes=7).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 96, 96)).shape == (2, 7)
+        model.reset_classifier(0)  # timm: the head's hidden features
+        assert model(torch.randn(1, 3, 96, 96)).shape == (1, hidden)
+    features = timm.create_model(features_of, features_only=True,
+                                 out_indices=(0, 3))
+    assert features.feature_info.channels() == channels
+    assert features.feature_info.reduction() == [4, 32]
+    with pytest.raises(ValueError, match=f'no pretrained {names[0]}'):
+        timm.create_model(names[0], pretrained=True)
+
+
+def test_timm_classifier_loads_mmpretrain_classifier_keys():
+    import timm
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile('configs/sagvit_small_in1k.py')
+    cfg.model.head.num_classes = 10
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = MODELS.build(cfg.model).eval()
+    model = timm.create_model('sagvit_small', num_classes=10).eval()
+    own = {k: v for k, v in classifier.state_dict().items()
+           if not k.startswith('data_preprocessor')}
+    model.load_state_dict(own)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = classifier(x, mode='tensor')
+        torch.testing.assert_close(model(x), expected)
+
 
 # (name, small arch for speed, input size)
 MODELS = [('attentionvig_s', dict(arch=TINY), 96),

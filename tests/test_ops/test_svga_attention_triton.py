@@ -1,7 +1,6 @@
-"""The SVGA Triton kernels: values against the float64 reference in Triton's
-interpreter with the tensor cores' TF32 rounding emulated, the fallback that
-keeps a run alive when Triton fails, launch arguments a CUDA graph can
-capture, and ahead-of-time compilation for sm_80 and sm_90 without spills."""
+"""mmvig.ops.svga_attention_triton: the Triton kernels (values in Triton's
+interpreter without a GPU, grids, the fallback, and ahead-of-time
+compilation for sm_80 / sm_90)."""
 import json
 import math
 import os
@@ -11,20 +10,20 @@ import sys
 import numpy as np
 import pytest
 import torch
+from triton.runtime import interpreter
 
 from mmvig.errors import KernelError
-from mmvig.ops import svga_attention
+from mmvig.ops import svga_attention, svga_attention_triton as kernels
 from mmvig.ops.svga_attention import (fused_cross_attention,
                                       reference_cross_attention,
                                       svga_cross_attention)
 from mmvig.ops.svga_graph import residue_classes, svga_shifts
+from mmvig.testing import REPO_ROOT
+
 
 triton = pytest.importorskip('triton')
-from triton.runtime import interpreter  # noqa: E402
 
-from mmvig.ops import svga_attention_triton as kernels  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The value and fallback tests run the kernels on CPU tensors in Triton's
 # interpreter (tests/conftest.py sets it where there is no GPU).
 interpreted = pytest.mark.skipif(
@@ -232,9 +231,10 @@ def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
     out = tmp_path / 'static.json'
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'benchmarks', 'triton_static.py'),
+        [sys.executable,
+         os.path.join(REPO_ROOT, 'benchmarks', 'triton_static.py'),
          '--json', str(out)], capture_output=True, text=True, env=env,
-        cwd=ROOT)
+        cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
     # 2 models x 2 sizes x 4 stages x 2 normalisations x 2 passes x 2 archs

@@ -1,5 +1,5 @@
-"""The authors' ImageNet recipe (EMA, repeated augmentation), the ablation
-configs, and the learned temperatures of Table 8 (tools/analysis/print_beta.py)."""
+"""The ImageNet recipes, Table 3's ablations inside vanilla ViG-Ti, and the
+beta printout against Table 8."""
 import copy
 import csv
 import glob
@@ -22,11 +22,20 @@ from mmengine.runner import Runner
 import mmvig  # noqa: F401
 from mmvig import AttentionViG
 from mmvig.engine import temperature_parameters
-from helpers import TINY, use_small_loaders
+from mmvig.testing import REPO_ROOT, TINY, use_small_loaders
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+def test_scoped_base_configs_resolve():
+    cfg = Config.fromfile('configs/attentionvig_s_in1k.py')
+    assert cfg.train_dataloader.dataset.type == 'ImageNet'
+
+
 IMAGENET_CONFIGS = [f'configs/attentionvig_{a}_in1k.py' for a in 'smb']
+
+
 IMAGENET_ABLATIONS = sorted(glob.glob('configs/ablations/attentionvig_*.py'))
+
+
 TABLE3 = {f'configs/ablations/vig_ti_in1k_{name}.py': conv for name, conv in (
     ('gin', 'gin'), ('maxrelative', 'mr'), ('graphsage', 'sage'),
     ('edgeconv', 'edge'), ('cross_attention', 'cross_attention'))}
@@ -111,7 +120,7 @@ def use_generated_images(cfg: Config, shapes: str, batch_size: int) -> None:
 
 def print_beta(*args) -> str:
     result = subprocess.run(
-        [sys.executable, 'tools/analysis/print_beta.py', *args], cwd=ROOT,
+        [sys.executable, 'tools/analysis/print_beta.py', *args], cwd=REPO_ROOT,
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -331,7 +340,7 @@ def test_print_beta_compares_with_table8(tmp_path):
     torch.save({'state_dict': AttentionViG(TINY).state_dict()}, tiny)
     result = subprocess.run(
         [sys.executable, 'tools/analysis/print_beta.py', tiny,
-         '--compare-paper'], cwd=ROOT, capture_output=True, text=True,
+         '--compare-paper'], cwd=REPO_ROOT, capture_output=True, text=True,
         timeout=300)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert "needs AttentionViG-S's layout" in result.stderr
@@ -361,7 +370,7 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
             print(f'error: {error}')
         """)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     seconds = result.stdout.split('seconds: ')[1].split()[0]

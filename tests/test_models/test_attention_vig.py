@@ -1,5 +1,8 @@
-"""AttentionViG backbone: shapes, arch table, freezing, norm_eval, errors."""
+"""mmvig.models.attention_vig: AttentionViG's shapes, arch table, Grapher,
+classic aggregators, frozen stages, norm_eval, checkpointing, autocast,
+channels-last and torch.compile."""
 import copy
+
 import pytest
 import torch
 from mmengine.analysis import parameter_count
@@ -7,11 +10,75 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmvig import AttentionViG
-from mmvig.models.attention_vig import CrossAttentionAggregation, Grapher
-from mmvig.models.pretrained import CheckpointMismatchError
+from mmvig.models.attention_vig import (CrossAttentionAggregation,
+                                        EdgeConvAggregation, GINAggregation,
+                                        Grapher, GraphSAGEAggregation,
+                                        MaxRelativeAggregation,
+                                        build_aggregator)
 from mmvig.models.heads import DistilledClassifierHead
-from helpers import TINY, outputs_and_grads
+from mmvig.models.pretrained import CheckpointMismatchError
+from mmvig.ops.svga_graph import svga_shifts
+from mmvig.testing import (TINY, check_frozen, outputs_and_grads,
+                           svga_neighbour_lists)
 
+
+def _classic_direct(name, agg, x, nbrs):
+    """Each classic aggregator's message, node by node."""
+    c = x.shape[1]
+    flat = x[0].reshape(c, -1)
+    msgs = []
+    for i, js in enumerate(nbrs):
+        xi, xj = flat[:, i], flat[:, js]
+        if name == 'MaxRelative':
+            msgs.append((xj - xi[:, None]).max(1).values)
+        elif name == 'GIN':
+            msgs.append((1 + agg.eps) * xi + xj.sum(1))
+        elif name == 'EdgeConv':
+            w = torch.cat([agg.self_proj.weight[:, :, 0, 0],
+                           agg.edge_proj.weight[:, :, 0, 0]], 1)
+            pairs = torch.cat([xi[:, None].expand_as(xj), xj - xi[:, None]], 0)
+            msgs.append((w @ pairs).max(1).values)
+        elif name == 'GraphSAGE':
+            h = agg.neighbour_proj(x)[0].reshape(c, -1)
+            msgs.append(h[:, js].max(1).values)
+    return torch.stack(msgs, 1).reshape(1, c, *x.shape[2:])
+
+
+@pytest.mark.parametrize('name,cls', [('MaxRelative', MaxRelativeAggregation),
+                                      ('EdgeConv', EdgeConvAggregation),
+                                      ('GIN', GINAggregation),
+                                      ('GraphSAGE', GraphSAGEAggregation)])
+def test_classic_aggregators_match_per_node_definition(name, cls):
+    torch.manual_seed(0)
+    agg = build_aggregator(dict(type=name), 6, dict(type='BN'),
+                           dict(type='GELU')).eval()
+    assert isinstance(agg, cls)
+    with torch.no_grad():
+        if name == 'GIN':
+            agg.eps.fill_(0.3)
+        x = torch.randn(1, 6, 5, 7)
+        shifts = svga_shifts(5, 7, 2)
+        out = agg(x, shifts)
+        msg = _classic_direct(name, agg, x, svga_neighbour_lists(5, 7, 2))
+        if name == 'EdgeConv':
+            expected = agg.act(agg.norm(msg))
+        elif name == 'GIN':
+            expected = agg.out(msg)
+        elif name == 'MaxRelative':
+            expected = agg.out(torch.cat([x, msg], 1))
+        else:
+            expected = agg.out(torch.cat([x, msg], 1))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_aggregator_and_bad_heads_raise():
+    with pytest.raises(ValueError, match='Unknown aggregator'):
+        build_aggregator(dict(type='Transformer'), 8, dict(type='BN'),
+                         dict(type='GELU'))
+    with pytest.raises(ValueError, match='num_heads'):
+        CrossAttentionAggregation(10, num_heads=8)
+    with pytest.raises(ValueError, match='normalize'):
+        CrossAttentionAggregation(8, normalize='l2')
 
 
 @pytest.mark.parametrize('height,width', [(223, 197), (96, 96), (65, 130),
@@ -100,19 +167,8 @@ def test_heads_from_count_or_head_dim():
 def test_frozen_stages(frozen_stages):
     model = AttentionViG(TINY, frozen_stages=frozen_stages)
     model.train()
-    frozen = [model.stem] + list(model.stages[:frozen_stages])
-    for module in frozen:
-        assert not module.training
-        assert all(not p.requires_grad for p in module.parameters())
-    for module in model.stages[frozen_stages:]:
-        assert module.training
-        assert all(p.requires_grad for p in module.parameters())
-    out = model(torch.randn(2, 3, 96, 96))
-    if frozen_stages == 4:
-        assert not any(o.requires_grad for o in out)
-        return
-    sum(o.mean() for o in out).backward()
-    assert all(p.grad is None for m in frozen for p in m.parameters())
+    check_frozen(model, [model.stem] + list(model.stages[:frozen_stages]),
+                 model.stages[frozen_stages:], frozen_stages == 4)
 
 
 def test_norm_eval_covers_syncbn_and_keeps_running_stats():

@@ -1,25 +1,20 @@
-"""SAG-ViT: levels at odd sizes, the k-connectivity graph and its edge
-weights, graph attention against its equations, settings, errors, configs,
-registries, and short training runs of the three tasks on generated data."""
+"""mmvig.models.sag_vit: SAG-ViT's levels, node grid, graph attention,
+frozen stages, norm_eval, drop path, checkpointing and pretrained init."""
 import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig  # noqa: F401
 from mmvig import AttentionViG, SAGViT
-from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.models.graph import k_connectivity_graph, similarity_edge_weights
+from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.models.sag_vit import GraphAttention
-from helpers import (SAG_TINY, TINY, batch_loss, first_train_batch,
-                     outputs_and_grads, use_small_loaders)
+from mmvig.testing import SAG_TINY, TINY, check_frozen, outputs_and_grads
 
 
 def _levels(height, width):
@@ -66,42 +61,6 @@ def test_out_indices_and_cls_token():
         fine.load_state_dict(model.state_dict())
         # Fine levels need only the trunk: the same maps as the full model.
         torch.testing.assert_close(fine(x)[1], model(x)[0])
-
-
-@pytest.mark.parametrize('height,width,k', [(4, 5, 1), (5, 3, 2), (2, 6, 1),
-                                            (6, 6, 3)])
-def test_k_connectivity_matches_direct_neighbour_sets(height, width, k):
-    graph = k_connectivity_graph(height, width, k)
-    assert graph.index.shape == graph.mask.shape == (height * width,
-                                                     (2 * k + 1)**2)
-    for node in range(height * width):
-        r, c = divmod(node, width)
-        expected = {rr * width + cc for rr in range(height)
-                    for cc in range(width)
-                    if max(abs(rr - r), abs(cc - c)) <= k}
-        valid = graph.index[node][graph.mask[node]].tolist()
-        assert len(valid) == len(set(valid)) and set(valid) == expected
-        for slot, (dr, dc) in enumerate(graph.offsets.tolist()):
-            inside = 0 <= r + dr < height and 0 <= c + dc < width
-            assert bool(graph.mask[node, slot]) == inside
-            if inside:
-                assert graph.index[node, slot] == (r + dr) * width + c + dc
-
-
-def test_edge_weights_are_cosine_similarities_of_the_endpoints():
-    torch.manual_seed(0)
-    x = torch.randn(2, 12, 5, dtype=torch.float64)
-    graph = k_connectivity_graph(3, 4, 1)
-    weights = similarity_edge_weights(x, graph)
-    assert weights.shape == (2, 12, 9)
-    for b in range(2):
-        for i in range(12):
-            for slot in range(9):
-                j = int(graph.index[i, slot])
-                expected = (F.cosine_similarity(x[b, i], x[b, j], dim=0)
-                            if graph.mask[i, slot] else 0.)
-                assert float(weights[b, i, slot]) == pytest.approx(
-                    float(expected), abs=1e-12)
 
 
 def test_graph_attention_matches_per_node_equations():
@@ -158,18 +117,10 @@ def test_frozen_stages(frozen_stages):
     model = SAGViT(SAG_TINY, frozen_stages=frozen_stages)
     model.train()
     stages = model._stages()
-    frozen = [m for s in stages[:frozen_stages + 1] for m in s]
-    trainable = [m for s in stages[frozen_stages + 1:] for m in s]
-    assert all(not p.requires_grad for m in frozen for p in m.parameters())
-    assert all(not m.training for m in frozen)
-    assert all(p.requires_grad for m in trainable for p in m.parameters())
     assert model.cls_token.requires_grad == (frozen_stages < 4)
-    outs = model(torch.randn(2, 3, 96, 96))
-    if frozen_stages == 4:
-        assert not any(o.requires_grad for o in outs)
-        return
-    sum(o.mean() for o in outs).backward()
-    assert all(p.grad is None for m in frozen for p in m.parameters())
+    check_frozen(model, [m for s in stages[:frozen_stages + 1] for m in s],
+                 [m for s in stages[frozen_stages + 1:] for m in s],
+                 frozen_stages == 4)
 
 
 def test_norm_eval_keeps_trunk_statistics():
@@ -278,150 +229,3 @@ def test_pretrained_init_loads_classifier_and_trunk(tmp_path):
                                            checkpoint=str(attention_vig)))
     with pytest.raises(CheckpointMismatchError, match='does not match SAGViT'):
         model.init_weights()
-
-
-@pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
-def test_builds_from_each_registry(library):
-    registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(library):
-        model = registry.build(dict(type='SAGViT', arch=SAG_TINY))
-    assert isinstance(model, SAGViT)
-
-
-def test_timm_models():
-    import timm
-    assert {'sagvit_small', 'sagvit_base'} <= set(timm.list_models('sagvit_*'))
-    model = timm.create_model('sagvit_small', num_classes=7).eval()
-    with torch.no_grad():
-        assert model(torch.randn(2, 3, 96, 96)).shape == (2, 7)
-        model.reset_classifier(0)  # the head's hidden features
-        assert model(torch.randn(1, 3, 96, 96)).shape == (1, 256)
-    features = timm.create_model('sagvit_base', features_only=True,
-                                 out_indices=(0, 3))
-    assert features.feature_info.channels() == [48, 384]
-    assert features.feature_info.reduction() == [4, 32]
-    with pytest.raises(ValueError, match='no pretrained sagvit_small'):
-        timm.create_model('sagvit_small', pretrained=True)
-
-
-def test_timm_classifier_loads_mmpretrain_classifier_keys():
-    import timm
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile('configs/sagvit_small_in1k.py')
-    cfg.model.head.num_classes = 10
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        classifier = MODELS.build(cfg.model).eval()
-    model = timm.create_model('sagvit_small', num_classes=10).eval()
-    own = {k: v for k, v in classifier.state_dict().items()
-           if not k.startswith('data_preprocessor')}
-    model.load_state_dict(own)
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        expected = classifier(x, mode='tensor')
-        torch.testing.assert_close(model(x), expected)
-
-
-@pytest.mark.parametrize('arch,dims', [('small', 256), ('base', 384)])
-def test_imagenet_configs_build(arch, dims):
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(f'configs/sagvit_{arch}_in1k.py')
-    assert cfg.train_cfg.max_epochs == 300
-    assert cfg.model.head.in_channels == dims
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(cfg.model).eval()
-    assert model.backbone.arch_settings['embed_dims'] == dims
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 224, 224), mode='tensor').shape == (
-            1, 1000)
-
-
-def test_cifar10_config_reports_f1():
-    from mmpretrain.registry import METRICS, MODELS
-    from mmpretrain.structures import DataSample
-    cfg = Config.fromfile('configs/sagvit_base_cifar10.py')
-    assert cfg.model.head.num_classes == 10
-    assert cfg.model.backbone.trunk_init_cfg.prefix == 'backbone.'
-    assert any(t.type == 'Resize' and t.scale == (224, 224)
-               for t in cfg.train_pipeline)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model_cfg = copy.deepcopy(cfg.model)
-        model_cfg.backbone.pop('trunk_init_cfg')
-        model = MODELS.build(model_cfg).eval()
-        metrics = [METRICS.build(m) for m in cfg.val_evaluator]
-    images = torch.randn(4, 3, 224, 224)
-    with torch.no_grad():
-        samples = model(images, [DataSample().set_gt_label(label)
-                                 for label in (0, 1, 2, 3)], mode='predict')
-    results = {}
-    for metric in metrics:
-        metric.dataset_meta = dict(classes=[str(i) for i in range(10)])
-        metric.process(None, [s.to_dict() for s in samples])
-        results.update(metric.evaluate(4))
-    assert {'accuracy/top1', 'single-label/f1-score'} <= set(results)
-
-
-def test_short_classification_run_lowers_the_loss(shapes, tmp_path):
-    cfg = Config.fromfile('configs/demo/sagvit_small_shapes.py')
-    cfg.work_dir = str(tmp_path)
-    cfg.model.backbone.arch = SAG_TINY
-    cfg.model.head.in_channels = 32
-    cfg.model.head.mid_channels = [32]
-    use_small_loaders(cfg, shapes, batch_size=12)
-    cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = 6
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0)]
-    cfg.optim_wrapper.optimizer.lr = 2e-3
-    cfg.log_level = 'WARNING'
-    runner = Runner.from_cfg(cfg)
-    data = first_train_batch(runner)
-    before = batch_loss(runner.model, data)
-    runner.train()
-    after = batch_loss(runner.model, data)
-    assert after < 0.8 * before, (before, after)
-    metrics = runner.val_loop.run()
-    assert 'accuracy/top1' in metrics
-
-
-@pytest.mark.parametrize('task', ['det', 'seg'])
-def test_short_dense_runs_train_and_resume(task, scenes, tmp_path):
-    """Mask R-CNN and Semantic FPN with SAG-ViT train on generated scenes,
-    evaluate, and resume from their checkpoint."""
-    config = {'det': 'configs/demo/mask_rcnn_sagvit_small_scenes.py',
-              'seg': 'configs/demo/fpn_sagvit_small_scenes.py'}[task]
-    cfg = Config.fromfile(config)
-    cfg.work_dir = str(tmp_path)
-    cfg.model.backbone.arch = SAG_TINY
-    cfg.model.backbone.pop('init_cfg')
-    cfg.model.neck.in_channels = [32, 48, 32, 32]
-    use_small_loaders(cfg, scenes, batch_size=2)
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0)]
-    cfg.log_level = 'WARNING'
-    if task == 'det':
-        cfg.val_evaluator.ann_file = f'{scenes}/annotations/instances_val.json'
-        cfg.test_evaluator = cfg.val_evaluator
-        cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = 1
-        cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    else:
-        cfg.model.data_preprocessor.size = (96, 128)
-        cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = 2
-        cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                            by_epoch=False, interval=2)
-    runner = Runner.from_cfg(copy.deepcopy(cfg))
-    before = {n: p.detach().clone() for n, p in
-              runner.model.backbone.named_parameters()}
-    runner.train()
-    changed = [n for n, p in runner.model.backbone.named_parameters()
-               if not torch.equal(p, before[n])]
-    assert len(changed) > 0.9 * len(before), sorted(set(before) - set(changed))
-    metrics = runner.val_loop.run()  # COCO: empty when no box is predicted
-    if task == 'seg':
-        assert 0 <= metrics['mIoU'] <= 100
-
-    cfg.resume = True
-    if task == 'det':
-        cfg.train_cfg.max_epochs = 2
-    else:
-        cfg.train_cfg.max_iters = 4
-    resumed = Runner.from_cfg(cfg)
-    resumed.train()
-    assert (resumed.epoch, resumed.iter) == ((2, 8) if task == 'det'
-                                             else (0, 4))

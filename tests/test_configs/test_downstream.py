@@ -1,4 +1,5 @@
-"""COCO / ADE20K configs, the frozen-beta hook, and resume on generated scenes."""
+"""The Mask R-CNN and Semantic FPN configs: the paper's settings, frozen BN
+and stages, beta frozen through training and resume, missing files named."""
 import copy
 import glob
 import os.path as osp
@@ -14,10 +15,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import mmvig  # noqa: F401
 from mmvig.datasets import check_data_paths
 from mmvig.engine import FreezeBetaHook, temperature_parameters
-from helpers import TINY, use_small_loaders
+from mmvig.testing import TINY, use_small_loaders
+
 
 DET_CONFIGS = sorted(glob.glob('configs/mask_rcnn_*_coco*.py') +
                      glob.glob('configs/ablations/mask_rcnn_*_coco*.py'))
+
+
 SEG_CONFIGS = sorted(glob.glob('configs/fpn_*_ade20k*.py') +
                      glob.glob('configs/ablations/fpn_*_ade20k*.py'))
 

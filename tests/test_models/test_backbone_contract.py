@@ -1,7 +1,6 @@
-"""One contract for every registered backbone and arch, as timm's
-``tests/test_models.py`` runs one suite over every model: build from the
-registry, forward at odd sizes, backward, ``out_indices``,
-``frozen_stages``, ``norm_eval`` and a checkpoint round trip."""
+"""One contract over every registered backbone and arch (timm's
+tests/test_models.py style): registry build, forward and backward at an odd
+size, out_indices, frozen_stages, norm_eval, checkpoint round trip."""
 import math
 
 import pytest
@@ -12,12 +11,17 @@ import mmvig  # noqa: F401
 from mmvig.models.base import PyramidBackbone
 from mmvig.registry import MODELS
 
+
 BACKBONES = sorted(name for name, cls in MODELS.module_dict.items()
                    if isinstance(cls, type) and
                    issubclass(cls, PyramidBackbone))
+
+
 CASES = [(name, arch) for name in BACKBONES
          for arch in sorted({a.lower() for a in MODELS.get(name).arch_zoo}
                             if name == 'AttentionViG' else ['small', 'base'])]
+
+
 SIZE = (97, 131)  # odd, not square, not a multiple of any stride
 
 

@@ -1,8 +1,5 @@
-"""A checkpoint is untrusted input: a pickle that would run code is refused
-on every path that loads one, with or without mmvig's tools; real training
-checkpoints of each task load and resume, through mmvig's tools and through
-the task libraries' own. And ``import mmvig`` changes nothing but its
-registrations and torch's allowlist."""
+"""mmvig.safe_load: crafted checkpoints are refused on every loader and
+change nothing; real training checkpoints load and resume."""
 import importlib
 import os
 import os.path as osp
@@ -11,14 +8,61 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
+from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
 
 import mmvig
-from mmvig.safe_load import TRUST_SWITCH, UnsafeCheckpointError
-from helpers import SAG_TINY, TINY, tiny_task_config
+from mmvig.safe_load import (CheckpointFileError, TRUST_SWITCH,
+                             UnsafeCheckpointError, load_checkpoint_file)
+from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, tiny_task_config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+@pytest.mark.parametrize('name', ['random bytes 0', 'random bytes 1',
+                                  'random bytes 2', 'text', 'empty'])
+def test_non_checkpoint_files_name_the_file(bad_checkpoints, name):
+    with pytest.raises(CheckpointFileError, match=f'{bad_checkpoints[name]} '
+                       'is not a readable checkpoint'):
+        load_checkpoint_file(bad_checkpoints[name])
+    backbone = mmvig.AttentionViG(TINY, init_cfg=dict(
+        type='Pretrained', checkpoint=bad_checkpoints[name]))
+    with pytest.raises(CheckpointFileError, match=bad_checkpoints[name]):
+        backbone.init_weights()
+
+
+def test_missing_checkpoint_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.pth does not exist'):
+        load_checkpoint_file(str(tmp_path / 'missing.pth'))
+
+
+def test_a_truncated_checkpoint_names_the_file(tmp_path):
+    path = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': mmvig.AttentionViG(TINY).state_dict()}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointFileError,
+                       match=f'{path} is not a readable checkpoint: it is '
+                       'truncated or damaged'):
+        load_checkpoint_file(str(path))
+
+
+def test_checkpoint_with_numpy_values_loads_safely(tmp_path):
+    # Training checkpoints hold numpy values beside the tensors, which
+    # torch.load(weights_only=True) refuses without mmvig's allowlist.
+    path = tmp_path / 'full.pth'
+    model = torch.nn.Linear(2, 2)
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'seed': np.int64(3), 'hist': np.arange(3),
+                         'dtype': np.dtype('float32')}}, path)
+    ckpt = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    assert ckpt['meta']['seed'] == 3
+    assert torch.load(path, weights_only=True)['meta']['hist'].tolist() == [
+        0, 1, 2]
+    fresh = torch.nn.Linear(2, 2)
+    load_checkpoint(fresh, str(path))
+    assert torch.equal(fresh.weight, model.weight)
 
 
 class _Payload:
@@ -43,7 +87,7 @@ def malicious(tmp_path):
 
 
 def run(args, env=None, timeout=900):
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, **(env or {})))
 
 
@@ -58,7 +102,6 @@ def test_the_payload_is_live(malicious):
 
 
 def test_refused_in_process_on_every_loader(malicious, tmp_path):
-    from mmengine.registry import DefaultScope
     from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
     path, marker = malicious
     backbone = mmvig.AttentionViG(TINY, init_cfg=dict(
@@ -110,8 +153,8 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
     library = {'cls': 'mmpretrain', 'det': 'mmdet', 'seg': 'mmseg'}[task]
     theirs = osp.join(osp.dirname(importlib.import_module(library).__file__),
                       '.mim', 'tools')
-    ours = osp.join(ROOT, 'tools')
-    steps = ['epoch_1', 'epoch_2', 'epoch_3'] if task != 'seg' else \
+    ours = osp.join(REPO_ROOT, 'tools')
+    steps = ['epoch_1', 'epoch_2', 'epoch_3'] if task != 'seg' else\
         ['iter_2', 'iter_4', 'iter_6']
     unit = 'max_iters' if task == 'seg' else 'max_epochs'
     per_step = 2 if task == 'seg' else 1
@@ -147,7 +190,7 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
         assert result.returncode != 0, args
         assert 'system' in result.stderr, result.stderr[-2000:]
         if args[1].startswith(ours):
-            assert path in result.stderr and 'Traceback' not in \
+            assert path in result.stderr and 'Traceback' not in\
                 result.stderr, result.stderr[-2000:]
     assert not osp.exists(marker)
 

@@ -1,4 +1,5 @@
-"""tools/dist_train.sh and tools/dist_test.sh with 2 CPU processes (gloo)."""
+"""Two-process (gloo) training and test through tools/dist_train.sh and
+tools/dist_test.sh with mmvig's DDP wrapper."""
 import glob
 import json
 import math
@@ -12,9 +13,9 @@ import pytest
 import torch
 
 from mmvig.datasets import make_scene_set
-from helpers import TINY
+from mmvig.testing import REPO_ROOT, TINY
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
 DEMOS = {
     'det': ('configs/demo/mask_rcnn_attentionvig_s_scenes.py',
             'train_cfg = dict(max_epochs=1, val_interval=1)', 'epoch_1.pth',
@@ -29,7 +30,7 @@ DEMOS = {
 def launch(script, *args, timeout=900):
     env = dict(os.environ, PORT=str(random.randint(20000, 40000)),
                OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    result = subprocess.run([f'tools/{script}', *args], cwd=ROOT, env=env,
+    result = subprocess.run([f'tools/{script}', *args], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=timeout)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
@@ -46,7 +47,7 @@ def test_two_process_train_then_test(task, tmp_path):
     loader = (f"dict(batch_size=2, num_workers=0, persistent_workers=False, "
               f"dataset=dict(data_root='{data}/'))")
     child.write_text(textwrap.dedent(f"""
-        _base_ = '{ROOT}/{config}'
+        _base_ = '{REPO_ROOT}/{config}'
         model = dict(backbone=dict(
             arch=dict(_delete_=True, **{TINY}), init_cfg=None),
             neck=dict(in_channels={TINY['widths']}))

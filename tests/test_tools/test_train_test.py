@@ -1,0 +1,183 @@
+"""tools/train.py and tools/test.py: train then test, missing data, one-line
+errors for damaged inputs, --cfg-options text, and the tools' mmengine
+environment."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import mmvig
+from mmvig.datasets import make_classification_set
+from mmvig.errors import InputError
+from mmvig.safe_load import load_checkpoint_file
+from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, run_tool
+from tools.tool_utils import tool_environment
+
+
+@pytest.mark.parametrize('model', ['AttentionViG', 'SAGViT'])
+@pytest.mark.parametrize('setting', ['with_cp', 'norm_eval'])
+def test_cfg_options_text_is_not_taken_as_a_boolean(model, setting):
+    """``--cfg-options model.backbone.with_cp=no`` hands the backbone the
+    text 'no'; mmengine turns only True/False into booleans."""
+    import argparse
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    arch = TINY if model == 'AttentionViG' else SAG_TINY
+    config = Config(dict(model=dict(type=model, arch=arch)))
+    for text, value in (('no', None), ('False', False), ('true', True)):
+        options = parser.parse_args(
+            ['--cfg-options', f'model.{setting}={text}']).cfg_options
+        config.merge_from_dict(options)
+        build = lambda: mmvig.registry.MODELS.build(config.model)  # noqa
+        if value is None:
+            with pytest.raises(InputError, match=f"{setting} must be True or "
+                               "False, got 'no': --cfg-options"):
+                build()
+        else:
+            backbone = build()
+            assert getattr(backbone, setting) in (value, [value] * 4)
+
+
+def _tool_cases(config, checkpoint, shapes, tmp_path):
+    """(tool arguments, what the one-line error must say) per case."""
+    import shutil
+    import zipfile
+    truncated = str(tmp_path / 'truncated.pth')
+    with open(checkpoint, 'rb') as f:
+        data = f.read()
+    with open(truncated, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    damaged = bytearray(data)  # a record's header, the directory intact
+    with zipfile.ZipFile(checkpoint) as archive:
+        record = [i for i in archive.infolist() if '/data/' in i.filename][0]
+    damaged[record.header_offset:record.header_offset + 4] = b'XXXX'
+    damaged_path = str(tmp_path / 'damaged.pth')
+    with open(damaged_path, 'wb') as f:
+        f.write(damaged)
+    weights = str(tmp_path / 'weights.pth')
+    torch.save(load_checkpoint_file(checkpoint)['state_dict'], weights)
+    work = {name: tmp_path / name for name in ('empty', 'dangling')}
+    for name, text in (('empty', ''), ('dangling', '/nowhere/epoch_9.pth')):
+        work[name].mkdir()
+        (work[name] / 'last_checkpoint').write_text(text)
+    data_root = tmp_path / 'data'
+    shutil.copytree(shapes, data_root)
+    empty_image = data_root / 'train' / 'circle' / '00000.png'
+    empty_image.write_bytes(b'')
+    train = ['tools/train.py', config, '--work-dir']
+    return {
+        'truncated load_from': (
+            train + [str(tmp_path / 'w1'), '--cfg-options',
+                     f'load_from={truncated}'],
+            f'{truncated} is not a readable checkpoint: it is truncated'),
+        'truncated test checkpoint': (
+            ['tools/test.py', config, truncated, '--work-dir',
+             str(tmp_path / 'w2')],
+            f'{truncated} is not a readable checkpoint: it is truncated'),
+        'a damaged record': (
+            ['tools/test.py', config, damaged_path, '--work-dir',
+             str(tmp_path / 'w6')],
+            f'{damaged_path} is not a readable checkpoint: a record in it is '
+            'damaged'),
+        'resume from weights only': (
+            train + [str(tmp_path / 'w3'), '--resume', weights],
+            f'{weights} holds weights only.*load_from={weights} without '
+            '--resume'),
+        'empty last_checkpoint': (
+            train + [str(work['empty']), '--resume'],
+            'last_checkpoint is empty.*--resume PATH'),
+        'dangling last_checkpoint': (
+            train + [str(work['dangling']), '--resume'],
+            'last_checkpoint names /nowhere/epoch_9.pth, which does not '
+            'exist'),
+        'partial-load resume': (
+            train + [str(tmp_path / 'w4'), '--resume', checkpoint,
+                     '--partial-load'],
+            'load_from=CKPT --partial-load without --resume'),
+        'an empty image, two loader workers': (
+            train + [str(tmp_path / 'w5'), '--cfg-options',
+                     f'train_dataloader.dataset.data_root={data_root}',
+                     'train_dataloader.num_workers=2'],
+            rf'{empty_image} is empty \(0 bytes\)'),
+        'an empty image to visualize_neighbours': (
+            ['tools/analysis/visualize_neighbours.py', config, checkpoint,
+             str(empty_image), '--out', str(tmp_path / 'n.png')],
+            rf'{empty_image} is empty \(0 bytes\)'),
+    }
+
+
+@pytest.mark.slow
+def test_tools_give_one_line_errors_for_damaged_inputs(tiny_runs, shapes,
+                                                       tmp_path):
+    import re
+    import subprocess
+    import sys
+    config, checkpoint = tiny_runs['cls']
+    root = REPO_ROOT
+    failed = []
+    for case, (args, message) in _tool_cases(config, checkpoint, shapes,
+                                             tmp_path).items():
+        result = subprocess.run([sys.executable, *args], cwd=root,
+                                capture_output=True, text=True, timeout=600)
+        last = result.stderr.strip().splitlines()[-1:] or ['']
+        if result.returncode != 1 or 'Traceback' in result.stderr or\
+                not re.search(message, last[0]) or\
+                not last[0].startswith('error: '):
+            failed.append(f'{case}: exit {result.returncode}, '
+                          f'{result.stderr[-1500:]}')
+    assert not failed, '\n\n'.join(failed)
+
+
+def test_tool_environment_is_scoped():
+    import mmengine.dist.utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    with tool_environment():
+        assert dist_utils._init_dist_pytorch is not original
+    assert dist_utils._init_dist_pytorch is original
+
+
+@pytest.mark.slow
+def test_train_then_test_tools(tmp_path):
+    data = str(tmp_path / 'shapes')
+    make_classification_set(data, 4, 2, image_size=72, seed=2)
+    config = tmp_path / 'tiny_shapes.py'
+    config.write_text(textwrap.dedent(f"""
+        _base_ = '{REPO_ROOT}/configs/demo/attentionvig_s_shapes.py'
+        model = dict(backbone=dict(arch=dict(_delete_=True, **{TINY})),
+                     head=dict(in_channels=128))
+        train_cfg = dict(max_epochs=1, val_interval=1)
+        """))
+    loaders = [f'{split}_dataloader.{key}'
+               for split in ('train', 'val', 'test')
+               for key in (f'dataset.data_root={data}', 'num_workers=0',
+                           'persistent_workers=False')]
+    work = str(tmp_path / 'work')
+    run_tool('tools/train.py', str(config), '--work-dir', work,
+             '--cfg-options', *loaders)
+    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    out_file = str(tmp_path / 'metrics.json')
+    run_tool('tools/test.py', str(config), osp.join(work, 'epoch_1.pth'),
+        '--work-dir', work, '--out', out_file, '--cfg-options', *loaders)
+    with open(out_file) as f:
+        assert 0 <= json.load(f)['accuracy/top1'] <= 100
+
+
+def test_train_tool_names_missing_data(tmp_path):
+    env = dict(os.environ)
+    result = subprocess.run(
+        [sys.executable, 'tools/train.py',
+         'configs/demo/attentionvig_s_shapes.py', '--work-dir',
+         str(tmp_path), '--cfg-options',
+         f'train_dataloader.dataset.data_root={tmp_path}/missing'],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert 'train data not found' in result.stderr
+    assert 'missing' in result.stderr

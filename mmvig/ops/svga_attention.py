@@ -566,11 +566,8 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
                     if softmax else None)
 
 
-def standard_cross_attention(q: Tensor,
-                             k: Tensor,
-                             v: Tensor,
-                             log_beta: Tensor,
-                             shifts: SVGAShifts,
+def standard_cross_attention(q: Tensor, k: Tensor, v: Tensor,
+                             log_beta: Tensor, shifts: SVGAShifts,
                              num_heads: int,
                              normalize: str = 'none') -> Tensor:
     """The operator in standard PyTorch operators only, as an ONNX export
@@ -645,11 +642,8 @@ def gather_cross_attention(q: Tensor,
     return out.reshape(q.shape).to(v.dtype)
 
 
-def reference_cross_attention(q: Tensor,
-                              k: Tensor,
-                              v: Tensor,
-                              log_beta: Tensor,
-                              shifts: SVGAShifts,
+def reference_cross_attention(q: Tensor, k: Tensor, v: Tensor,
+                              log_beta: Tensor, shifts: SVGAShifts,
                               num_heads: int,
                               normalize: str = 'none') -> Tensor:
     """The same computation with plain autograd over shifted tensors.

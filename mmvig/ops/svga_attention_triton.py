@@ -139,10 +139,10 @@ def _add_store(ptrs, value, mask, ACCUMULATE: tl.constexpr):
 # --- dense kernels: one residue class of one axis as a sequence -----------
 
 @triton.jit
-def _sequence(SEQ_STRIDE, CLASS_STRIDE, POS_STRIDE, CLASSES: tl.constexpr,
+def _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES: tl.constexpr,
               BLOCK: tl.constexpr):
     """This program's image-head, the map offset of its sequence's first
-    node, its block of positions and their flat map offsets.
+    node, and the first position of its block of the sequence.
 
     Grid: (blocks of a sequence, sequences, images x heads). Sequence ``s``
     is residue class ``s % CLASSES`` of line ``s // CLASSES`` (a column for
@@ -150,9 +150,26 @@ def _sequence(SEQ_STRIDE, CLASS_STRIDE, POS_STRIDE, CLASSES: tl.constexpr,
     """
     seq = tl.program_id(1)
     base = (seq // CLASSES) * SEQ_STRIDE + (seq % CLASSES) * CLASS_STRIDE
-    positions = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    return (tl.program_id(2).to(tl.int64), base, positions,
-            base + positions * POS_STRIDE)
+    return tl.program_id(2).to(tl.int64), base, tl.program_id(0) * BLOCK
+
+
+@triton.jit
+def _block_tiles(A, B, head_offset, base, first, L, POS_STRIDE, HW, D,
+                 BLOCK: tl.constexpr, BLOCK_D: tl.constexpr,
+                 A_CHANNELS_FIRST: tl.constexpr,
+                 B_CHANNELS_FIRST: tl.constexpr):
+    """Positions ``first ... first + BLOCK - 1`` of a sequence: the
+    positions, their flat map offsets, whether each is in the sequence, and
+    the tiles of ``A`` and ``B`` there (:func:`_tile`)."""
+    positions = first + tl.arange(0, BLOCK)
+    mask = positions < L
+    nodes = base + positions * POS_STRIDE
+    chans = tl.arange(0, BLOCK_D)
+    return (positions, nodes, mask,
+            _tile(A, head_offset, nodes, mask, chans, D, HW,
+                  A_CHANNELS_FIRST),
+            _tile(B, head_offset, nodes, mask, chans, D, HW,
+                  B_CHANNELS_FIRST))
 
 
 @triton.jit
@@ -161,10 +178,11 @@ def _dense_forward_kernel(Q, K, V, OUT, LSE, BETA, L, SEQ_STRIDE,
                           CLASSES: tl.constexpr, SOFTMAX: tl.constexpr,
                           ACCUMULATE: tl.constexpr, BLOCK_M: tl.constexpr,
                           BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
-    head, base, rows, row_nodes = _sequence(SEQ_STRIDE, CLASS_STRIDE,
-                                            POS_STRIDE, CLASSES, BLOCK_M)
+    head, base, first = _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES, BLOCK_M)
     head_offset = head * D * HW
+    rows = first + tl.arange(0, BLOCK_M)
     row_mask = rows < L
+    row_nodes = base + rows * POS_STRIDE
     chans = tl.arange(0, BLOCK_D)
     q = _tile(Q, head_offset, row_nodes, row_mask, chans, D, HW, False)
     scale = tl.load(BETA) * LOG2E
@@ -173,11 +191,9 @@ def _dense_forward_kernel(Q, K, V, OUT, LSE, BETA, L, SEQ_STRIDE,
     run_sum = tl.zeros([BLOCK_M], dtype=tl.float32)
     zeros = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for start in range(0, L, BLOCK_N):
-        cols = start + tl.arange(0, BLOCK_N)
-        col_mask = cols < L
-        col_nodes = base + cols * POS_STRIDE
-        k_t = _tile(K, head_offset, col_nodes, col_mask, chans, D, HW, True)
-        v = _tile(V, head_offset, col_nodes, col_mask, chans, D, HW, False)
+        cols, col_nodes, col_mask, k_t, v = _block_tiles(
+            K, V, head_offset, base, start, L, POS_STRIDE, HW, D, BLOCK_N,
+            BLOCK_D, True, False)
         # log2 of the weight: beta (cos - 1) log2(e), -inf off the graph
         logit = _dot(q, k_t, zeros) * scale - scale
         edge = col_mask[None, :] & (cols[None, :] != rows[:, None])
@@ -204,13 +220,12 @@ def _dense_grad_query_kernel(Q, K, V, G, LSE, DELTA, GQ, GBETA, BETA, L,
                              ACCUMULATE: tl.constexpr,
                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                              BLOCK_D: tl.constexpr):
-    head, base, rows, row_nodes = _sequence(SEQ_STRIDE, CLASS_STRIDE,
-                                            POS_STRIDE, CLASSES, BLOCK_M)
+    head, base, first = _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES, BLOCK_M)
     head_offset = head * D * HW
-    row_mask = rows < L
+    rows, row_nodes, row_mask, q, g = _block_tiles(
+        Q, G, head_offset, base, first, L, POS_STRIDE, HW, D, BLOCK_M,
+        BLOCK_D, False, False)
     chans = tl.arange(0, BLOCK_D)
-    q = _tile(Q, head_offset, row_nodes, row_mask, chans, D, HW, False)
-    g = _tile(G, head_offset, row_nodes, row_mask, chans, D, HW, False)
     lse, delta = _softmax_stats(LSE, DELTA, head * HW + row_nodes, row_mask,
                                 SOFTMAX)
     beta = tl.load(BETA)
@@ -220,11 +235,9 @@ def _dense_grad_query_kernel(Q, K, V, G, LSE, DELTA, GQ, GBETA, BETA, L,
     grad_beta = tl.zeros([BLOCK_M], dtype=tl.float32)
     zeros = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for start in range(0, L, BLOCK_N):
-        cols = start + tl.arange(0, BLOCK_N)
-        col_mask = cols < L
-        col_nodes = base + cols * POS_STRIDE
-        k_t = _tile(K, head_offset, col_nodes, col_mask, chans, D, HW, True)
-        v_t = _tile(V, head_offset, col_nodes, col_mask, chans, D, HW, True)
+        cols, col_nodes, col_mask, k_t, v_t = _block_tiles(
+            K, V, head_offset, base, start, L, POS_STRIDE, HW, D, BLOCK_N,
+            BLOCK_D, True, True)
         cos_m1 = _dot(q, k_t, zeros) - 1.
         # rows past the sequence have q = g = 0, so their logit gradient
         # is 0 without a mask; keys past it must be masked
@@ -248,24 +261,21 @@ def _dense_grad_key_value_kernel(Q, K, V, G, LSE, DELTA, GK, GV, BETA, L,
                                  ACCUMULATE: tl.constexpr,
                                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                                  BLOCK_D: tl.constexpr):
-    head, base, cols, col_nodes = _sequence(SEQ_STRIDE, CLASS_STRIDE,
-                                            POS_STRIDE, CLASSES, BLOCK_N)
+    head, base, first = _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES, BLOCK_N)
     head_offset = head * D * HW
-    col_mask = cols < L
+    cols, col_nodes, col_mask, k, v = _block_tiles(
+        K, V, head_offset, base, first, L, POS_STRIDE, HW, D, BLOCK_N,
+        BLOCK_D, False, False)
     chans = tl.arange(0, BLOCK_D)
-    k = _tile(K, head_offset, col_nodes, col_mask, chans, D, HW, False)
-    v = _tile(V, head_offset, col_nodes, col_mask, chans, D, HW, False)
     beta = tl.load(BETA)
     scale = beta * LOG2E
     grad_k = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
     grad_v = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
     zeros = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
     for start in range(0, L, BLOCK_M):
-        rows = start + tl.arange(0, BLOCK_M)
-        row_mask = rows < L
-        row_nodes = base + rows * POS_STRIDE
-        q_t = _tile(Q, head_offset, row_nodes, row_mask, chans, D, HW, True)
-        g_t = _tile(G, head_offset, row_nodes, row_mask, chans, D, HW, True)
+        rows, row_nodes, row_mask, q_t, g_t = _block_tiles(
+            Q, G, head_offset, base, start, L, POS_STRIDE, HW, D, BLOCK_M,
+            BLOCK_D, True, True)
         lse, delta = _softmax_stats(LSE, DELTA, head * HW + row_nodes,
                                     row_mask, SOFTMAX)
         # (key j, query i): the transposed scores

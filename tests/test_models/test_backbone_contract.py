@@ -1,6 +1,7 @@
 """One contract over every registered backbone and arch (timm's
-tests/test_models.py style): registry build, forward and backward at an odd
-size, out_indices, frozen_stages, norm_eval, checkpoint round trip."""
+tests/test_models.py style): registry build, level shapes at odd sizes,
+forward and backward, out_indices, frozen_stages, norm_eval, checkpoint round
+trip."""
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import mmvig  # noqa: F401
 from mmvig.models.base import PyramidBackbone
 from mmvig.registry import MODELS
+from mmvig.testing import SAG_TINY, TINY
 
 
 BACKBONES = sorted(name for name, cls in MODELS.module_dict.items()
@@ -33,6 +35,32 @@ def test_every_backbone_is_covered():
 def build(name, arch, **kwargs):
     torch.manual_seed(0)
     return MODELS.build(dict(type=name, arch=arch, **kwargs))
+
+
+def _levels(height, width):
+    return [(math.ceil(height / 2**(i + 2)), math.ceil(width / 2**(i + 2)))
+            for i in range(4)]
+
+
+# the tiny archs and the channels of their four levels
+TINY_ARCHS = {'AttentionViG': (TINY, TINY['widths']),
+              'SAGViT': (SAG_TINY, [32, 48, 32, 32])}
+
+
+@pytest.mark.parametrize('name, height, width', [
+    ('AttentionViG', 223, 197), ('AttentionViG', 96, 96),
+    ('AttentionViG', 65, 130), ('AttentionViG', 129, 67),
+    ('SAGViT', 97, 131), ('SAGViT', 64, 64), ('SAGViT', 225, 161),
+    ('SAGViT', 130, 65)])
+def test_levels_have_ceil_stride_shapes(name, height, width):
+    """Level ``i`` is ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``."""
+    arch, channels = TINY_ARCHS[name]
+    model = build(name, arch).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, height, width))
+    assert [o.shape[:2] for o in outs] == [(2, c) for c in channels]
+    assert model.out_channels == channels
+    assert [tuple(o.shape[-2:]) for o in outs] == _levels(height, width)
 
 
 @pytest.mark.parametrize('name, arch', CASES)

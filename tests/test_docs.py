@@ -111,3 +111,30 @@ def test_metafile_matches_the_configs(metafile):
         assert abs(count / params - 1) < 0.005, (model['Name'], count)
         del built
         torch.cuda.empty_cache() if torch.cuda.is_available() else None
+
+
+@pytest.mark.parametrize('metafile', _metafiles())
+def test_model_pages_show_the_metafiles_numbers(metafile):
+    """Each model of a metafile has a row in its family's page that links
+    its config and shows its parameters (M), FLOPs (G) and every metric."""
+    with open(metafile) as f:
+        meta = yaml.safe_load(f)
+    for collection in meta['Collections']:
+        page = collection['README']
+        with open(page) as f:
+            rows = [line for line in f if line.startswith('|')]
+        for model in meta['Models']:
+            if model['In Collection'] != collection['Name']:
+                continue
+            link = osp.relpath(model['Config'], osp.dirname(page))
+            row = [r for r in rows if f']({link})' in r]
+            assert row, f'{page}: no row links {link}'
+            cells = [c.strip() for c in row[0].split('|')]
+            shown = [f"{model['Metadata'][key] / scale:.2f}"
+                     for key, scale in (('Parameters', 1e6), ('FLOPs', 1e9))
+                     if key in model.get('Metadata', {})]
+            shown += [str(value) for result in model.get('Results', [])
+                      for value in result['Metrics'].values()]
+            for number in shown:
+                assert any(c == number or c.startswith(number + ' ')
+                           for c in cells), (page, model['Name'], number)

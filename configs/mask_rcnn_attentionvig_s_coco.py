@@ -3,6 +3,7 @@
 # (8 GPUs x 2), AdamW lr 2e-4, weight decay 0.05, 1333x800, beta frozen.
 #   tools/dist_train.sh configs/mask_rcnn_attentionvig_s_coco.py 8
 # On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 16).
+# The recipe: configs/_base_/mask_rcnn_coco_1x_adamw.py.
 #
 # BatchNorm statistics frozen (norm_eval=True; affine weights train). The
 # paper calls freezing beta "analogous to freezing batch normalization layers
@@ -24,13 +25,7 @@
 # neighbours. Stages 1-2, whose 1333x800 activations dominate the memory, are
 # checkpointed (with_cp): see benchmarks/train_step.py for what that costs
 # and saves; with_cp=False trains faster where memory allows.
-_base_ = [
-    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
+_base_ = './_base_/mask_rcnn_coco_1x_adamw.py'
 
 # ImageNet checkpoint of configs/attentionvig_s_in1k.py (an mmvig classifier;
 # its backbone weights sit under 'backbone.').
@@ -54,14 +49,7 @@ model = dict(
     neck=dict(in_channels=[48, 96, 192, 384]))
 
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999),
-                   weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0,
-                       custom_keys={'.log_beta': dict(decay_mult=0.0)}))
+    paramwise_cfg=dict(custom_keys={'.log_beta': dict(decay_mult=0.0)}))
 
 # The paper keeps the temperatures learned on ImageNet fixed.
 custom_hooks = [dict(type='FreezeBetaHook'), dict(type='DivergenceHook')]
-
-auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -3,6 +3,7 @@
 # (8 GPUs x 2), AdamW lr 2e-4, weight decay 0.05, 1333x800.
 #   tools/dist_train.sh configs/mask_rcnn_sagvit_small_coco.py 8
 # On fewer GPUs add --auto-scale-lr (the lr scales from a total batch of 16).
+# The recipe: configs/_base_/mask_rcnn_coco_1x_adamw.py.
 #
 # BatchNorm statistics of the EfficientNetV2 trunk frozen (norm_eval=True),
 # as in the AttentionViG configs: SAG-ViT has no published detection recipe,
@@ -13,13 +14,7 @@
 # Levels: EfficientNetV2 maps at strides 4 and 8, the stride-16 map plus the
 # upsampled graph/Transformer tokens, the token grid at stride 32 (a
 # 1333x800 image gives 42x25 patch nodes).
-_base_ = [
-    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
+_base_ = './_base_/mask_rcnn_coco_1x_adamw.py'
 
 # ImageNet checkpoint of configs/sagvit_small_in1k.py (an mmpretrain
 # classifier; its backbone weights sit under 'backbone.').
@@ -43,14 +38,4 @@ model = dict(
     neck=dict(in_channels=[32, 48, 256, 256]))
 
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999),
-                   weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0,
-                       custom_keys={'.cls_token': dict(decay_mult=0.0)}))
-
-auto_scale_lr = dict(enable=False, base_batch_size=16)
-
-# Stop at the first non-finite loss, before a checkpoint of NaN weights.
-custom_hooks = [dict(type='DivergenceHook')]
+    paramwise_cfg=dict(custom_keys={'.cls_token': dict(decay_mult=0.0)}))

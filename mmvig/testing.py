@@ -12,7 +12,7 @@ import os.path as osp
 import subprocess
 import sys
 import textwrap
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -184,7 +184,8 @@ def run_tool(*args: str, timeout: float = 1200) -> str:
 
 
 def svga_neighbour_lists(height: int, width: int, stride: int,
-                         max_shifts: int = None) -> List[List[int]]:
+                         max_shifts: Optional[int] = None
+                         ) -> List[List[int]]:
     """SVGA neighbours written out from the definition, node by node: node
     ``(r, c)`` of an ``height x width`` map (row-major ids) links to the
     nodes ``t * k`` rows below and columns to the right, cyclically, for

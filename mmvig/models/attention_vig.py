@@ -85,6 +85,9 @@ class CrossAttentionAggregation(nn.Module):
         impl: Operator implementation, see
             :func:`mmvig.ops.svga_cross_attention` (``'auto'``: Triton
             kernels on CUDA, PyTorch elsewhere).
+        out: The layer applied to ``[x_i, m_i]``, ``(B, 2C, H, W)``;
+            default ``act(norm(conv1x1(2C -> C)))`` from ``norm_cfg`` and
+            ``act_cfg``.
     """
 
     def __init__(self, channels: int, num_heads: Optional[int] = None,
@@ -92,7 +95,7 @@ class CrossAttentionAggregation(nn.Module):
                  init_beta: float = 10.0,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
-                 impl: str = 'auto') -> None:
+                 impl: str = 'auto', out: Optional[nn.Module] = None) -> None:
         super().__init__()
         num_heads = _head_count(channels, num_heads, head_dim)
         check_normalize(normalize)
@@ -109,7 +112,8 @@ class CrossAttentionAggregation(nn.Module):
         self.normalize = normalize
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.log_beta = nn.Parameter(torch.tensor(math.log(init_beta)))
-        self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
+        self.out = out if out is not None else conv1x1(
+            2 * channels, channels, norm_cfg, act_cfg)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str,
                               *args, **kwargs) -> None:

@@ -60,9 +60,9 @@ class CrossAttentionGraphConv(CrossAttentionAggregation):
                  head_dim: Optional[int] = None, normalize: str = 'none',
                  init_beta: float = 10.0) -> None:
         super().__init__(in_channels, num_heads, head_dim, normalize,
-                         init_beta)
-        self.out = BasicConv([in_channels * 2, out_channels], act_cfg,
-                             norm_cfg, graph_conv_bias)
+                         init_beta, out=BasicConv(
+                             [in_channels * 2, out_channels], act_cfg,
+                             norm_cfg, graph_conv_bias))
 
     def forward(self, x: Tensor, edge_index: Tensor,
                 y: Optional[Tensor] = None) -> Tensor:

@@ -5,6 +5,7 @@ config's ``default_scope`` says), and report an error about the user's input
 as one line instead of a traceback."""
 import contextlib
 import importlib
+import os.path as osp
 import pickle
 import sys
 import warnings
@@ -26,7 +27,13 @@ def read_config(filename: str) -> Config:
     """``Config.fromfile``, with one warning left out: ``mmdet::``-style base
     configs make mmengine import ``pkg_resources`` (from ``setuptools<82``,
     a declared dependency of mmvig), whose deprecation warning says nothing
-    to the user. Other warnings, and other code, are untouched."""
+    to the user. Other warnings, and other code, are untouched.
+
+    Raises:
+        InputError: ``filename`` is not a file.
+    """
+    if not osp.isfile(filename):
+        raise InputError(f'config file not found: {filename}')
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='pkg_resources is '
                                 'deprecated', category=UserWarning)

@@ -20,6 +20,7 @@ def test_read_config_leaves_out_only_the_pkg_resources_warning(monkeypatch,
         return Config(dict(a=1))
 
     monkeypatch.setattr(Config, 'fromfile', staticmethod(fromfile))
+    (tmp_path / 'any.py').write_text('a = 1\n')
     filters = list(warnings.filters)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
@@ -71,3 +72,9 @@ def test_other_errors_keep_their_traceback():
             raise RuntimeError('a bug')
     with report_input_errors():
         pass
+
+
+def test_a_missing_config_is_named(tmp_path):
+    missing = str(tmp_path / 'nope.py')
+    with pytest.raises(InputError, match=f'config file not found: {missing}'):
+        read_config(missing)

@@ -14,6 +14,7 @@ from mmengine.hooks import Hook
 
 from mmvig.apis import report_input_errors
 from mmvig.datasets import check_data_paths
+from mmvig.errors import InputError
 from mmvig.models.pretrained import WEIGHTS, select_weights
 
 
@@ -53,7 +54,7 @@ def main() -> None:
 
 def test(args: argparse.Namespace, runner: list) -> None:
     if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'Checkpoint not found: {args.checkpoint}')
+        raise InputError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     check_data_paths(cfg, splits=('test', ))

@@ -38,8 +38,6 @@ def parse(parser: argparse.ArgumentParser,
 
 def load_config(args: argparse.Namespace) -> Config:
     """The config with ``--cfg-options``, the launcher and the work dir."""
-    if not osp.isfile(args.config):
-        raise SystemExit(f'Config file not found: {args.config}')
     cfg = read_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

@@ -111,6 +111,15 @@ def _tool_cases(config, checkpoint, shapes, tmp_path):
             ['tools/analysis/visualize_neighbours.py', config, checkpoint,
              str(empty_image), '--out', str(tmp_path / 'n.png')],
             rf'{empty_image} is empty \(0 bytes\)'),
+        'a missing config to train.py': (
+            ['tools/train.py', str(tmp_path / 'nope.py')],
+            f'config file not found: {tmp_path}/nope.py'),
+        'a missing checkpoint to test.py': (
+            ['tools/test.py', config, str(tmp_path / 'nope.pth')],
+            f'checkpoint not found: {tmp_path}/nope.pth'),
+        'a missing config to get_flops.py': (
+            ['tools/analysis/get_flops.py', str(tmp_path / 'nope.py')],
+            f'config file not found: .*{tmp_path}/nope.py'),
     }
 
 

@@ -27,9 +27,9 @@ from typing import List, Optional, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmengine.config import Config
 
 import mmvig  # noqa: F401
+from mmvig.apis import read_config, report_input_errors
 from mmvig.models.attention_vig import Grapher
 from mmvig.models.sag_vit import SAGViT
 from mmvig.models.vig import CrossAttentionGraphConv
@@ -56,7 +56,7 @@ PARAM_TOLERANCE, MAC_TOLERANCE = 0.01, 0.05
 
 def build_classifier(config: str) -> torch.nn.Module:
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.model.pop('teacher', None)
     cfg.model.pop('data_preprocessor', None)
     cfg.model.pop('train_cfg', None)
@@ -154,4 +154,5 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with report_input_errors():
+        main()

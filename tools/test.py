@@ -49,7 +49,7 @@ def main() -> None:
     runner = []
     with report_input_errors(runner):
         test(args, runner)
-    finish()
+    finish(runner)
 
 
 def test(args: argparse.Namespace, runner: list) -> None:

@@ -3,6 +3,7 @@ the config, the runner with mmvig's checks, and mmengine as the tools need
 it. Errors reach the user through :func:`mmvig.apis.report_input_errors`."""
 import argparse
 import contextlib
+import gc
 import os
 import os.path as osp
 from typing import Iterator, List, Optional
@@ -50,12 +51,18 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def finish() -> None:
-    """Tear down the process group a distributed launch created: left to
-    interpreter shutdown, gloo can abort the process after the run ended."""
+def finish(runner_holder: list) -> None:
+    """End a run while the interpreter is whole: drop the runner (its DDP
+    model holds the process group, which ``destroy_process_group`` alone
+    leaves alive), then tear down the process group a distributed launch
+    created. Left to interpreter shutdown, gloo's worker threads can abort
+    the process (SIGABRT) after the run ended."""
+    runner_holder.clear()
+    gc.collect()  # the runner's checked loader refers back to it
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+        gc.collect()
 
 
 def build_runner(cfg: Config, partial_load: bool = False) -> Runner:

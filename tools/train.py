@@ -48,7 +48,7 @@ def main() -> None:
     runner = []
     with report_input_errors(runner):
         train(args, runner)
-    finish()
+    finish(runner)
 
 
 def train(args: argparse.Namespace, runner: list) -> None:

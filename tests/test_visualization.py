@@ -2,8 +2,6 @@
 neighbour maps are the model's own; beta and training curves draw."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import mmcv
 import numpy as np
@@ -13,17 +11,10 @@ import torch
 import mmvig
 from mmvig.apis import init_model
 from mmvig.ops import svga_cross_attention
-from mmvig.testing import REPO_ROOT, TINY
+from mmvig.testing import TINY, run_tool
 from mmvig.visualization import (grapher_input, graphers, neighbour_maps,
                                  plot_beta_curves, plot_training_curves,
                                  read_scalars, temperatures_of)
-
-
-def run(args, timeout=600):
-    result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=timeout)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
@@ -91,10 +82,11 @@ def test_tools_and_inferencers_on_trained_checkpoints(tiny_runs, scenes,
     image = osp.join(scenes, 'images', 'val', '00000.png')
     for task, (config, checkpoint) in tiny_runs.items():
         out = str(tmp_path / f'{task}_neighbours.png')
-        run([sys.executable, 'tools/analysis/visualize_neighbours.py',
-             config, checkpoint, image, '--size', '0', '--stage', '2',
-             '--layer', '1',
-             '--out', out, '--beta-curves', str(tmp_path / f'{task}_b.png')])
+        run_tool('tools/analysis/visualize_neighbours.py', config, checkpoint,
+                 image, '--size', '0', '--stage', '2', '--layer', '1',
+                 '--out', out,
+                 '--beta-curves', str(tmp_path / f'{task}_b.png'),
+                 timeout=600)
         drawn = mmcv.imread(out)
         assert drawn.shape[0] > 300 and drawn.std() > 10
         model = init_model(config, checkpoint)
@@ -116,7 +108,7 @@ def test_tools_and_inferencers_on_trained_checkpoints(tiny_runs, scenes,
         out_dir = str(tmp_path / f'{task}_inferencer')
         code = (f'import mmvig; C, W, IMG, O = {config!r}, {checkpoint!r}, '
                 f'{image!r}, {out_dir!r}; {call}')
-        run([sys.executable, '-c', code])
+        run_tool('-c', code, timeout=600)
         pictures = [osp.join(d, f) for d, _, files in os.walk(out_dir)
                     for f in files if f.endswith('.png')]
         assert pictures, f'{task}: the inferencer drew nothing'

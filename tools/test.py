@@ -5,7 +5,6 @@
 """
 import argparse
 import json
-import os.path as osp
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
 from tool_utils import (add_common_args, build_runner, finish, load_config,
@@ -14,8 +13,8 @@ from mmengine.hooks import Hook
 
 from mmvig.apis import report_input_errors
 from mmvig.datasets import check_data_paths
-from mmvig.errors import InputError
 from mmvig.models.pretrained import WEIGHTS, select_weights
+from mmvig.safe_load import check_checkpoint_file
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,8 +52,7 @@ def main() -> None:
 
 
 def test(args: argparse.Namespace, runner: list) -> None:
-    if not osp.isfile(args.checkpoint):
-        raise InputError(f'checkpoint not found: {args.checkpoint}')
+    check_checkpoint_file(args.checkpoint)
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     check_data_paths(cfg, splits=('test', ))

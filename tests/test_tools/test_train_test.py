@@ -116,7 +116,7 @@ def _tool_cases(config, checkpoint, shapes, tmp_path):
             f'config file not found: {tmp_path}/nope.py'),
         'a missing checkpoint to test.py': (
             ['tools/test.py', config, str(tmp_path / 'nope.pth')],
-            f'checkpoint not found: {tmp_path}/nope.pth'),
+            f'Checkpoint {tmp_path}/nope.pth does not exist'),
         'a missing config to get_flops.py': (
             ['tools/analysis/get_flops.py', str(tmp_path / 'nope.py')],
             f'config file not found: .*{tmp_path}/nope.py'),

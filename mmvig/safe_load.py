@@ -10,17 +10,29 @@ stand-in for each, and :func:`allow_training_checkpoint_types` adds them to
 torch's allowlist (on ``import mmvig``), so that mmengine's own loader
 (``resume``, ``load_from``, ``Pretrained`` init, the task libraries'
 ``train.py`` / ``test.py``) reads these checkpoints too. That is the only
-process-wide change mmvig makes, and what it admits is data:
+process-wide change mmvig makes, and what it admits is data.
 
-- numpy dtypes of the plain numeric kinds only (bool, integers, floats,
-  complex), whose pickled state sets nothing but the byte order (no object
-  dtype, no sub-array, no fields);
-- numpy scalars and arrays of those dtypes, from exactly as many bytes as
-  their shape needs (arrays load as :class:`LoadedArray`, an ndarray
-  subclass that pickles back as a plain ndarray; a bare dtype as
-  :class:`LoadedDtype`, whose ``dtype`` is the numpy dtype);
-- mmengine's ``HistoryBuffer``, whose state is checked before it is applied:
-  two numeric 1-D histories of one length, a positive ``max_length``, and
+The stand-ins parse, then build: they collect plain values (ints, a
+byte-order character, a dtype code, ``bytes``) and mmvig builds each result
+itself, from a fixed table of dtypes (:data:`PLAIN_DTYPES`: bool, int/uint
+8-64, float 16-64, complex 64/128, either byte order); no numpy constructor
+or ``__setstate__`` sees a checkpoint's own objects. Each stand-in has one
+way in, the opcodes numpy's and mmengine's own pickles use, called by
+torch's unpickler itself (a call through another allowlisted function is
+refused):
+
+- ``numpy.dtype``: REDUCE ``dtype(code, False, copy)`` and one BUILD that
+  sets the byte order (:class:`LoadedDtype`);
+- arrays: REDUCE ``_reconstruct(ndarray, (0,), b'b')`` and one BUILD with
+  exactly ``prod(shape) * itemsize`` bytes of a built dtype, copied into a
+  fresh, owned, C-contiguous :class:`LoadedArray` (an ndarray subclass
+  that pickles back as a plain ndarray); ``numpy.ndarray`` itself cannot be
+  called; a load builds no more numpy data than its pickle holds;
+- scalars: REDUCE ``scalar(dtype, bytes)`` of exactly ``itemsize`` bytes;
+  ``bytes()``: the empty bytes protocol 2 writes for an empty array;
+- mmengine's ``HistoryBuffer``: NEWOBJ without arguments and one BUILD,
+  whose state is checked before it is applied: two built numeric 1-D
+  histories of one length (copied), a positive ``max_length``, and
   statistics that map ``min``, ``max``, ``current``, ``mean`` to their own
   methods (so no checkpoint can change the class-wide statistics table);
 - one lookup: mmengine pickles a history buffer's statistics methods as
@@ -38,11 +50,14 @@ import os
 import os.path as osp
 import pickle
 import re
+import sys
+import weakref
 import zipfile
-from typing import Any, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+import torch._weights_only_unpickler
 
 from .errors import InputError
 
@@ -52,53 +67,118 @@ TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 _REFUSAL = 'refused: '
 
 
-# numpy pickles a dtype as ``dtype(code, align, copy)`` followed by a BUILD
-# state; for the plain numeric dtypes that state is only a byte order.
-PLAIN_NUMERIC_KINDS = frozenset('biufc')  # bool, int, uint, float, complex
+# Every stand-in is entered from the weights-only unpickler's own opcode loop
+# (REDUCE, NEWOBJ or BUILD call it directly) and from nowhere else: a call
+# through another allowlisted function (torch's ``_rebuild_from_type_v2``
+# calls any callable and ``__setstate__``) is refused.
+_UNPICKLER = torch._weights_only_unpickler.Unpickler
+_LOAD_CODE = _UNPICKLER.load.__code__
+
+# The plain numeric dtypes a checkpoint may hold, by numpy's pickled type
+# string (kind and item size): bool, int/uint 8-64, float 16-64, complex
+# 64/128. mmvig builds each from this table, never from the file's string.
+PLAIN_DTYPES = {f'{kind}{size}': np.dtype(f'{kind}{size}')
+                for kind, sizes in (('b', (1, )), ('i', (1, 2, 4, 8)),
+                                    ('u', (1, 2, 4, 8)), ('f', (2, 4, 8)),
+                                    ('c', (8, 16)))
+                for size in sizes}
 _BYTE_ORDERS = ('<', '>', '|', '=')
 _DTYPE_STATE_TAIL = (None, None, None, -1, -1, 0)  # no sub-array, no fields
+_MAX_DIMS = 32
+
+
+
+class _ObjectSet:
+    """A set of live objects by identity (arrays are unhashable); an entry
+    leaves when its object is freed."""
+
+    def __init__(self) -> None:
+        self._refs: Dict[int, weakref.ref] = {}
+
+    def add(self, obj: Any) -> None:
+        key = id(obj)
+        self._refs[key] = weakref.ref(obj,
+                                      lambda _: self._refs.pop(key, None))
+
+    def discard(self, obj: Any) -> None:
+        self._refs.pop(id(obj), None)
+
+    def __contains__(self, obj: Any) -> bool:
+        ref = self._refs.get(id(obj))
+        return ref is not None and ref() is obj
+
+
+# Stand-ins created but not yet BUILT; an object leaves the set at its one
+# BUILD. Kept outside the objects, where no checkpoint can set it.
+_UNBUILT = _ObjectSet()
+# Bytes of numpy data each running load has built (keyed by its unpickler).
+_BUILT_BYTES: 'weakref.WeakKeyDictionary[Any, int]' = \
+    weakref.WeakKeyDictionary()
 
 
 def _refuse(what: str) -> pickle.UnpicklingError:
     return pickle.UnpicklingError(f'{_REFUSAL}{what}')
 
 
+def _unpickler(what: str) -> Any:
+    """The unpickler whose opcode loop called the stand-in (two frames up:
+    the stand-in's own caller), or a refusal naming ``what``."""
+    frame = sys._getframe(2)
+    if frame.f_code is not _LOAD_CODE:
+        raise _refuse(f'{what} reached through {frame.f_code.co_name}(); a '
+                      "checkpoint reaches it only through the opcodes numpy's "
+                      "and mmengine's own pickles use")
+    return frame.f_locals.get('self')
+
+
+def _stream_size(unpickler: Any) -> Optional[int]:
+    source = getattr(unpickler.read, '__self__', None)
+    if hasattr(source, 'getbuffer'):
+        return source.getbuffer().nbytes
+    try:
+        return os.fstat(source.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _charge(unpickler: Any, nbytes: int) -> None:
+    """Count ``nbytes`` of numpy data against the pickle stream: a file
+    holds each array's bytes once, so a load that builds more than the
+    stream's size reuses bytes (a memoised buffer under many arrays)."""
+    used = _BUILT_BYTES.get(unpickler, 0) + nbytes
+    limit = _stream_size(unpickler)
+    if limit is not None and used > limit:
+        raise _refuse(f'its numpy data ({used} bytes) exceed the '
+                      f'{limit} bytes of the pickle that holds them')
+    _BUILT_BYTES[unpickler] = used
+
+
 class LoadedDtype:
-    """A pickled numpy dtype as mmvig's allowlist reads it: plain numeric
-    dtypes only (``bool``, integers, floats, complex; no object dtype, no
-    sub-array, no fields), and a BUILD state that may set the byte order and
-    nothing else. The numpy dtype is :attr:`dtype`; arrays and scalars are
-    rebuilt from it, never from the file's state.
-
-    Args:
-        code: The dtype's type string as numpy pickles it (``'f8'``).
-        align: numpy's ``align`` flag; plain numeric dtypes pickle False.
-        copy: numpy's ``copy`` flag (ignored: the dtype is always a copy).
+    """A numpy dtype as mmvig's allowlist reads it: one of
+    :data:`PLAIN_DTYPES` with a byte order. numpy pickles a dtype as
+    ``dtype(code, align, copy)`` then one BUILD whose state is its byte order;
+    the name ``numpy.dtype`` resolves to :func:`_dtype`, which makes this
+    object, and its one BUILD sets the byte order (nothing else). The numpy
+    dtype is :attr:`dtype`; it pickles back as that dtype.
     """
+    __slots__ = ('dtype', '__weakref__')
 
-    def __init__(self, code: Any, align: Any = False, copy: Any = True):
-        if not isinstance(code, str) or align is not False or \
-                not isinstance(copy, bool):
-            raise _refuse(f'dtype{(code, align, copy)!r} is not a plain '
-                          'numeric numpy dtype')
-        try:
-            dtype = np.dtype(code)
-        except Exception:  # noqa: BLE001 -- any unreadable code is refused
-            raise _refuse(f'dtype {code!r} is not a numpy dtype') from None
-        if dtype.kind not in PLAIN_NUMERIC_KINDS or dtype.fields is not None \
-                or dtype.subdtype is not None or dtype.hasobject:
-            raise _refuse(f'dtype {code!r} is not a plain numeric numpy '
-                          f'dtype (kinds {"".join(sorted(PLAIN_NUMERIC_KINDS))}'
-                          ' only)')
-        self.dtype = dtype
+    def __new__(cls, *args: Any, **kwargs: Any) -> 'LoadedDtype':
+        raise _refuse(f'{cls.__name__} is not a constructor a checkpoint may '
+                      'call')
 
     def __setstate__(self, state: Any) -> None:
-        if not (isinstance(state, tuple) and len(state) == 8
-                and state[0] == 3 and state[1] in _BYTE_ORDERS
+        _unpickler(f'BUILD of {self!r}')
+        if self not in _UNBUILT:
+            raise _refuse(f'a second BUILD of {self!r}')
+        if not (type(state) is tuple and len(state) == 8 and type(state[0])
+                is int and state[0] == 3 and type(state[1]) is str
+                and state[1] in _BYTE_ORDERS
                 and state[2:] == _DTYPE_STATE_TAIL):
             raise _refuse(f'a {self.dtype} dtype state sets more than its '
-                          f'byte order: {state!r:.200}')
-        if state[1] in '<>':
+                          f'byte order: {_short(state)}')
+        _UNBUILT.discard(self)
+        if state[1] in '<>' and self.dtype.itemsize > 1:
             self.dtype = self.dtype.newbyteorder(state[1])
 
     def __reduce__(self) -> Any:
@@ -108,30 +188,77 @@ class LoadedDtype:
         return f'LoadedDtype({self.dtype!r})'
 
 
+def _short(value: Any) -> str:
+    """``repr`` of a checkpoint value, cut short, never failing."""
+    try:
+        return f'{value!r:.200}'
+    except Exception:  # noqa: BLE001 -- a repr that fails is named by type
+        return f'<{type(value).__name__}>'
+
+
+def _dtype(code: Any, align: Any = False, copy: Any = True) -> LoadedDtype:
+    """Stands for ``numpy.dtype`` in a checkpoint (REDUCE only)."""
+    _unpickler('numpy.dtype')
+    if type(code) is not str or code not in PLAIN_DTYPES or \
+            align is not False or type(copy) is not bool:
+        raise _refuse(f'dtype({_short(code)}, {_short(align)}, '
+                      f'{_short(copy)}) is not a plain numeric numpy dtype '
+                      f'(one of {" ".join(PLAIN_DTYPES)})')
+    loaded = object.__new__(LoadedDtype)
+    loaded.dtype = PLAIN_DTYPES[code]
+    _UNBUILT.add(loaded)
+    return loaded
+
+
+def _built_dtype(dtype: Any, what: str) -> np.dtype:
+    if type(dtype) is not LoadedDtype or dtype in _UNBUILT:
+        raise _refuse(f'{what} names {_short(dtype)}, not a plain numeric '
+                      'numpy dtype rebuilt once')
+    return dtype.dtype
+
+
 class LoadedArray(np.ndarray):
-    """A pickled numpy array as mmvig's allowlist rebuilds it: a plain
-    ndarray's data (checked against its shape and :class:`LoadedDtype`), in
-    this subclass because the unpickler keeps the object it was handed. It
+    """A numpy array as mmvig's allowlist rebuilds it. numpy pickles an
+    array as ``_reconstruct(ndarray, (0,), b'b')`` then one BUILD with
+    ``(1, shape, dtype, fortran_order, data)``: :func:`_reconstruct` makes
+    the empty object (an instance of this class, since the unpickler keeps
+    the object it was handed) and its one BUILD checks the state and fills
+    it with a fresh, owned, C-contiguous copy of exactly
+    ``prod(shape) * itemsize`` bytes of a :data:`PLAIN_DTYPES` dtype. The
+    class itself cannot be called or instantiated from a checkpoint. It
     pickles as a plain ``numpy.ndarray``; history buffers hold plain arrays.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> 'LoadedArray':
+        raise _refuse(f'{cls.__name__} is not a constructor a checkpoint may '
+                      'call (numpy pickles arrays through _reconstruct)')
+
     def __setstate__(self, state: Any) -> None:
-        if not (isinstance(state, tuple) and len(state) == 5
-                and state[0] == 1 and isinstance(state[2], LoadedDtype)
-                and isinstance(state[3], bool)
-                and isinstance(state[4], bytes)
-                and isinstance(state[1], tuple)
-                and all(type(n) is int and n >= 0 for n in state[1])):
-            raise _refuse(f'an array state is not a plain numeric array: '
-                          f'{state!r:.200}')
+        unpickler = _unpickler('BUILD of an array')
+        if self not in _UNBUILT:
+            raise _refuse('a second BUILD of an array (or a BUILD of one '
+                          'mmvig did not make)')
+        if not (type(state) is tuple and len(state) == 5
+                and type(state[0]) is int and state[0] == 1
+                and type(state[1]) is tuple and len(state[1]) <= _MAX_DIMS
+                and all(type(n) is int and n >= 0 for n in state[1])
+                and type(state[3]) is bool and type(state[4]) is bytes):
+            raise _refuse(f'an array state is not (1, shape, dtype, fortran, '
+                          f'bytes) of a plain numeric array: {_short(state)}')
         _, shape, dtype, fortran, data = state
+        dtype = _built_dtype(dtype, 'an array state')
         size = 1
         for n in shape:
             size *= n
-        if len(data) != size * dtype.dtype.itemsize:
-            raise _refuse(f'an array of shape {shape} and dtype '
-                          f'{dtype.dtype} holds {len(data)} bytes')
-        np.ndarray.__setstate__(self, (1, shape, dtype.dtype, fortran, data))
+        if len(data) != size * dtype.itemsize:
+            raise _refuse(f'an array of shape {shape} and dtype {dtype} '
+                          f'holds {len(data)} bytes')
+        _charge(unpickler, len(data))
+        _UNBUILT.discard(self)
+        if fortran and len(shape) > 1:
+            data = np.frombuffer(data, dtype).reshape(shape[::-1]).T.tobytes()
+        # numpy copies the bytes into memory the array owns (C order)
+        np.ndarray.__setstate__(self, (1, shape, dtype, False, data))
 
     def __reduce_ex__(self, protocol: int) -> Any:
         return self.view(np.ndarray).__reduce_ex__(protocol)
@@ -141,31 +268,53 @@ class LoadedArray(np.ndarray):
 
 
 def _reconstruct(subtype: Any, shape: Any, typecode: Any) -> LoadedArray:
-    """Stands for numpy's ``_reconstruct``: an empty array to BUILD into."""
-    if subtype is not LoadedArray or shape != (0,) or typecode != b'b':
-        raise _refuse(f'_reconstruct{(subtype, shape, typecode)!r:.200} is '
-                      'not how numpy pickles an array')
-    return np.ndarray.__new__(LoadedArray, (0,), 'b')
+    """Stands for numpy's ``_reconstruct`` (REDUCE only): the empty array
+    that the following BUILD fills. Until then it holds no element, of a
+    dtype (``longdouble``) that ``torch.from_numpy`` refuses, so no tensor
+    aliases memory that BUILD replaces."""
+    _unpickler('numpy _reconstruct')
+    if subtype is not LoadedArray or type(shape) is not tuple or \
+            shape != (0, ) or typecode != b'b':
+        raise _refuse(f'_reconstruct({_short(subtype)}, {_short(shape)}, '
+                      f'{_short(typecode)}) is not how numpy pickles an array')
+    empty = np.ndarray.__new__(LoadedArray, (0, ), np.longdouble)
+    _UNBUILT.add(empty)
+    return empty
 
 
 def _scalar(dtype: Any, data: Any = None) -> Any:
-    """Stands for numpy's ``scalar``: a numpy scalar of a plain numeric
-    dtype from exactly its bytes."""
-    if not isinstance(dtype, LoadedDtype) or not isinstance(data, bytes) or \
-            len(data) != dtype.dtype.itemsize:
-        raise _refuse(f'scalar{(dtype, data)!r:.200} is not a plain numeric '
-                      'numpy scalar')
-    return np.frombuffer(data, dtype.dtype)[0]
+    """Stands for numpy's ``scalar`` (REDUCE only): a numpy scalar of a
+    plain numeric dtype from exactly its bytes."""
+    unpickler = _unpickler('numpy scalar')
+    dtype = _built_dtype(dtype, 'a numpy scalar')
+    if type(data) is not bytes or len(data) != dtype.itemsize:
+        raise _refuse(f'scalar({dtype}, {_short(data)}) is not a plain '
+                      'numeric numpy scalar')
+    _charge(unpickler, len(data))
+    return np.frombuffer(data, dtype)[0]
 
 
-def _plain_array(value: Any) -> Any:
-    return value.view(np.ndarray) if isinstance(value, LoadedArray) else value
+def _empty_bytes(*args: Any) -> bytes:
+    """Stands for ``bytes`` (REDUCE only): pickle protocol 2 writes an empty
+    ``bytes`` as ``bytes()`` (an empty array's data); nothing else."""
+    _unpickler('bytes')
+    if args:
+        raise _refuse(f'bytes{_short(args)}: only bytes() (empty) is how '
+                      'pickle writes bytes')
+    return b''
+
+
+def _plain_copy(value: Any) -> np.ndarray:
+    """A history buffer's own copy of a loaded array (a plain ndarray)."""
+    return np.array(value, copy=True, subok=False)
 
 
 def _numpy_types() -> List[Any]:
     """Stand-ins for numpy's pickled names, under numpy 1's and numpy 2's
     module paths (a checkpoint written with either loads with either)."""
-    entries = [(LoadedDtype, 'numpy.dtype'), (LoadedArray, 'numpy.ndarray')]
+    entries = [(_dtype, 'numpy.dtype'), (LoadedArray, 'numpy.ndarray'),
+               (LoadedDtype, f'{__name__}.LoadedDtype'),
+               (_empty_bytes, 'builtins.bytes')]
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         entries += [(_reconstruct, f'{module}._reconstruct'),
                     (_scalar, f'{module}.scalar')]
@@ -179,58 +328,84 @@ _HISTORY_BUFFER_STATE = frozenset({'max_length', '_log_history',
                                    '_count_history', 'statistics_methods'})
 
 
-def _history_buffer_statistic(owner: Any, name: str) -> Any:
-    """The one ``getattr`` a training checkpoint makes: mmengine pickles each
-    history buffer's statistics methods as ``getattr(HistoryBuffer, name)``.
-    Only that lookup, of one of :data:`HISTORY_BUFFER_STATISTICS`, is
-    allowed."""
+def _history_buffer_statistic(owner: Any, name: Any) -> Any:
+    """The one ``getattr`` a training checkpoint makes (REDUCE only):
+    mmengine pickles each history buffer's statistics methods as
+    ``getattr(HistoryBuffer, name)``. Only that lookup, of one of
+    :data:`HISTORY_BUFFER_STATISTICS`, is allowed."""
+    _unpickler('getattr')
     from mmengine.logging.history_buffer import HistoryBuffer
+
     # the unpickler hands the stand-in for the class name HistoryBuffer
-    if owner not in (HistoryBuffer, _checked_history_buffer()) or \
+    if owner is not _checked_history_buffer() or type(name) is not str or \
             name not in HISTORY_BUFFER_STATISTICS:
         raise _refuse(
-            f'getattr({getattr(owner, "__name__", owner)!r}, {name!r}) is '
-            'not allowed in a checkpoint (only the statistics methods '
-            f"{sorted(HISTORY_BUFFER_STATISTICS)} of mmengine's "
-            'HistoryBuffer are)')
+            f'getattr({_short(getattr(owner, "__name__", owner))}, '
+            f'{_short(name)}) is not allowed in a checkpoint (only the '
+            f'statistics methods {sorted(HISTORY_BUFFER_STATISTICS)} of '
+            "mmengine's HistoryBuffer are)")
     return getattr(HistoryBuffer, name)
+
+
+class _NotCallable(type):
+    """Metaclass of a stand-in that a checkpoint may NEWOBJ but not call."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise _refuse(f'{cls.__name__} called with {_short(args)}: mmengine '
+                      'pickles it with NEWOBJ and one BUILD')
 
 
 @functools.lru_cache(maxsize=None)
 def _checked_history_buffer():
-    """A stand-in for mmengine's ``HistoryBuffer`` in the unpickler: its
-    state is checked before ``HistoryBuffer.__setstate__`` applies it (which
-    updates the class-wide statistics table): its histories are two plain
-    numeric 1-D arrays of one length, its statistics their own methods, and
-    the object becomes a plain ``HistoryBuffer``."""
+    """A stand-in for mmengine's ``HistoryBuffer`` in the unpickler: made by
+    NEWOBJ with no arguments (as mmengine pickles it), then exactly one
+    BUILD whose state is checked before ``HistoryBuffer.__setstate__``
+    applies it (which updates the class-wide statistics table): its
+    histories are two built plain numeric 1-D arrays of one length (copied),
+    its statistics their own methods, and the object becomes a plain
+    ``HistoryBuffer``."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    class CheckedHistoryBuffer(HistoryBuffer):
+    class CheckedHistoryBuffer(HistoryBuffer, metaclass=_NotCallable):
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            _unpickler('NEWOBJ of HistoryBuffer')
+            if args or kwargs:
+                raise _refuse(f'HistoryBuffer made with {_short(args)}: '
+                              'mmengine pickles it with no arguments')
+            buffer = object.__new__(cls)
+            HistoryBuffer.__init__(buffer)
+            _UNBUILT.add(buffer)
+            return buffer
 
         def __setstate__(self, state: Any) -> None:
-            if not isinstance(state, dict) or \
-                    not set(state) <= _HISTORY_BUFFER_STATE:
-                raise _refuse('a HistoryBuffer state has unexpected entries: '
-                              f'{sorted(map(repr, state))[:8]}')
-            methods = state.get('statistics_methods', {})
-            if not isinstance(methods, dict) or any(
+            _unpickler('BUILD of a HistoryBuffer')
+            if self not in _UNBUILT:
+                raise _refuse('a second BUILD of a HistoryBuffer')
+            if type(state) is not dict or set(state) != _HISTORY_BUFFER_STATE:
+                raise _refuse('a HistoryBuffer state is not exactly '
+                              f'{sorted(_HISTORY_BUFFER_STATE)}: '
+                              f'{_short(sorted(map(_short, state))[:8])}')
+            methods = state['statistics_methods']
+            if type(methods) is not dict or any(
                     name not in HISTORY_BUFFER_STATISTICS
                     or method is not getattr(HistoryBuffer, name)
                     for name, method in methods.items()):
                 raise _refuse('a HistoryBuffer state maps its statistics to '
                               'something other than their own methods '
                               f'{sorted(HISTORY_BUFFER_STATISTICS)}')
-            state = dict(state)
-            histories = [_plain_array(state.get(key, np.zeros(0)))
-                         for key in ('_log_history', '_count_history')]
-            length = state.get('max_length', 1000000)
-            if any(type(h) is not np.ndarray or h.ndim != 1 for h in
-                   histories) or len(histories[0]) != len(histories[1]) \
-                    or type(length) is not int or length < 1:
+            logs, counts = state['_log_history'], state['_count_history']
+            length = state['max_length']
+            if any(type(h) is not LoadedArray or h in _UNBUILT or h.ndim != 1
+                   for h in (logs, counts)) or len(logs) != len(counts) or \
+                    type(length) is not int or length < 1:
                 raise _refuse('a HistoryBuffer state is not two numeric '
                               'histories of one length and a positive '
                               'max_length')
-            state['_log_history'], state['_count_history'] = histories
+            _UNBUILT.discard(self)
+            state = dict(max_length=length, statistics_methods=dict(methods),
+                         _log_history=_plain_copy(logs),
+                         _count_history=_plain_copy(counts))
             self.__class__ = HistoryBuffer
             HistoryBuffer.__setstate__(self, state)
 

@@ -11,6 +11,12 @@ if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')
 
 
+def pytest_addoption(parser):
+    parser.addoption('--fuzz-minutes', type=float, default=0,
+                     help='run the checkpoint fuzzer this long '
+                     '(tests/test_safe_load_fuzz.py; a release check)')
+
+
 @pytest.fixture(scope='session')
 def shapes(tmp_path_factory):
     """A small shapes classification set (ImageNet folder layout)."""

@@ -1,7 +1,7 @@
 # The README's commands. Each one sets up .venv/ first (seconds once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-fast test-timm flops bench
+.PHONY: setup demo test test-fast test-timm flops bench check-env gpu-wheels gpu-acceptance
 
 setup:
 	@bash tools/setup_env.sh
@@ -37,3 +37,17 @@ flops: setup
 bench: setup
 	for b in train_step throughput scaling aggregation_op import_time graph_choices triton_static; do \
 		$(PY) benchmarks/$$b.py || exit 1; done
+
+# What stands between this machine and training on its GPUs (one line per
+# check, with its fix; docs/installation.md "GPU nodes").
+check-env: setup
+	$(PY) tools/misc/check_env.py
+
+# The wheels a GPU machine without OpenMMLab packages or network needs for
+# tools/dev/gpu_acceptance.sh (.gpu-wheels/, ignored).
+gpu-wheels:
+	bash tools/dev/gpu_wheels.sh
+
+# The ten-minute GPU acceptance run; here (no GPU) its dry run.
+gpu-acceptance: setup
+	bash tools/dev/gpu_acceptance.sh $(if $(shell command -v nvidia-smi),,--dry-run)

@@ -349,9 +349,11 @@ def _numpy_payloads():
     }
 
 
+@pytest.mark.skipif(int(np.__version__.split('.')[0]) >= 2,
+                    reason='numpy 2 itself refuses this dtype state')
 def test_the_dtype_payload_is_live(tmp_path):
     """Unrestricted pickle rebuilds the dtype-pointer payload and crashes
-    the process that prints it."""
+    the process that prints it (numpy 1, the tested stack)."""
     path = str(tmp_path / 'pointer.pkl')
     with open(path, 'wb') as f:
         pickle.dump(_numpy_payloads()['dtype pointer'], f, protocol=2)

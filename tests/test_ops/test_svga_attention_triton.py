@@ -95,19 +95,18 @@ GRIDS = [(8, 6, 2, None), (140, 6, 2, None), (7, 9, 2, None),
          (9, 8, 2, None), (5, 6, 1, None), (12, 10, 2, 2)]
 
 
-@interpreted
-@pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
-@pytest.mark.parametrize('grid', GRIDS)
-def test_kernels_match_float64_reference_at_beta_30(grid, normalize,
-                                                    tf32_tensor_cores):
+def _check_against_float64_reference(grid, normalize: str,
+                                     device: str) -> None:
     torch.manual_seed(0)
     height, width, stride, max_shifts = grid
     shifts = svga_shifts(height, width, stride, max_shifts)
     q, k, v = (torch.randn(2, 12, height, width, dtype=torch.float64,
-                           requires_grad=True) for _ in range(3))
+                           device=device, requires_grad=True)
+               for _ in range(3))
     log_beta = torch.tensor(math.log(30.0), dtype=torch.float64,
-                            requires_grad=True)
-    weights = torch.randn(2, 12, height, width, dtype=torch.float64)
+                            device=device, requires_grad=True)
+    weights = torch.randn(2, 12, height, width, dtype=torch.float64,
+                          device=device)
     results = []
     for impl in ('triton', 'reference'):
         dtype = torch.float32 if impl == 'triton' else torch.float64
@@ -126,6 +125,49 @@ def test_kernels_match_float64_reference_at_beta_30(grid, normalize,
     for (name, bound), a, b in zip(bounds.items(), *results):
         error = float((a - b).abs().max() / b.abs().max())
         assert error < bound, f'{name}: relative error {error:.2e}'
+
+
+@interpreted
+@pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
+@pytest.mark.parametrize('grid', GRIDS)
+def test_kernels_match_float64_reference_at_beta_30(grid, normalize,
+                                                    tf32_tensor_cores):
+    _check_against_float64_reference(grid, normalize, 'cpu')
+
+
+# The same on a GPU's CUDA tensors (real TF32 tensor cores, compiled
+# kernels), at the grids above and a stage-1 map of a 400x672 image.
+def on_gpu(test):
+    return pytest.mark.gpu(pytest.mark.skipif(
+        not torch.cuda.is_available(), reason='needs a CUDA GPU')(test))
+
+
+@pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
+@pytest.mark.parametrize('grid', GRIDS + [(100, 168, 2, None)])
+@on_gpu
+def test_cuda_kernels_match_float64_reference(grid, normalize):
+    _check_against_float64_reference(grid, normalize, 'cuda')
+
+
+@on_gpu
+def test_cuda_auto_runs_the_kernels_and_autocast(recwarn):
+    """On CUDA tensors ``auto`` runs the Triton kernels (no fallback
+    warning), and under bf16 autocast the result stays finite and close to
+    float32."""
+    torch.manual_seed(0)
+    shifts = svga_shifts(50, 84, 2)
+    q, k, v = (torch.randn(2, 64, 50, 84, device='cuda') for _ in range(3))
+    log_beta = torch.tensor(math.log(10.0), device='cuda')
+    full = svga_cross_attention(q, k, v, log_beta, shifts, 8)
+    assert not [w for w in recwarn if 'PyTorch' in str(w.message)]
+    torch_path = svga_cross_attention(q, k, v, log_beta, shifts, 8,
+                                      impl='torch')
+    assert float((full - torch_path).abs().max() /
+                 torch_path.abs().max()) < 1e-4
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        half = svga_cross_attention(q, k, v, log_beta, shifts, 8)
+    assert torch.isfinite(half).all()
+    assert float((half.float() - full).abs().max() / full.abs().max()) < 0.05
 
 
 def test_grids_cover_both_kernel_families():

@@ -96,6 +96,9 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=2048)
 
+# Saved under a temporary name and renamed before an old checkpoint is
+# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 custom_hooks = [
     dict(type='DivergenceHook'),  # stop at the first non-finite loss
     dict(type='EMAHook', momentum=1 - 0.99996, update_buffers=True,

@@ -45,4 +45,7 @@ optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'.cls_token': dict(decay_mult=0.0)}))
 
 # Stop at the first non-finite loss, before a checkpoint of NaN weights.
+# Saved under a temporary name and renamed before an old checkpoint is
+# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 custom_hooks = [dict(type='DivergenceHook')]

@@ -156,7 +156,8 @@ def _mmvig_classes():
         'model': [models.AttentionViG, models.SAGViT,
                   classifiers.AttentionViGClsHead,
                   classifiers.DistillationClassifier, vig.CrossAttentionVig],
-        'hook': [engine.DataCheckHook, engine.DivergenceHook,
+        'hook': [engine.AtomicCheckpointHook, engine.DataCheckHook,
+                 engine.DivergenceHook,
                  engine.FreezeBetaHook, engine.StrictLoadHook],
         'model_wrapper': [engine.AnyDeviceDistributedDataParallel],
     }

@@ -22,4 +22,7 @@ optim_wrapper = dict(
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # Stop at the first non-finite loss, before a checkpoint of NaN weights.
+# Saved under a temporary name and renamed before an old checkpoint is
+# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 custom_hooks = [dict(type='DivergenceHook')]

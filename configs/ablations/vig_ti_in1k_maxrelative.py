@@ -49,6 +49,9 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=1024)
 
+# Saved under a temporary name and renamed before an old checkpoint is
+# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 custom_hooks = [
     dict(type='DivergenceHook'),  # stop at the first non-finite loss
     dict(type='EMAHook', momentum=1 - 0.99996, update_buffers=True,

@@ -75,7 +75,8 @@ param_scheduler = [
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=80, max_keep_ckpts=2),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=80,
+                    max_keep_ckpts=2),
     visualization=dict(type='SegVisualizationHook', draw=False))
 
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

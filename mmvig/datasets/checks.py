@@ -1,5 +1,7 @@
 """Checks run on a config before any training starts."""
+import os
 import os.path as osp
+import re
 from typing import TYPE_CHECKING, Iterator, Sequence, Tuple
 
 from mmengine.config import Config
@@ -179,16 +181,73 @@ def check_instance_masks(dataset) -> None:
                         'without.')
 
 
+# The most pixels one image may have before it is decoded (Pillow's own
+# decompression-bomb limit); MMVIG_MAX_IMAGE_PIXELS changes it.
+MAX_IMAGE_PIXELS_ENV = 'MMVIG_MAX_IMAGE_PIXELS'
+DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
+
+
+def max_image_pixels() -> int:
+    """The pixel limit of one image (``MMVIG_MAX_IMAGE_PIXELS``)."""
+    text = os.environ.get(MAX_IMAGE_PIXELS_ENV, '')
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise InputError(f'{MAX_IMAGE_PIXELS_ENV}={text!r}: give a positive '
+                         'number of pixels')
+    return value
+
+
+def check_image_size(path: str) -> None:
+    """Refuse a local image whose header declares more pixels than
+    :func:`max_image_pixels`, before it is decoded (a 100 KB PNG can
+    declare 30000 x 30000 pixels: gigabytes once decoded). Reads the header
+    only; a file Pillow cannot read is left to the decoder.
+
+    Raises:
+        InputError: the image is too large, naming it and the setting.
+    """
+    from PIL import Image
+    limit = max_image_pixels()
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Image.DecompressionBombError as error:
+        # Pillow's own limit, met before it gives the size: its message
+        # holds the pixel count, which a raised limit may still admit
+        found = re.search(r'\((\d+) pixels\)', str(error))
+        if found and int(found.group(1)) <= limit:
+            return
+        size = f'{int(found.group(1)):,} pixels' if found else str(error)
+    except Exception:  # noqa: BLE001 -- not an image Pillow reads
+        return
+    else:
+        if width * height <= limit:
+            return
+        size = f'{width} x {height} = {width * height:,} pixels'
+    raise InputError(
+        f'{path} is too large to decode ({size}; the limit is {limit:,} '
+        'pixels per image): an image bomb, or a scan far larger than the '
+        'model needs. Resize it, or raise the limit with '
+        f'{MAX_IMAGE_PIXELS_ENV}=N.')
+
+
 def read_image(path: str, flag: str = 'color', **kwargs) -> 'np.ndarray':
     """``mmcv.imread`` with an error that names the file.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        InputError: it is empty or does not decode as an image.
+        InputError: it is empty, does not decode as an image, or declares
+            more pixels than :func:`max_image_pixels`.
     """
     import mmcv
     if not osp.isfile(path):
         raise FileNotFoundError(f'Image not found: {path}')
+    check_image_size(path)
     try:
         image = mmcv.imread(path, flag, **kwargs)
     except Exception as error:  # noqa: BLE001 -- the decoder's own reasons
@@ -214,13 +273,18 @@ def unreadable_image(path: str, reason: str) -> str:
 
 class NamedImageLoading:
     """Wraps an image-loading transform (mmcv's ``LoadImageFromFile``) so
-    that a file that does not decode stops the run with an
-    :class:`InputError` naming it, instead of the decoder's assertion."""
+    that a file that does not decode, or declares more pixels than
+    :func:`max_image_pixels`, stops the run with an :class:`InputError`
+    naming it, instead of the decoder's assertion or an out-of-memory
+    failure."""
 
     def __init__(self, transform) -> None:
         self.transform = transform
 
     def __call__(self, results: dict):
+        path = results.get('img_path') if isinstance(results, dict) else None
+        if path is not None and osp.isfile(str(path)):
+            check_image_size(str(path))
         try:
             out = self.transform(results)
         except Exception as error:  # noqa: BLE001 -- named, then raised

@@ -1,8 +1,9 @@
 from .ddp import AnyDeviceDistributedDataParallel
-from .hooks import (DataCheckHook, DivergenceHook, FreezeBetaHook,
-                    StrictLoadHook, checkpoint_being_loaded,
+from .hooks import (AtomicCheckpointHook, DataCheckHook, DivergenceHook,
+                    FreezeBetaHook, StrictLoadHook, checkpoint_being_loaded,
                     temperature_parameters)
 
-__all__ = ['AnyDeviceDistributedDataParallel', 'DataCheckHook',
+__all__ = ['AnyDeviceDistributedDataParallel', 'AtomicCheckpointHook',
+           'DataCheckHook',
            'DivergenceHook', 'FreezeBetaHook', 'StrictLoadHook',
            'checkpoint_being_loaded', 'temperature_parameters']

@@ -14,13 +14,20 @@ step (:func:`mmvig.datasets.check_instance_masks`).
 
 :class:`DivergenceHook`: stops a run at its first non-finite loss, before a
 checkpoint of NaN weights is written.
+
+:class:`AtomicCheckpointHook`: mmengine's ``CheckpointHook`` whose save a
+crash cannot lose: the new checkpoint is complete before an old one is
+deleted.
 """
 import copy
 import math
+import os
 import os.path as osp
 from typing import Iterator, List, Optional, Tuple
 
-from mmengine.hooks import Hook
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
@@ -206,3 +213,60 @@ def _last_checkpoint(work_dir: str) -> str:
             return (f'The last checkpoint is {path} (--resume continues '
                     'from it).')
     return 'No checkpoint was saved before it.'
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments), with a save that a
+    crash cannot lose.
+
+    mmengine deletes the checkpoints beyond ``max_keep_ckpts`` before it
+    writes the new one, straight under its final name: a run killed while
+    it writes, with ``max_keep_ckpts=1``, leaves only a truncated file and
+    nothing to resume. This hook writes the checkpoint under a temporary
+    name (``epoch_3.pth.partial``), flushes it to disk and renames it, then
+    points ``last_checkpoint`` at it (also by a rename), and only then
+    deletes the checkpoints beyond ``max_keep_ckpts``. On other storage
+    backends (no atomic rename) it saves as mmengine does.
+    """
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        if not isinstance(self.file_backend, LocalBackend):
+            super()._save_checkpoint_with_step(runner, step, meta)
+            return
+        stale = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                            self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                stale.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = osp.join(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir, filename + '.partial', self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        _replace_durably(self.last_ckpt + '.partial', self.last_ckpt)
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        with open(pointer + '.partial', 'w') as f:
+            f.write(self.last_ckpt)
+        _replace_durably(pointer + '.partial', pointer)
+        for old in stale:
+            path = osp.join(self.out_dir, self.filename_tmpl.format(old))
+            if osp.isfile(path):
+                os.remove(path)
+
+
+def _replace_durably(source: str, target: str) -> None:
+    """Flush ``source`` to disk, then rename it to ``target`` (atomic on a
+    local filesystem: ``target`` is the old file or the whole new one)."""
+    with open(source, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(source, target)

@@ -7,6 +7,7 @@ keys.
 from typing import Tuple
 
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
 from ..utils import ConfigType
@@ -34,9 +35,29 @@ def init_distilled_head(module: nn.Module, in_channels: int, num_classes: int,
         if num_classes else nn.Identity()
 
 
+def _hidden_layer(fc: nn.Module, pooled: Tensor) -> Tensor:
+    """The hidden conv + norm + act on ``(B, C, 1, 1)``. A training batch of
+    one sample (the last batch of a data set one longer than a multiple of
+    the batch size, or a rank's last batch) has no batch statistics: its
+    BatchNorm normalises with the running statistics and leaves them as
+    they are."""
+    norms = [m for m in fc.modules()
+             if isinstance(m, _BatchNorm) and m.training]
+    if pooled.shape[0] > 1 or not norms:
+        return fc(pooled)
+    for norm in norms:
+        norm.train(False)
+    try:
+        return fc(pooled)
+    finally:
+        for norm in norms:
+            norm.train(True)
+
+
 def hidden_features(module: nn.Module, x: Tensor) -> Tensor:
     """``(B, C, H, W)`` -> pooled hidden features ``(B, hidden)``."""
-    return module.dropout(module.fc(x.mean((2, 3), keepdim=True)).flatten(1))
+    pooled = x.mean((2, 3), keepdim=True)
+    return module.dropout(_hidden_layer(module.fc, pooled).flatten(1))
 
 
 def distilled_logits(module: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:

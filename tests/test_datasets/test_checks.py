@@ -63,3 +63,44 @@ def test_an_image_that_does_not_decode_names_the_file(shapes, tmp_path):
     image = osp.join(shapes, 'val', 'circle', '00000.png')
     loaded = NamedImageLoading(LoadImageFromFile())(dict(img_path=image))
     assert loaded['img'].shape == read_image(image).shape
+
+
+def _png_header(path, width: int, height: int) -> None:
+    """A PNG that declares ``width`` x ``height`` pixels (header only: a few
+    dozen bytes stand for gigabytes once decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack('>I', len(data)) + kind + data +
+                struct.pack('>I', zlib.crc32(kind + data)))
+
+    header = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) +
+                     chunk(b'IDAT', zlib.compress(b'\x00' * 64)) +
+                     chunk(b'IEND', b''))
+
+
+@pytest.mark.parametrize('size', [(30000, 30000), (20000, 10000)])
+def test_an_image_bomb_is_refused_before_it_is_decoded(size, tmp_path,
+                                                       monkeypatch):
+    from mmcv.transforms import LoadImageFromFile
+
+    from mmvig.datasets import read_image
+    from mmvig.datasets.checks import NamedImageLoading
+    path = tmp_path / 'bomb.png'
+    _png_header(path, *size)
+    loading = NamedImageLoading(LoadImageFromFile())
+    for load in (lambda: read_image(str(path)),
+                 lambda: loading(dict(img_path=str(path)))):
+        with pytest.raises(InputError, match=rf'{path} is too large to '
+                           r'decode .*MMVIG_MAX_IMAGE_PIXELS=N'):
+            load()
+    # a higher limit lets it through to the decoder (which then says the
+    # file is damaged: it holds no pixels)
+    monkeypatch.setenv('MMVIG_MAX_IMAGE_PIXELS', str(size[0] * size[1]))
+    with pytest.raises(InputError, match='cannot be decoded'):
+        read_image(str(path))
+    monkeypatch.setenv('MMVIG_MAX_IMAGE_PIXELS', 'lots')
+    with pytest.raises(InputError, match="MMVIG_MAX_IMAGE_PIXELS='lots'"):
+        read_image(str(path))

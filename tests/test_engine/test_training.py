@@ -61,3 +61,30 @@ def test_missing_data_root_fails_before_training(tmp_path):
     with pytest.raises(FileNotFoundError,
                        match=r"train_dataloader\.dataset\.data_root.*nowhere"):
         check_data_paths(cfg)
+
+
+def test_a_last_batch_of_one_trains(shapes, tmp_path):
+    """36 training images in batches of 7: the epoch ends with a batch of one,
+    which the head's BatchNorm cannot take batch statistics from."""
+    cfg = tiny_classification_config(shapes, str(tmp_path / 'run'), epochs=1)
+    cfg.train_dataloader.batch_size = 7
+    runner = Runner.from_cfg(cfg)
+    assert len(runner.train_dataloader.dataset) % 7 == 1
+    runner.train()
+    assert runner.train_loop.iter == len(runner.train_dataloader) == 6
+
+
+def test_the_head_normalises_a_batch_of_one_with_running_statistics():
+    from mmvig.models.heads import DistilledClassifierHead
+    head = DistilledClassifierHead(16, 4, hidden_channels=8).train()
+    norm = head.fc.bn
+    before = norm.running_mean.clone(), norm.num_batches_tracked.clone()
+    x = torch.randn(1, 16, 3, 3)
+    out = head(x)
+    assert out.shape == (1, 4) and head.training and norm.training
+    assert torch.equal(norm.running_mean, before[0])
+    assert torch.equal(norm.num_batches_tracked, before[1])
+    head.eval()
+    torch.testing.assert_close(head(x), out)  # what eval mode computes
+    head.train()(torch.randn(2, 16, 3, 3))
+    assert norm.num_batches_tracked == before[1] + 1

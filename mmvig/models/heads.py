@@ -7,6 +7,7 @@ keys.
 from typing import Tuple
 
 from torch import Tensor, nn
+from torch.fx._symbolic_trace import is_fx_tracing
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
@@ -43,7 +44,8 @@ def _hidden_layer(fc: nn.Module, pooled: Tensor) -> Tensor:
     they are."""
     norms = [m for m in fc.modules()
              if isinstance(m, _BatchNorm) and m.training]
-    if pooled.shape[0] > 1 or not norms:
+    # (FX tracing records the layer for any batch size)
+    if not norms or is_fx_tracing() or pooled.shape[0] > 1:
         return fc(pooled)
     for norm in norms:
         norm.train(False)

@@ -6,14 +6,14 @@
 #   bash tools/dev/gpu_acceptance.sh --dry-run  # here: every step a CPU runs
 #
 # On a GPU machine with Python, torch and Triton but no OpenMMLab package
-# (the device machine), the wheels in .gpu-wheels/ (make gpu-wheels) are
+# (a lent or air-gapped machine), the wheels in .gpu-wheels/ (make gpu-wheels) are
 # installed first, into a folder of their own; their MANIFEST says which
 # Python and torch they were built for, and any difference is reported.
 # Steps, each timed and logged: check_env.py; the SVGA Triton kernels on
 # CUDA tensors against the PyTorch path and float64 (pytest -m gpu);
 # tools/dist_train.sh with the demo Mask R-CNN (AMP) and Semantic FPN on
 # generated scenes, a few iterations each (when mmcv with CUDA ops is
-# there); benchmarks/gpu.py. Results go to $OUT (the device tool's folder)
+# there); benchmarks/gpu.py. Results go to $OUT (when set)
 # or work_dirs/gpu_acceptance: summary.txt and one log per step, 8 files at
 # most.
 set -uo pipefail

@@ -32,8 +32,8 @@ MMCV_VERSION=2.1.0
 log() { printf '[gpu-wheels] %s\n' "$*"; }
 die() { printf '[gpu-wheels] error: %s\n' "$*" >&2; exit 1; }
 
-# The pure-Python and binary wheels the GPU image lacks (its package list:
-# the device tool's KINDS.md), at the versions the tested stack uses.
+# The pure-Python and binary wheels such a GPU image lacks (its Python has
+# torch, numpy, scipy, matplotlib, opencv, timm), at the tested versions.
 WHEELS=(
     mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0
     addict==2.4.0 termcolor==3.3.0 yapf==0.43.0 platformdirs==4.14.9

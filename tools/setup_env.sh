@@ -108,7 +108,7 @@ fi
 # 3. mmcv 2.1.0 has no binary wheel for this torch: build it once with its
 #    compiled ops (CUDA ops where a GPU is visible or FORCE_CUDA=1) and cache
 #    the wheel under a key of (mmcv, torch, python, CUDA and GPU archs).
-read -r TORCH_TAG PY_TAG CUDA_VERSION ARCHS < <("$PY" - <<'PYEOF'
+BUILD_KEY=$("$PY" - <<'PYEOF'
 import os, sys, torch
 cuda = torch.version.cuda or ''
 archs = ''
@@ -127,6 +127,7 @@ print(torch.__version__.replace('+', '_'),
       archs.replace(' ', ';') or '-')
 PYEOF
 )
+read -r TORCH_TAG PY_TAG CUDA_VERSION ARCHS <<< "$BUILD_KEY"
 if [[ $ARCHS == - ]]; then
     MMCV_KEY=cpu
 else

@@ -79,6 +79,13 @@ def test_setup_refuses_an_unknown_torch_choice():
         result.stderr
 
 
+def test_setup_needs_the_archs_to_prebuild_cuda_ops_without_a_gpu():
+    result = run(['bash', 'tools/setup_env.sh'], env={'FORCE_CUDA': '1'})
+    assert result.returncode == 1
+    assert 'FORCE_CUDA=1 without a visible GPU needs the architectures ' \
+        'to build for: TORCH_CUDA_ARCH_LIST="8.0;9.0"' in result.stderr
+
+
 def test_check_env_on_a_driver_torch_cannot_use(tmp_path):
     """A GPU node whose driver is older than torch's CUDA: each failing
     line has its fix, and the exit status says training cannot work."""

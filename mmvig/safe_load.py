@@ -488,6 +488,47 @@ def check_checkpoint_file(filename: str) -> None:
             ) from None
 
 
+def check_resume_meta(checkpoint: Any, filename: str) -> None:
+    """Refuse to resume from a checkpoint whose ``meta`` does not say where
+    the run stopped as mmengine's runner writes it (``epoch`` and ``iter``
+    non-negative integers; ``seed`` an integer, ``config`` its text, when
+    present): the runner would take any value and fail later, far from it.
+
+    Raises:
+        InputError: a plain state dict (weights only), or a ``meta`` entry
+            of the wrong kind, naming the file and the entry.
+    """
+    if not isinstance(checkpoint, dict) or 'meta' not in checkpoint:
+        raise InputError(
+            f'{filename} holds weights only (no meta, optimizer or '
+            'schedule): --resume continues a run from the checkpoint '
+            "mmengine's runner saved. To start from these weights, pass "
+            f'--cfg-options load_from={filename} without --resume.')
+    meta = checkpoint['meta']
+
+    def wrong(entry: str, value: Any, want: str) -> InputError:
+        return InputError(
+            f'{filename} cannot be resumed: its {entry} is {_short(value)}, '
+            f'where a training checkpoint records {want}. The file is '
+            'damaged or was not saved by a training run; to start from its '
+            f'weights, pass --cfg-options load_from={filename} without '
+            '--resume.')
+
+    if not isinstance(meta, dict):
+        raise wrong('meta', meta, 'a dict')
+    for key in ('epoch', 'iter'):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value < 0:
+            raise wrong(f"meta['{key}']", value, 'a non-negative integer')
+    if meta.get('seed') is not None and (
+            isinstance(meta['seed'], bool) or
+            not isinstance(meta['seed'], int)):
+        raise wrong("meta['seed']", meta['seed'], 'an integer')
+    if 'config' in meta and not isinstance(meta['config'], str):
+        raise wrong("meta['config']", meta['config'], "the config's text")
+
+
 def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
     """``torch.load`` a local checkpoint safely, with errors that name it.
 
@@ -498,13 +539,14 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
     Raises:
         FileNotFoundError: the file does not exist.
         UnsafeCheckpointError: it needs types outside the allowlist.
-        CheckpointFileError: it is not a checkpoint torch can read.
+        CheckpointFileError: it is not a checkpoint torch can read, or
+            holds a tensor larger than its storage.
     """
     filename = osp.expanduser(filename)
     check_checkpoint_file(filename)
     try:
-        return torch.load(filename, map_location=map_location,
-                          weights_only=None if _trusted() else True)
+        checkpoint = torch.load(filename, map_location=map_location,
+                                weights_only=None if _trusted() else True)
     except pickle.UnpicklingError as error:
         reason = unpickler_reason(error)
         if reason.startswith(_REFUSAL):
@@ -523,9 +565,90 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
             f'{TRUST_SWITCH}=1 in the environment of this one run.'
         ) from None
     except Exception as error:  # noqa: BLE001 -- garbage fails any way
-        raise CheckpointFileError(
-            f'{filename} is not a readable checkpoint '
-            f'({type(error).__name__}: {error})') from None
+        raise unreadable_checkpoint(filename, error) from None
+    check_tensor_storage(checkpoint, filename)
+    return checkpoint
+
+
+def unreadable_checkpoint(filename: str,
+                          error: BaseException) -> CheckpointFileError:
+    """The one-line error for a file torch's reader failed on, naming it
+    and the reason in a few words (never an empty reason or a binding's
+    signature list)."""
+    text = str(error)
+    if 'negative number' in text or 'get_storage_from_record' in text:
+        reason = 'a storage in it declares an impossible size'
+    elif isinstance(error, MemoryError) or "can't allocate memory" in text \
+            or 'alloc_cpu' in text:
+        asked = re.search(r'allocate (\d+) bytes', text)
+        reason = 'it declares more data than this machine can hold' + (
+            f' ({int(asked.group(1)):,} bytes)' if asked else '')
+    elif 'PytorchStreamReader' in text:
+        reason = (f'a record in it is damaged ({text.split(". ")[0]}); copy '
+                  'or save it again')
+    else:
+        first = ' '.join(text.strip().splitlines()[0].split()) if \
+            text.strip() else ''
+        reason = f'{type(error).__name__}: {first[:200]}' if first else \
+            type(error).__name__
+        reason = f'({reason})'
+        return CheckpointFileError(
+            f'{filename} is not a readable checkpoint {reason}')
+    return CheckpointFileError(
+        f'{filename} is not a readable checkpoint: {reason}')
+
+
+def raised_by_torch_reader(error: BaseException) -> bool:
+    """Whether ``error`` was raised while ``torch.load`` read a file (and
+    not, say, by a hook that runs after a checkpoint is loaded)."""
+    reader = osp.join('torch', 'serialization.py')
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(reader):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def oversized_tensor(tensor: torch.Tensor) -> Optional[int]:
+    """The elements a strided tensor's storage holds, when the tensor has
+    more (strides that repeat them, as ``expand`` makes: 4 stored bytes can
+    stand for 2e9 elements, which any whole-tensor operation then
+    allocates); ``None`` for every other tensor."""
+    if tensor.layout != torch.strided or tensor.numel() == 0 or \
+            tensor.device.type == 'meta':
+        return None
+    stored = tensor.untyped_storage().nbytes() // tensor.element_size()
+    return stored if tensor.numel() > stored else None
+
+
+def check_tensor_storage(checkpoint: Any, filename: str) -> None:
+    """Refuse a loaded checkpoint holding a tensor with more elements than
+    its storage (see :func:`oversized_tensor`); a saved model holds none.
+
+    Raises:
+        CheckpointFileError: naming the file, the key and the sizes.
+    """
+    stack, seen = [('', checkpoint)], set()
+    while stack:
+        key, value = stack.pop()
+        if id(value) in seen:  # a pickle's memo can make cycles
+            continue
+        seen.add(id(value))
+        if isinstance(value, torch.Tensor):
+            stored = oversized_tensor(value)
+            if stored is not None:
+                raise CheckpointFileError(
+                    f'Refused to load {filename}: its tensor {key or "(top)"}'
+                    f' has {value.numel():,} elements over a storage of '
+                    f'{stored:,} (strides that repeat them); a saved model '
+                    'holds no such tensor, and reading it would allocate '
+                    f'{value.numel() * value.element_size():,} bytes.')
+        elif isinstance(value, dict):
+            stack += [(f'{key}.{k}' if key else str(k), v)
+                      for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            stack += [(f'{key}[{i}]', v) for i, v in enumerate(value)]
 
 
 def read_checkpoint(filename: str, map_location: Any = 'cpu') -> Any:

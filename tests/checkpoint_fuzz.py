@@ -391,6 +391,53 @@ def write_checkpoint(path: str, pickle_bytes: bytes) -> None:
         archive.writestr('archive/.data/serialization_id', '0' * 40)
 
 
+class _Storage:
+    def __init__(self, numel: int) -> None:
+        self.numel = numel
+
+
+class _Tensor:
+    """Pickles as torch's ``_rebuild_tensor_v2`` with the given geometry."""
+
+    def __init__(self, numel: int, size: tuple, stride: tuple,
+                 offset: int = 0) -> None:
+        self.args = (_Storage(numel), offset, size, stride)
+
+    def __reduce__(self):
+        import collections
+        import torch
+        return (torch._utils._rebuild_tensor_v2,
+                self.args + (False, collections.OrderedDict()))
+
+
+def write_tensor_checkpoint(path: str, tensors: Dict[str, tuple],
+                            extra: Optional[dict] = None) -> None:
+    """A torch.save-style zip whose ``state_dict`` holds float32 tensors of
+    any geometry: ``tensors[name] = (storage numel, size, stride)``, every
+    storage record 4 zero bytes; ``extra``: plain entries beside
+    ``state_dict`` (a ``meta`` dict, say)."""
+    import pickle
+
+    import torch
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, _Storage):
+                return ('storage', torch.FloatStorage, '0', 'cpu', obj.numel)
+            return None
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=2).dump(
+        dict(extra or {}, state_dict={k: _Tensor(*v)
+                                      for k, v in tensors.items()}))
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
+        archive.writestr('archive/data.pkl', buffer.getvalue())
+        archive.writestr('archive/byteorder', 'little')
+        archive.writestr('archive/data/0', b'\0' * 4)
+        archive.writestr('archive/version', '3\n')
+        archive.writestr('archive/.data/serialization_id', '0' * 40)
+
+
 # The child: loads each case through the three loaders and checks the result.
 CHILD = r'''
 import gc, json, os, pickle, resource, sys

@@ -4,6 +4,7 @@ import importlib
 import os
 import os.path as osp
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -46,6 +47,90 @@ def test_a_truncated_checkpoint_names_the_file(tmp_path):
                        match=f'{path} is not a readable checkpoint: it is '
                        'truncated or damaged'):
         load_checkpoint_file(str(path))
+
+
+@pytest.mark.parametrize('case,message', [
+    ('a negative storage size', 'a storage in it declares an impossible size'),
+    ('a storage larger than an int64', 'a storage in it declares an '
+     'impossible size'),
+    ('an absurd shape', r'\(RuntimeError: numel: integer multiplication '
+     r'overflow\)$'),
+    ('a tensor larger than its storage', r'its tensor state_dict.evil has '
+     r'2,000,000,000 elements over a storage of 1 \(strides that repeat '
+     r'them\)'),
+])
+def test_crafted_tensor_geometry_is_one_line(case, message, tmp_path):
+    """Each fails in torch's reader or after it; the message is one line
+    naming the file (before: a signature list over four lines; the tensor
+    larger than its storage loaded)."""
+    from checkpoint_fuzz import write_tensor_checkpoint
+    tensors = {
+        'a negative storage size': (-1, (1,), (1,)),
+        'a storage larger than an int64': (2**63, (1,), (1,)),
+        'an absurd shape': (1, (2**40, 2**30), (1, 1)),
+        'a tensor larger than its storage': (1, (2_000_000_000,), (0,)),
+    }
+    path = str(tmp_path / 'crafted.pth')
+    write_tensor_checkpoint(path, {'evil': tensors[case]})
+    with pytest.raises(CheckpointFileError) as error:
+        load_checkpoint_file(path)
+    assert path in str(error.value) and '\n' not in str(error.value)
+    assert re.search(message, str(error.value)), str(error.value)
+
+
+@pytest.mark.parametrize('raised,reason', [
+    (MemoryError(), 'it declares more data than this machine can hold$'),
+    (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to "
+                  'allocate 4398046511104 bytes. Error code 12'),
+     r'more data than this machine can hold \(4,398,046,511,104 bytes\)'),
+    (RuntimeError('first line\n  second line'),
+     r'\(RuntimeError: first line\)$'),
+])
+def test_a_failed_read_has_a_reason(raised, reason, tmp_path, monkeypatch):
+    """Before: 'not a readable checkpoint (MemoryError: )'."""
+    path = tmp_path / 'big.pth'
+    torch.save({'state_dict': {}}, path)
+
+    def load(*args, **kwargs):
+        raise raised
+    monkeypatch.setattr(torch, 'load', load)
+    with pytest.raises(CheckpointFileError,
+                       match=f'{path} is not a readable checkpoint.*{reason}'):
+        load_checkpoint_file(str(path))
+
+
+def test_an_unknown_key_larger_than_its_storage_is_not_read(tmp_path):
+    """A backbone checks the finiteness of its own keys only; a key it does
+    not have is never read, whatever its size (before: torch.isfinite over
+    2e9 elements of an unknown key, 2 GB under a 1 GiB cap). Its own key
+    larger than its storage is refused."""
+    script = textwrap.dedent('''
+        import resource, sys, torch
+        import mmvig
+        from mmvig.testing import TINY
+        model = mmvig.AttentionViG(TINY)
+        state = dict(model.state_dict())
+        state['evil'] = torch.zeros(1).expand(2_000_000_000)
+        cap = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        for line in open('/proc/self/status'):
+            if line.startswith('VmSize:'):
+                cap = (int(line.split()[1]) + 1024 * 1024) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        model.load_state_dict(state, strict=False)
+        key = 'stem.0.conv.weight'
+        state = dict(model.state_dict(), evil=torch.zeros(1))
+        state[key] = torch.zeros(1).expand(state[key].shape)
+        try:
+            model.load_state_dict(state)
+        except Exception as error:
+            print(type(error).__name__, error)
+    ''')
+    result = subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r'CheckpointFileError the weight stem.0.conv.weight has '
+                     r'\d+ elements over a storage of 1', result.stdout), \
+        result.stdout
 
 
 def test_checkpoint_with_numpy_values_loads_safely(tmp_path):

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import os
 import os.path as osp
+import pickle
 from typing import Iterator, List, Optional
 
 import torch
@@ -15,8 +16,10 @@ from mmengine.runner import Runner
 
 from mmvig.apis import read_config
 from mmvig.engine import DataCheckHook, StrictLoadHook
-from mmvig.errors import InputError
-from mmvig.safe_load import CheckpointFileError, check_checkpoint_file
+from mmvig.errors import INPUT_ERRORS, InputError
+from mmvig.safe_load import (check_checkpoint_file, check_resume_meta,
+                             check_tensor_storage, raised_by_torch_reader,
+                             unreadable_checkpoint)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -80,19 +83,15 @@ def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
             check_checkpoint_file(filename)
         try:
             checkpoint = load(filename, *args, **kwargs)
-        except RuntimeError as error:  # torch's reader on a damaged record
-            if 'PytorchStreamReader' not in str(error):
+        except INPUT_ERRORS + (pickle.UnpicklingError,):
+            raise
+        except Exception as error:  # noqa: BLE001 -- torch's reader's only
+            if not raised_by_torch_reader(error):
                 raise
-            raise CheckpointFileError(
-                f'{filename} is not a readable checkpoint: a record in it is '
-                f'damaged ({str(error).split(". ")[0]}); copy or save it '
-                'again') from None
-        if runner._resume and 'meta' not in checkpoint:
-            raise InputError(
-                f'{filename} holds weights only (no meta, optimizer or '
-                'schedule): --resume continues a run from the checkpoint '
-                "mmengine's runner saved. To start from these weights, pass "
-                f'--cfg-options load_from={filename} without --resume.')
+            raise unreadable_checkpoint(filename, error) from None
+        check_tensor_storage(checkpoint, filename)
+        if runner._resume:
+            check_resume_meta(checkpoint, filename)
         return checkpoint
 
     runner.load_checkpoint = checked_load

@@ -1,8 +1,9 @@
 """Checks run on a config before any training starts."""
+import math
 import os
 import os.path as osp
 import re
-from typing import TYPE_CHECKING, Iterator, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -179,6 +180,108 @@ def check_instance_masks(dataset) -> None:
                         '(LoadAnnotations with_mask=True). Give every '
                         'annotation a polygon or an RLE, or remove the ones '
                         'without.')
+
+
+class DroppedAnnotationsWarning(UserWarning):
+    """Annotations of a training set that mmdet drops or ignores."""
+
+
+_WARNED_FILES: set = set()
+
+
+def _polygons_too_short(segmentation) -> bool:
+    return isinstance(segmentation, list) and any(
+        not isinstance(p, list) or len(p) < 6 or len(p) % 2
+        for p in segmentation)
+
+
+def dropped_annotations(coco: dict) -> Dict[str, List]:
+    """The annotations of a COCO file that mmdet's ``CocoDataset`` drops
+    (a box that is not four finite numbers, lies outside its image, is under
+    a pixel wide or high or has no positive area; a category id the file
+    does not list) or ignores (a polygon of fewer than three points, which
+    ``LoadAnnotations`` replaces by an ignored empty mask), by problem.
+
+    Args:
+        coco: The annotation file's contents.
+
+    Returns:
+        dict: ``{problem: [annotation ids]}``, the problems found only.
+    """
+    categories = {c.get('id') for c in coco.get('categories') or []
+                  if isinstance(c, dict)}
+    images = {i.get('id'): i for i in coco.get('images') or []
+              if isinstance(i, dict)}
+    found: Dict[str, List] = {}
+    for ann in coco.get('annotations') or []:
+        if not isinstance(ann, dict) or ann.get('ignore') or \
+                ann.get('iscrowd'):
+            continue
+        problem = None
+        box = ann.get('bbox')
+        if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in box)):
+            problem = 'a box that is not four numbers'
+        elif not all(math.isfinite(v) for v in box):
+            problem = 'a box that is not finite (NaN or infinity)'
+        elif box[2] < 1 or box[3] < 1 or not (
+                isinstance(ann.get('area'), (int, float))
+                and ann['area'] > 0):
+            problem = 'a box under a pixel wide or high, or an area <= 0'
+        elif ann.get('category_id') not in categories:
+            problem = "a category id not among the file's categories"
+        else:
+            image = images.get(ann.get('image_id'), {})
+            x, y, w, h = box
+            width, height = image.get('width'), image.get('height')
+            if isinstance(width, (int, float)) and isinstance(
+                    height, (int, float)) and (
+                    min(x + w, width) <= max(x, 0) or
+                    min(y + h, height) <= max(y, 0)):
+                problem = 'a box outside its image'
+            elif _polygons_too_short(ann.get('segmentation')):
+                problem = 'a polygon of fewer than three points'
+        if problem:
+            found.setdefault(problem, []).append(ann.get('id'))
+    return found
+
+
+def warn_dropped_annotations(dataset) -> int:
+    """Warn once per annotation file of a COCO-style training set (and the
+    sets it wraps) about the annotations mmdet drops or ignores without a
+    word (see :func:`dropped_annotations`): how many, why, the first ids.
+
+    Returns:
+        int: the number of such annotations found.
+    """
+    import json
+    import warnings
+    total = 0
+    for inner in _unwrapped(dataset):
+        ann_file = str(getattr(inner, 'ann_file', '') or '')
+        if not hasattr(inner, 'cat_ids') or not ann_file.endswith('.json') \
+                or '://' in ann_file or not osp.isfile(ann_file) or \
+                ann_file in _WARNED_FILES:
+            continue
+        _WARNED_FILES.add(ann_file)
+        with open(ann_file) as f:
+            coco = json.load(f)
+        found = dropped_annotations(coco)
+        count = sum(len(ids) for ids in found.values())
+        if not count:
+            continue
+        total += count
+        details = '; '.join(
+            f'{len(ids)} with {problem} (id{"s" if len(ids) > 1 else ""} '
+            f'{", ".join(map(str, ids[:5]))}{", ..." if len(ids) > 5 else ""})'
+            for problem, ids in found.items())
+        warnings.warn(
+            f'{ann_file}: mmdet drops, ignores or cannot use {count} of '
+            f'{len(coco.get("annotations") or [])} annotations: {details}. '
+            'Fix or remove them if those objects should be learnt.',
+            DroppedAnnotationsWarning, stacklevel=2)
+    return total
 
 
 # The most pixels one image may have before it is decoded (Pillow's own

@@ -139,16 +139,23 @@ class DataCheckHook(Hook):
     """Check the training data set once it is built, before the first step:
     an instance without a mask under a pipeline that loads masks stops the
     run with the image named (see
-    :func:`mmvig.datasets.check_instance_masks`). In training, validation and
-    test, an image file that does not decode (an empty file, say) stops the
+    :func:`mmvig.datasets.check_instance_masks`), and the annotations mmdet
+    would drop or ignore without a word are counted and named in a warning
+    (:func:`mmvig.datasets.checks.warn_dropped_annotations`). In training,
+    validation and test, an image file that does not decode (an empty file, say) stops the
     run with the file named (:func:`mmvig.datasets.name_unreadable_images`).
     """
 
     def before_train(self, runner) -> None:
+        from mmengine.dist import is_main_process
+
         from ..datasets.checks import (check_instance_masks,
-                                       name_unreadable_images)
+                                       name_unreadable_images,
+                                       warn_dropped_annotations)
         check_instance_masks(runner.train_dataloader.dataset)
         name_unreadable_images(runner.train_dataloader.dataset)
+        if is_main_process():
+            warn_dropped_annotations(runner.train_dataloader.dataset)
 
     def before_val(self, runner) -> None:
         from ..datasets.checks import name_unreadable_images

@@ -94,8 +94,12 @@ class PyramidBackbone(BaseModule):
     def _load_from_state_dict(self, state_dict: dict, prefix: str,
                               *args, **kwargs) -> None:
         """Refuse weights that are not all finite numbers (a run that
-        diverged, a damaged file), on every path that loads them."""
-        bad = non_finite_tensors(state_dict, prefix)
+        diverged, a damaged file), on every path that loads them. Only the
+        backbone's own keys with its shapes are read (torch reports the
+        others), and none larger than its storage."""
+        own = {prefix + name: value.shape for name, value in
+               self.state_dict(keep_vars=True).items()}
+        bad = non_finite_tensors(state_dict, own)
         if bad:
             first = state_dict[bad[0]]
             shown = first.tolist() if first.numel() == 1 else (

@@ -21,7 +21,8 @@ import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
-from ..safe_load import read_checkpoint
+from ..safe_load import (CheckpointFileError, oversized_tensor,
+                         read_checkpoint)
 from ..errors import InputError
 
 StateDict = Dict[str, torch.Tensor]
@@ -81,12 +82,38 @@ def select_weights(checkpoint: dict, weights: str = 'auto'
     return ema
 
 
-def non_finite_tensors(state_dict: StateDict, prefix: str = '') -> List[str]:
-    """Keys under ``prefix`` of floating-point tensors that hold NaN or
-    infinity."""
-    return [key for key, value in state_dict.items()
-            if key.startswith(prefix) and isinstance(value, torch.Tensor)
-            and value.is_floating_point() and not torch.isfinite(value).all()]
+def non_finite_tensors(state_dict: StateDict,
+                       shapes: Optional[Dict[str, torch.Size]] = None
+                       ) -> List[str]:
+    """Keys of floating-point tensors that hold NaN or infinity.
+
+    Args:
+        state_dict: The weights to check.
+        shapes: When given, only these keys are checked, and only where the
+            tensor has the shape given (a model's own keys: a checkpoint's
+            other entries are not read).
+
+    Raises:
+        CheckpointFileError: with ``shapes``, a checked tensor has more
+            elements than its storage (repeated by its strides; checking it
+            would allocate them all).
+    """
+    bad = []
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor) or \
+                not value.is_floating_point():
+            continue
+        if shapes is not None and shapes.get(key) != value.shape:
+            continue
+        stored = None if shapes is None else oversized_tensor(value)
+        if stored is not None:
+            raise CheckpointFileError(
+                f'the weight {key} has {value.numel():,} elements over a '
+                f'storage of {stored:,} (strides that repeat them): the '
+                'checkpoint is crafted or damaged.')
+        if not torch.isfinite(value).all():
+            bad.append(key)
+    return bad
 
 
 def without_module_prefix(state_dict: StateDict) -> StateDict:

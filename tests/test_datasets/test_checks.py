@@ -104,3 +104,72 @@ def test_an_image_bomb_is_refused_before_it_is_decoded(size, tmp_path,
     monkeypatch.setenv('MMVIG_MAX_IMAGE_PIXELS', 'lots')
     with pytest.raises(InputError, match="MMVIG_MAX_IMAGE_PIXELS='lots'"):
         read_image(str(path))
+
+
+def test_annotations_mmdet_drops_are_named_once(scenes, tmp_path):
+    """Each kind of degenerate annotation, put into the synthetic COCO file,
+    is one mmdet's CocoDataset drops (or whose polygon LoadAnnotations
+    ignores): the warning counts them by kind with their ids, once per
+    file; a clean file gives none."""
+    import warnings
+
+    from mmdet.datasets import CocoDataset
+
+    from mmvig.datasets.checks import (DroppedAnnotationsWarning,
+                                       warn_dropped_annotations)
+    with open(osp.join(scenes, 'annotations', 'instances_train.json')) as f:
+        coco = json.load(f)
+    anns = coco['annotations']
+    nan = float('nan')
+    anns[0]['segmentation'] = [[1.0, 1.0, 5.0, 5.0]]     # two points
+    anns[1]['segmentation'] = [[3.0, 3.0]]               # one point
+    anns[2]['bbox'] = [nan, 4.0, 10.0, 10.0]
+    anns[3]['bbox'][2] = float('-inf')
+    anns[4]['area'] = -5.0
+    anns[5]['category_id'] = 999
+    anns[6]['bbox'] = [10_000.0, 10_000.0, 5.0, 5.0]      # outside its image
+    ann_file = tmp_path / 'degenerate.json'
+    ann_file.write_text(json.dumps(coco))
+    clean_file = tmp_path / 'clean.json'
+    clean_file.write_text(json.dumps(json.load(open(osp.join(
+        scenes, 'annotations', 'instances_train.json')))))
+    classes = tuple(c['name'] for c in coco['categories'])
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', with_bbox=True, with_mask=True)]
+
+    def build(path):
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            return CocoDataset(
+                ann_file=str(path), data_prefix=dict(img=osp.join(
+                    scenes, 'images', 'train') + '/'),
+                metainfo=dict(classes=classes), pipeline=pipeline)
+    dataset = build(ann_file)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    # what mmdet does with them: the boxes are gone, and the short polygons
+    # are loaded as ignored instances
+    assert sum(len(d['instances']) for d in infos) == len(anns) - 5
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        for ann in anns[:2]:
+            index = next(j for j, d in enumerate(infos)
+                         if d['img_id'] == ann['image_id'])
+            assert dataset.pipeline(dataset.get_data_info(index))[
+                'gt_ignore_flags'].any()
+    with pytest.warns(DroppedAnnotationsWarning) as record:
+        assert warn_dropped_annotations(dataset) == 7
+    message = str(record[0].message)
+    assert message.startswith(f'{ann_file}: mmdet drops, ignores or cannot '
+                              f'use 7 of {len(anns)} annotations: ')
+    for text in (f'2 with a polygon of fewer than three points (ids '
+                 f'{anns[0]["id"]}, {anns[1]["id"]})',
+                 f'2 with a box that is not finite (NaN or infinity) '
+                 f'(ids {anns[2]["id"]}, {anns[3]["id"]})',
+                 f'1 with a box under a pixel wide or high, or an area <= 0 '
+                 f'(id {anns[4]["id"]})',
+                 f"1 with a category id not among the file's categories "
+                 f'(id {anns[5]["id"]})',
+                 f'1 with a box outside its image (id {anns[6]["id"]})'):
+        assert text in message, message
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert warn_dropped_annotations(dataset) == 0  # once per file
+        assert warn_dropped_annotations(build(clean_file)) == 0

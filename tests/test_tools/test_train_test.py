@@ -16,6 +16,7 @@ import mmvig
 from mmvig.datasets import make_classification_set
 from mmvig.errors import InputError
 from mmvig.safe_load import load_checkpoint_file
+from checkpoint_fuzz import write_tensor_checkpoint
 from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, run_tool
 from tools.tool_utils import tool_environment
 
@@ -64,6 +65,16 @@ def _tool_cases(config, checkpoint, shapes, tmp_path):
         f.write(damaged)
     weights = str(tmp_path / 'weights.pth')
     torch.save(load_checkpoint_file(checkpoint)['state_dict'], weights)
+    real = load_checkpoint_file(checkpoint)
+    bad_iter = str(tmp_path / 'bad_iter.pth')
+    torch.save(dict(real, meta=dict(real['meta'], iter='x')), bad_iter)
+    expanded = str(tmp_path / 'expanded.pth')
+    torch.save(dict(real, state_dict=dict(
+        real['state_dict'],
+        **{'backbone.evil': torch.zeros(1).expand(2_000_000_000)})),
+        expanded)
+    negative = str(tmp_path / 'negative.pth')
+    write_tensor_checkpoint(negative, {'backbone.w': (-1, (1,), (1,))})
     work = {name: tmp_path / name for name in ('empty', 'dangling')}
     for name, text in (('empty', ''), ('dangling', '/nowhere/epoch_9.pth')):
         work[name].mkdir()
@@ -91,6 +102,20 @@ def _tool_cases(config, checkpoint, shapes, tmp_path):
             train + [str(tmp_path / 'w3'), '--resume', weights],
             f'{weights} holds weights only.*load_from={weights} without '
             '--resume'),
+        "resume with meta['iter'] = 'x'": (
+            train + [str(tmp_path / 'w7'), '--resume', bad_iter],
+            rf"{bad_iter} cannot be resumed: its meta\['iter'\] is 'x', "
+            'where a training checkpoint records a non-negative integer'),
+        'a tensor larger than its storage, load_from': (
+            train + [str(tmp_path / 'w8'), '--cfg-options',
+                     f'load_from={expanded}'],
+            f'Refused to load {expanded}: its tensor state_dict.backbone.evil '
+            'has 2,000,000,000 elements over a storage of 1'),
+        'a storage of negative size, load_from': (
+            train + [str(tmp_path / 'w9'), '--cfg-options',
+                     f'load_from={negative}'],
+            f'{negative} is not a readable checkpoint: a storage in it '
+            'declares an impossible size'),
         'empty last_checkpoint': (
             train + [str(work['empty']), '--resume'],
             'last_checkpoint is empty.*--resume PATH'),

@@ -34,10 +34,10 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from fold_peers import fold_batchnorm_after_conv
 from benchmark_utils import (build_backbone, device, machine, median_time,
                              parser, table, target)
 
-from mmvig.models.fold import fold_batchnorm_after_conv
 
 BATCH, SIZE = 32, 224
 MODELS = {

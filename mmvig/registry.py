@@ -39,7 +39,8 @@ from .errors import RegistrationClash
 PACKAGE = __name__.rpartition('.')[0]
 # Modules whose classes build on a library that mmvig does not import
 # itself: imported (and so registered) right after that library.
-AFTER_IMPORT = {'mmpretrain.models': ('.models.classifiers', '.models.vig'),
+AFTER_IMPORT = {'mmpretrain.models': ('.models.distillation',
+                                      '.models.vig_cross_attention'),
                 'timm': ('.models.timm_models', )}
 
 

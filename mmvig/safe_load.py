@@ -53,11 +53,12 @@ import re
 import sys
 import weakref
 import zipfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch._weights_only_unpickler
+from mmengine.config import Config
 
 from .errors import InputError
 
@@ -527,6 +528,60 @@ def check_resume_meta(checkpoint: Any, filename: str) -> None:
         raise wrong("meta['seed']", meta['seed'], 'an integer')
     if 'config' in meta and not isinstance(meta['config'], str):
         raise wrong("meta['config']", meta['config'], "the config's text")
+
+
+def _pretrained_paths(node, key: str) -> Iterator[Tuple[str, str]]:
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and node.get('checkpoint'):
+            yield f'{key}.checkpoint', node['checkpoint']
+        for k, v in node.items():
+            yield from _pretrained_paths(v, f'{key}.{k}')
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _pretrained_paths(v, f'{key}[{i}]')
+
+
+def check_checkpoints(cfg: Config) -> None:
+    """Fail early when a local ``Pretrained`` checkpoint or ``load_from`` is
+    missing, naming the config key (URLs are left to the loader).
+
+    Raises:
+        FileNotFoundError: a local checkpoint path does not exist.
+    """
+    paths = list(_pretrained_paths(cfg.get('model', {}), 'model'))
+    if cfg.get('load_from'):
+        paths.append(('load_from', cfg.load_from))
+    for key, path in paths:
+        if '://' not in path and not osp.isfile(osp.expanduser(path)):
+            raise FileNotFoundError(
+                f'Checkpoint not found: {key} points to {path!r}. Train the '
+                'ImageNet classifier first (configs/attentionvig_*_in1k.py) '
+                'or set the path in the config.')
+
+
+def check_last_checkpoint(work_dir: str) -> None:
+    """Fail, naming the file, when the ``last_checkpoint`` record an
+    automatic ``--resume`` reads from ``work_dir`` is empty or names a
+    checkpoint that does not exist (no record at all: the run starts anew,
+    as mmengine does).
+
+    Raises:
+        InputError: the record is empty or dangling.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return
+    with open(record) as f:
+        path = f.read().strip()
+    if not path:
+        raise InputError(
+            f'{record} is empty, so --resume has no checkpoint to continue '
+            f'from: pass --resume PATH, or delete {record} to start anew.')
+    if '://' not in path and not osp.isfile(path):
+        raise InputError(
+            f'{record} names {path}, which does not exist: pass --resume '
+            f'PATH with a checkpoint of this run, or delete {record} to start '
+            'anew.')
 
 
 def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:

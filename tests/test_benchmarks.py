@@ -12,6 +12,7 @@ from benchmarks.benchmark_utils import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,
                                         build_backbone, coco_backbone_cfg,
                                         fitted_exponent, in_fresh_process,
                                         malloc_in_use_peak, table)
+from benchmarks.fold_peers import fold_batchnorm_after_conv
 from mmvig.testing import REPO_ROOT
 
 
@@ -80,3 +81,23 @@ def test_gpu_benchmark_runs_end_to_end_at_toy_sizes():
     assert 'outputs and q/k/v gradients within 1e-4, beta gradient within ' \
            '1e-3 (1 = yes): 1 >= 1 -> met' in out
     assert out.count('target: ') == 3
+
+
+def test_batchnorm_after_conv_folds_exactly_in_resnet():
+    """The reference models get the folding mmvig's models do."""
+    from mmpretrain.models import ResNet
+    from torch.nn.modules.batchnorm import _BatchNorm
+    torch.manual_seed(0)
+    model = ResNet(depth=18)
+    model.eval()  # mmpretrain's ResNet.train() returns None
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)[-1]
+        assert fold_batchnorm_after_conv(model, x) == 20
+        assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+        torch.testing.assert_close(model(x)[-1], expected, rtol=1e-4,
+                                   atol=1e-4)

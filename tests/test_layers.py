@@ -13,7 +13,7 @@ from mmvig.testing import REPO_ROOT
 
 # Lowest first; a module may import modules of its own layer or below.
 LAYERS = [
-    ('mmvig.version', 'mmvig.errors', 'mmvig.utils'),
+    ('mmvig.version', 'mmvig.errors', 'mmvig.typing_utils'),
     ('mmvig.registry', 'mmvig.safe_load'),
     ('mmvig.ops', ),
     ('mmvig.models', 'mmvig.datasets'),

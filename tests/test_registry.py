@@ -151,11 +151,12 @@ def _mmvig_classes():
     import mmpretrain.models  # noqa: F401  (registers the classifier parts)
 
     from mmvig import engine, models
-    from mmvig.models import classifiers, vig
+    from mmvig.models import distillation, vig_cross_attention
     return {
         'model': [models.AttentionViG, models.SAGViT,
-                  classifiers.AttentionViGClsHead,
-                  classifiers.DistillationClassifier, vig.CrossAttentionVig],
+                  distillation.AttentionViGClsHead,
+                  distillation.DistillationClassifier,
+                  vig_cross_attention.CrossAttentionVig],
         'hook': [engine.AtomicCheckpointHook, engine.DataCheckHook,
                  engine.DivergenceHook,
                  engine.FreezeBetaHook, engine.StrictLoadHook],

@@ -17,9 +17,9 @@ from tool_utils import (add_common_args, build_runner, finish, load_config,
                         parse, tool_environment)
 
 from mmvig.apis import report_input_errors
-from mmvig.datasets import (check_checkpoints, check_data_paths,
-                            check_last_checkpoint)
+from mmvig.datasets import check_data_paths
 from mmvig.errors import InputError
+from mmvig.safe_load import check_checkpoints, check_last_checkpoint
 
 
 def parse_args() -> argparse.Namespace:

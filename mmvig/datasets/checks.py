@@ -1,4 +1,6 @@
-"""Checks run on a config before any training starts."""
+"""Checks of a data set: its paths in a config (before anything is built),
+its annotations (masks, degenerate boxes and polygons) and its images (files
+that do not decode, image bombs)."""
 import math
 import os
 import os.path as osp
@@ -78,60 +80,6 @@ def check_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> N
                         f'{path!r}, which does not exist. Set the data paths '
                         'in the config (or with --cfg-options) to where the '
                         'data set lives.')
-
-
-def _pretrained_paths(node, key: str) -> Iterator[Tuple[str, str]]:
-    if isinstance(node, dict):
-        if node.get('type') == 'Pretrained' and node.get('checkpoint'):
-            yield f'{key}.checkpoint', node['checkpoint']
-        for k, v in node.items():
-            yield from _pretrained_paths(v, f'{key}.{k}')
-    elif isinstance(node, (list, tuple)):
-        for i, v in enumerate(node):
-            yield from _pretrained_paths(v, f'{key}[{i}]')
-
-
-def check_checkpoints(cfg: Config) -> None:
-    """Fail early when a local ``Pretrained`` checkpoint or ``load_from`` is
-    missing, naming the config key (URLs are left to the loader).
-
-    Raises:
-        FileNotFoundError: a local checkpoint path does not exist.
-    """
-    paths = list(_pretrained_paths(cfg.get('model', {}), 'model'))
-    if cfg.get('load_from'):
-        paths.append(('load_from', cfg.load_from))
-    for key, path in paths:
-        if '://' not in path and not osp.isfile(osp.expanduser(path)):
-            raise FileNotFoundError(
-                f'Checkpoint not found: {key} points to {path!r}. Train the '
-                'ImageNet classifier first (configs/attentionvig_*_in1k.py) '
-                'or set the path in the config.')
-
-
-def check_last_checkpoint(work_dir: str) -> None:
-    """Fail, naming the file, when the ``last_checkpoint`` record an
-    automatic ``--resume`` reads from ``work_dir`` is empty or names a
-    checkpoint that does not exist (no record at all: the run starts anew,
-    as mmengine does).
-
-    Raises:
-        InputError: the record is empty or dangling.
-    """
-    record = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(record):
-        return
-    with open(record) as f:
-        path = f.read().strip()
-    if not path:
-        raise InputError(
-            f'{record} is empty, so --resume has no checkpoint to continue '
-            f'from: pass --resume PATH, or delete {record} to start anew.')
-    if '://' not in path and not osp.isfile(path):
-        raise InputError(
-            f'{record} names {path}, which does not exist: pass --resume '
-            f'PATH with a checkpoint of this run, or delete {record} to start '
-            'anew.')
 
 
 def _unwrapped(dataset) -> Iterator:

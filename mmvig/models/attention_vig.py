@@ -25,7 +25,7 @@ from ..registry import MODELS
 from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
                                   check_normalize, svga_cross_attention)
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
-from ..utils import ConfigType
+from ..typing_utils import ConfigType
 from .base import (PyramidBackbone, check_bool, check_int, check_norm_cfg,
                    check_number)
 from .fold import fold_conv_modules, last_conv, scale_conv

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
-from ..utils import ConfigType
+from ..typing_utils import ConfigType
 from .pretrained import load_pretrained_backbone, non_finite_tensors
 
 

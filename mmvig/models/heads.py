@@ -11,7 +11,7 @@ from torch.fx._symbolic_trace import is_fx_tracing
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
-from ..utils import ConfigType
+from ..typing_utils import ConfigType
 from .fold import fold_conv_modules
 from .layers import conv1x1
 

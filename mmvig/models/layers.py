@@ -9,7 +9,7 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..utils import ConfigType
+from ..typing_utils import ConfigType
 
 
 class LayerScale2d(nn.Module):

@@ -8,7 +8,7 @@ turns the image into feature maps at strides 4, 8 and 16. The stride-16 map is
 cut into non-overlapping ``p x p`` patches ("high-fidelity patching": patches
 of features, not of pixels), each projected to the model width; the patches
 are the nodes of a k-connectivity graph whose edges carry the cosine
-similarity of their endpoints (:func:`mmvig.models.graph.k_connectivity_graph`).
+similarity of their endpoints (:func:`mmvig.ops.grid_graph.k_connectivity_graph`).
 Multi-head graph attention layers that use those edge weights update the
 nodes, then a Transformer encoder with a class token and a conditional
 (convolutional) position encoding models global dependencies.
@@ -33,10 +33,11 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..registry import MODELS
-from ..utils import ConfigType
+from ..typing_utils import ConfigType
 from .base import PyramidBackbone, check_bool, check_int, check_norm_cfg
 from .fold import fold_conv_modules
-from .graph import GridGraph, k_connectivity_graph, similarity_edge_weights
+from ..ops.grid_graph import (GridGraph, k_connectivity_graph,
+                              similarity_edge_weights)
 from .layers import ConvPositionEncoding, checkpointed
 from .pretrained import load_pretrained_backbone
 

@@ -275,7 +275,7 @@ def test_table3_configs_differ_in_the_aggregation_only():
 def test_cross_attention_on_the_knn_graph_trains_every_part():
     """Gradients reach log_beta and the q, k and v projections of every
     Grapher of vanilla ViG-Ti with cross-attention."""
-    from mmvig.models.vig import CrossAttentionGraphConv, CrossAttentionVig
+    from mmvig.models.vig_cross_attention import CrossAttentionGraphConv, CrossAttentionVig
     torch.manual_seed(0)
     model = CrossAttentionVig('tiny', drop_path=0.1)
     convs = [m for m in model.modules()
@@ -383,7 +383,7 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
 
 
 def test_a_missing_teacher_weights_file_is_named(tmp_path):
-    from mmvig.models.classifiers import check_teacher_weights
+    from mmvig.models.distillation import check_teacher_weights
     missing = str(tmp_path / 'regnety_160.pth')
     with pytest.raises(FileNotFoundError, match=missing):
         check_teacher_weights(dict(

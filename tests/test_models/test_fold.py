@@ -7,7 +7,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig
 from mmvig.deploy import switch_to_deploy
-from mmvig.models.fold import fold_batchnorm_after_conv
 from mmvig.models.layers import LayerScale2d
 from mmvig.testing import (SAG_TINY, TINY, assert_relative, randomise_norms,
                            randomised_classifier, tensor_outputs)
@@ -87,23 +86,3 @@ def test_folded_checkpoint_round_trip(name, tmp_path):
     assert_relative(tensor_outputs(rebuilt, x), expected, 1e-5)
     with pytest.raises(Exception, match='Missing key|Unexpected key'):
         cls(arch).load_state_dict(rebuilt.state_dict())
-
-
-def test_batchnorm_after_conv_folds_exactly_in_resnet():
-    """The reference models get the folding mmvig's models do."""
-    from mmpretrain.models import ResNet
-    from torch.nn.modules.batchnorm import _BatchNorm
-    torch.manual_seed(0)
-    model = ResNet(depth=18)
-    model.eval()  # mmpretrain's ResNet.train() returns None
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        expected = model(x)[-1]
-        assert fold_batchnorm_after_conv(model, x) == 20
-        assert not any(isinstance(m, _BatchNorm) for m in model.modules())
-        torch.testing.assert_close(model(x)[-1], expected, rtol=1e-4,
-                                   atol=1e-4)

@@ -11,7 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig  # noqa: F401
 from mmvig import AttentionViG, SAGViT
-from mmvig.models.graph import k_connectivity_graph, similarity_edge_weights
+from mmvig.ops.grid_graph import k_connectivity_graph, similarity_edge_weights
 from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.models.sag_vit import GraphAttention
 from mmvig.testing import SAG_TINY, TINY, check_frozen, outputs_and_grads

@@ -32,7 +32,7 @@ import mmvig  # noqa: F401
 from mmvig.apis import read_config, report_input_errors
 from mmvig.models.attention_vig import Grapher
 from mmvig.models.sag_vit import SAGViT
-from mmvig.models.vig import CrossAttentionGraphConv
+from mmvig.models.vig_cross_attention import CrossAttentionGraphConv
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # config -> (params in M, GMACs at 224) reported by the paper.

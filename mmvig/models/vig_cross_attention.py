@@ -25,7 +25,7 @@ from torch import Tensor
 from ..errors import InputError
 from ..registry import MODELS
 from ..ops.svga_attention import gather_cross_attention
-from ..utils import ConfigType
+from ..typing_utils import ConfigType
 from .attention_vig import CrossAttentionAggregation
 
 

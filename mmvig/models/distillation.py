@@ -1,4 +1,6 @@
-"""mmpretrain models: the AttentionViG head and DeiT-style hard distillation.
+"""DeiT-style hard distillation on mmpretrain: the AttentionViG head with its
+distillation head, the classifier that trains it from a teacher, and the
+check that the teacher's weights can be read before training starts.
 
 Importing this module needs mmpretrain; :mod:`mmvig.registry` only does so
 when mmpretrain is installed.
@@ -21,7 +23,7 @@ from torch import Tensor
 from ..safe_load import read_checkpoint
 from ..errors import InputError
 from ..registry import MODELS
-from ..utils import ConfigType
+from ..typing_utils import ConfigType
 from .pretrained import select_weights, without_module_prefix
 from .fold import fold_conv_modules
 from .heads import distilled_logits, hidden_features, init_distilled_head

@@ -1,4 +1,4 @@
-"""Small helpers shared across mmvig."""
+"""Type aliases of mmvig's signatures (as ``mmdet.utils.typing_utils``)."""
 from typing import Any, Dict, Union
 
 from mmengine.config import ConfigDict

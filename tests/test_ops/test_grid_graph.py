@@ -1,11 +1,11 @@
-"""mmvig.models.graph: SAG-ViT's k-connectivity graph and its
+"""mmvig.ops.grid_graph: SAG-ViT's k-connectivity graph and its
 similarity edge weights against their definition."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 import mmvig  # noqa: F401
-from mmvig.models.graph import k_connectivity_graph, similarity_edge_weights
+from mmvig.ops.grid_graph import k_connectivity_graph, similarity_edge_weights
 
 
 @pytest.mark.parametrize('height,width,k', [(4, 5, 1), (5, 3, 2), (2, 6, 1),

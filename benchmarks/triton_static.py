@@ -75,15 +75,6 @@ def _launches(config: Config):
                     backward=config.pass_ == 'backward')
 
 
-def _arguments(launch) -> Dict[str, object]:
-    """Every argument of ``launch`` by name, small tensors for pointers
-    (CPU allocations are aligned as CUDA's are)."""
-    pointer = torch.empty(16)
-    names = [p.name for p in launch.kernel.params]
-    return {**{n: pointer for n in names if n not in launch.scalars},
-            **launch.scalars}
-
-
 def _specialisation(launch) -> Tuple:
     """What the compiled code depends on: constexprs exactly, runtime
     integers by their divisibility by 16."""
@@ -94,9 +85,9 @@ def _specialisation(launch) -> Tuple:
 
 
 def _compile(config_index: int, launch_index: int):
-    from mmvig.ops.triton_aot import compile_and_report
+    from mmvig.ops.triton_aot import compile_and_report, launch_arguments
     launch = _launches(configs()[config_index])[launch_index]
-    return compile_and_report(launch.kernel, _arguments(launch))
+    return compile_and_report(launch.kernel, launch_arguments(launch))
 
 
 def compile_all(jobs: int) -> Dict[Config, List[Tuple[object, list]]]:

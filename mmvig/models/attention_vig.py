@@ -36,10 +36,6 @@ from .layers import (FFN, ConvPositionEncoding, InvertedResidualBranch,
 DEFAULT_NUM_HEADS = 8
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 def _head_count(channels: int, num_heads: Optional[int],
                 head_dim: Optional[int]) -> int:
     """Heads of a stage with ``channels`` channels, from a head count or a
@@ -53,9 +49,7 @@ def _head_count(channels: int, num_heads: Optional[int],
     else:
         name, value = 'num_heads', (DEFAULT_NUM_HEADS if num_heads is None
                                     else num_heads)
-    if not _positive_int(value):
-        raise InputError(f'CrossAttention {name} must be a positive integer,'
-                         f' got {value!r}')
+    check_int(value, f'CrossAttention {name}', 1)
     if channels % value:
         raise InputError(f'CrossAttention {name}={value} must divide the '
                          f'{channels} channels of every stage')
@@ -247,8 +241,8 @@ def _map_shifts(x: Tensor, stride: int,
 
 
 @torch.fx.wrap
-def _checked_input(x: Tensor,
-                   rules: Sequence[Tuple[int, int, int]]) -> Tensor:
+def _input_with_neighbours(x: Tensor,
+                            rules: Sequence[Tuple[int, int, int]]) -> Tensor:
     """``x`` (images ``(B, C, H, W)``) if every Grapher stage will have
     neighbours (``rules`` from :meth:`AttentionViG._size_rules`)."""
     height, width = x.shape[-2:]
@@ -489,12 +483,10 @@ class AttentionViG(PyramidBackbone):
                                         False),
                                        ('max_shifts', self.max_shifts, True)):
             for value in values:
-                if not (optional and value is None) and not _positive_int(
-                        value):
-                    raise InputError(
-                        f'{name} must be {"None or " if optional else ""}'
-                        f'positive integers (one or one per stage), got '
-                        f'{value!r} in {values}')
+                if not (optional and value is None):
+                    check_int(value, f'each of {name} (one or one per stage'
+                              f'{", or None" if optional else ""}: {values})',
+                              1)
         self.with_cp = [check_bool(value, 'with_cp') for value in
                         _per_stage(with_cp, 'with_cp')]
         with torch.device('meta'):  # validate every stage's settings early
@@ -529,18 +521,10 @@ class AttentionViG(PyramidBackbone):
             self.switch_to_deploy()
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in self.arch_zoo:
-                raise InputError(f'Unknown AttentionViG arch {arch!r}; choose '
-                                 f'one of {sorted(self.arch_zoo)} or pass a '
-                                 'dict with widths, depths, num_graphers')
-            return self.arch_zoo[arch.lower()]
-        required = {'widths', 'depths', 'num_graphers'}
-        if not isinstance(arch, dict) or not required <= set(arch):
-            raise InputError(f'A custom arch must be a dict with keys '
-                             f'{sorted(required)}, got {arch!r}')
+        settings = self._arch_settings(arch, 'AttentionViG',
+                                       ('widths', 'depths', 'num_graphers'))
         return {key: [check_int(value, f'arch.{key}', int(key == 'widths'))
-                      for value in _per_stage(arch[key], f'arch.{key}')]
+                      for value in _per_stage(settings[key], f'arch.{key}')]
                 for key in ('widths', 'depths', 'num_graphers')}
 
     def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
@@ -589,7 +573,7 @@ class AttentionViG(PyramidBackbone):
                        indices: Sequence[int]) -> Tuple[Tensor, ...]:
         """Outputs of the stages in ``indices`` (sorted, each in 0-3); runs
         the stages up to the deepest one asked for."""
-        x = _checked_input(x, self._size_rules(max(indices)))
+        x = _input_with_neighbours(x, self._size_rules(max(indices)))
         if self.with_cp[0] and torch.is_grad_enabled() and \
                 self.stem[0].conv.weight.requires_grad:
             x = checkpointed(self.stem, x)

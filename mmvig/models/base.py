@@ -1,7 +1,7 @@
 """What mmvig's backbones share: four output levels (strides 4, 8, 16, 32),
 frozen stages, ``norm_eval`` and checked ``Pretrained`` loading."""
 import numbers
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmcv.cnn import build_norm_layer
@@ -28,6 +28,10 @@ def check_bool(value: Any, name: str) -> bool:
 def check_int(value: Any, name: str, low: Optional[int] = None,
               high: Optional[int] = None) -> int:
     """``value`` as an int if it is an integer in ``[low, high]``."""
+    if low == 1 and high is None and (
+            isinstance(value, bool) or not isinstance(
+                value, numbers.Integral) or value < 1):
+        raise InputError(f'{name} must be a positive integer, got {value!r}')
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f'{name} must be an integer, got {value!r}')
     if (low is not None and value < low) or (high is not None and
@@ -109,6 +113,27 @@ class PyramidBackbone(BaseModule):
                 f'{bad[0]} ({shown}): weights must be finite. The checkpoint '
                 'comes from a run that diverged or is damaged.')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _arch_settings(self, arch: Union[str, dict], model: str,
+                       required: Sequence[str]) -> dict:
+        """A copy of the settings of ``arch``: a name of ``arch_zoo`` (any
+        case), or a dict holding at least the ``required`` keys (checked
+        further by the model).
+
+        Raises:
+            InputError: an unknown name, or a dict without those keys.
+        """
+        if isinstance(arch, str):
+            if arch.lower() not in self.arch_zoo:
+                raise InputError(
+                    f'Unknown {model} arch {arch!r}; choose one of '
+                    f'{sorted(self.arch_zoo)} or pass a dict with the keys '
+                    f'{sorted(required)}')
+            return dict(self.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict) or not set(required) <= set(arch):
+            raise InputError(f'A custom {model} arch must be a dict with the '
+                             f'keys {sorted(required)}, got {arch!r}')
+        return dict(arch)
 
     def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
         if isinstance(out_indices, numbers.Integral):

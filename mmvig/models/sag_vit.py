@@ -18,7 +18,6 @@ maps, the stride-16 trunk map fused with the upsampled tokens, and the token
 grid at stride 32. For classification, ``out_type='cls_token'`` returns the
 class token for an MLP head.
 """
-import functools
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -155,7 +154,7 @@ def _patch_graph(size: Tuple[int, int], k: int, like: Tensor) -> GridGraph:
 
 
 @torch.fx.wrap
-def _checked_input(x: Tensor, patch_size: int, k: int) -> Tensor:
+def _input_holding_patch_grid(x: Tensor, patch_size: int, k: int) -> Tensor:
     """``x`` (images ``(B, C, H, W)``) if its patch grid can hold ``k``-step
     neighbourhoods; see :meth:`SAGViT.node_grid`."""
     node_grid(*x.shape[-2:], patch_size, k)
@@ -209,8 +208,8 @@ def _same_padding(x: Tensor, kernel_size: Tuple[int, int],
 class SamePaddingConv2d(Conv2dAdaptivePadding, nn.Conv2d):
     """mmcv's ``Conv2dAdaptivePadding`` (the EfficientNetV2 trunk's convs,
     same parameters) with its size arithmetic in one function, so that FX
-    traces the trunk. The trunk's convs are switched to this class after
-    mmpretrain builds them. ``nn.Conv2d`` is a direct base too: mmengine's
+    traces the trunk. The trunk's convs are replaced by this class after
+    mmpretrain builds them (:func:`same_padding_convs`). ``nn.Conv2d`` is a direct base too: mmengine's
     initialisers match a layer by its class's and its direct bases' names
     (the trunk's ``Kaiming`` init names ``Conv2d``)."""
 
@@ -232,20 +231,25 @@ def efficientnet_v2() -> type:
     return EfficientNetV2
 
 
-@functools.lru_cache(maxsize=None)
-def transformer_layer() -> type:
-    """``TransformerLayer``: mmpretrain's ViT encoder layer (same keys) as a
-    class of mmvig's own, so that timm's FX tracer can keep it whole."""
-    from mmpretrain.models.backbones.vision_transformer import \
-        TransformerEncoderLayer
-    return type('TransformerLayer', (TransformerEncoderLayer, ),
-                dict(__module__=__name__, __doc__=transformer_layer.__doc__))
-
-
-def __getattr__(name: str):  # pickle finds TransformerLayer here
-    if name == 'TransformerLayer':
-        return transformer_layer()
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+def same_padding_convs(module: nn.Module) -> int:
+    """Replace each of ``module``'s ``Conv2dAdaptivePadding`` convs by a
+    :class:`SamePaddingConv2d` holding the same parameters (built on the
+    meta device, so no random draw is spent); returns how many."""
+    replaced = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is not Conv2dAdaptivePadding:
+                continue
+            with torch.device('meta'):
+                conv = SamePaddingConv2d(
+                    child.in_channels, child.out_channels, child.kernel_size,
+                    child.stride, 0, child.dilation, child.groups,
+                    child.bias is not None)
+            conv.weight, conv.bias = child.weight, child.bias
+            conv.train(child.training)
+            setattr(parent, name, conv)
+            replaced += 1
+    return replaced
 
 
 @MODELS.register_module()
@@ -345,6 +349,7 @@ class SAGViT(PyramidBackbone):
         self.frozen_stages = self._check_frozen_stages(frozen_stages)
         self.norm_eval = check_bool(norm_eval, 'norm_eval')
         self.with_cp = check_bool(with_cp, 'with_cp')
+        from .transformer_layer import TransformerLayer
         EfficientNetV2 = efficientnet_v2()
         trunk_rows = EfficientNetV2.arch_settings[self.arch_settings['trunk']]
         check_norm_cfg(norm_cfg, [row[5] for row in trunk_rows], 'SAG-ViT')
@@ -364,9 +369,7 @@ class SAGViT(PyramidBackbone):
                 norm_cfg=norm_cfg)
         del self.trunk.layers[self.trunk_out[-1] + 1:]
         self.trunk.to(device)
-        for module in self.trunk.modules():
-            if type(module) is Conv2dAdaptivePadding:
-                module.__class__ = SamePaddingConv2d
+        same_padding_convs(self.trunk)
         # Layer i >= 1 of the trunk is row i - 1 of its arch table, whose
         # sixth entry is the output width.
         self.trunk_channels = [
@@ -392,7 +395,7 @@ class SAGViT(PyramidBackbone):
         self.pos_embed = ConvPositionEncoding(dims, kernel_size=3)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dims))
         self.layers = ModuleList(
-            transformer_layer()(
+            TransformerLayer(
                 dims, self.arch_settings['num_heads'],
                 int(dims * self.arch_settings['mlp_ratio']),
                 drop_path_rate=rates[num_gat + i])
@@ -421,17 +424,9 @@ class SAGViT(PyramidBackbone):
             self.lateral = ConvModule(**self._lateral_cfg)
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in self.arch_zoo:
-                raise InputError(f'Unknown SAG-ViT arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_zoo)} or pass a dict')
-            return dict(self.arch_zoo[arch.lower()])
-        required = {'trunk', 'embed_dims', 'gat_layers', 'gat_heads', 'depth',
-                    'num_heads'}
-        if not isinstance(arch, dict) or not required <= set(arch):
-            raise InputError(f'A custom SAG-ViT arch must be a dict with keys '
-                             f'{sorted(required)} (and optionally mlp_ratio), '
-                             f'got {arch!r}')
+        arch = self._arch_settings(arch, 'SAG-ViT', (
+            'trunk', 'embed_dims', 'gat_layers', 'gat_heads', 'depth',
+            'num_heads'))
         EfficientNetV2 = efficientnet_v2()
         if arch['trunk'] not in EfficientNetV2.arch_settings:
             raise InputError(f"Unknown EfficientNetV2 trunk {arch['trunk']!r}; "
@@ -474,12 +469,7 @@ class SAGViT(PyramidBackbone):
                                      self.trunk_init_cfg.get('prefix'))
 
     def node_grid(self, height: int, width: int) -> Tuple[int, int]:
-        """Patch grid ``(rows, cols)`` of an ``H x W`` input, checked.
-
-        Raises:
-            InputError: the stride-16 map is smaller than one patch, or the
-                grid has no more than ``k`` nodes per side.
-        """
+        """:func:`node_grid` with this model's ``patch_size`` and ``k``."""
         return node_grid(height, width, self.patch_size, self.k)
 
     def _run(self, module: nn.Module, x: Tensor, *args) -> Tensor:
@@ -527,7 +517,7 @@ class SAGViT(PyramidBackbone):
         ``tokens``, :meth:`_tokens` of the stride-16 map (the input size
         checked first); runs only the trunk layers that needs."""
         if tokens:
-            x = _checked_input(x, self.patch_size, self.k)
+            x = _input_holding_patch_grid(x, self.patch_size, self.k)
             num_maps = 3
         maps = []
         for i, layer in enumerate(

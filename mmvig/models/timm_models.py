@@ -27,31 +27,16 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import (build_model_with_cfg, generate_default_cfgs,
                          register_model)
+from timm.models._features import feature_take_indices
 from torch import Tensor, nn
 
 
 def _take_indices(num_levels: int,
-                  indices: Optional[Union[int, Sequence[int]]]
-                  ) -> Tuple[List[int], int]:
-    """timm's convention: ``None`` all levels, ``n`` the last ``n``, a list
-    the levels named (negative from the end). Returns the sorted absolute
-    indices and the deepest one."""
-    if indices is None:
-        indices = num_levels
-    if isinstance(indices, int):
-        if not 0 < indices <= num_levels:
-            raise ValueError(f'indices={indices}: this model has '
-                             f'{num_levels} feature levels')
-        taken = list(range(num_levels - indices, num_levels))
-    else:
-        taken = []
-        for i in indices:
-            if not -num_levels <= i < num_levels:
-                raise ValueError(f'feature index {i} is out of range for '
-                                 f'{num_levels} levels')
-            taken.append(i % num_levels)
-        taken = sorted(set(taken))
-    return taken, max(taken)
+                  indices: Optional[Union[int, Sequence[int]]]) -> List[int]:
+    """timm's ``feature_take_indices`` (``None`` all levels, ``n`` the last
+    ``n``, a list the levels named, negative from the end), sorted and
+    without repeats, as the backbone computes them."""
+    return sorted(feature_take_indices(num_levels, indices, as_set=True)[0])
 
 
 def _on_device(device: Optional[Union[str, torch.device]]):
@@ -169,7 +154,7 @@ class _TimmClassifier(nn.Module):
         (no final norm; levels are computed up to the deepest one asked)."""
         if output_fmt != 'NCHW':
             raise ValueError(f"output_fmt {output_fmt!r}: only 'NCHW'")
-        taken, _ = _take_indices(self.num_levels, indices)
+        taken = _take_indices(self.num_levels, indices)
         levels, final = self._levels(x, taken)
         if intermediates_only:
             return levels
@@ -187,7 +172,7 @@ class _TimmClassifier(nn.Module):
         """Drop the classifier head, hidden layer included (with
         ``prune_head``: the model then returns :meth:`forward_features`);
         returns the absolute indices."""
-        taken, _ = _take_indices(self.num_levels, indices)
+        taken = _take_indices(self.num_levels, indices)
         if prune_head:
             self.head = nn.Identity()
             self.num_classes = 0
@@ -337,11 +322,12 @@ class SAGViTClassifier(_TimmClassifier):
                  **kwargs) -> None:
         from timm.layers import register_notrace_module
 
-        from .sag_vit import PatchEmbedding, SAGViT, transformer_layer
+        from .sag_vit import PatchEmbedding, SAGViT
+        from .transformer_layer import TransformerLayer
 
         # mmcv's and mmpretrain's forwards unpack shapes: leaves for FX.
         register_notrace_module(PatchEmbedding)
-        register_notrace_module(transformer_layer())
+        register_notrace_module(TransformerLayer)
         with _on_device(device):
             super().__init__(
                 SAGViT(arch, in_channels=in_chans, out_indices=(3, ),

@@ -58,6 +58,16 @@ def _tool(name: str) -> str:
                         'nvidia', 'bin', name)
 
 
+def launch_arguments(launch) -> Dict[str, Any]:
+    """Every argument of a kernel launch (``svga_attention_triton.launches``)
+    by name, for compiling it ahead of time: small CPU tensors for the
+    pointers (aligned as CUDA's allocations are), the launch's scalars."""
+    import torch
+    pointer = torch.empty(16)
+    return {**{p.name: pointer for p in launch.kernel.params
+               if p.name not in launch.scalars}, **launch.scalars}
+
+
 def compile_launch(kernel, args: Dict[str, Any], arch: int):
     """Compile ``kernel`` for ``sm_<arch>`` as a launch with ``args`` (every
     argument by name, tensors for pointers, constexprs and launch options

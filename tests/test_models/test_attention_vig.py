@@ -197,7 +197,7 @@ def test_backbone_with_classic_aggregators(aggregator):
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="Unknown AttentionViG arch 'xl'"):
         AttentionViG('xl')
-    with pytest.raises(ValueError, match='custom arch'):
+    with pytest.raises(ValueError, match='custom AttentionViG arch'):
         AttentionViG(dict(widths=[1, 2, 3, 4]))
     with pytest.raises(ValueError, match='Unknown aggregator'):
         AttentionViG(TINY, aggregator=dict(type='MaxPool'))

@@ -158,7 +158,7 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match='num_heads .3. must divide'):
         SAGViT(dict(SAG_TINY, num_heads=3))
     with pytest.raises(ValueError,
-                       match=r'patch_size must be in \[1, inf\], got 0'):
+                       match=r'patch_size must be a positive integer, got 0'):
         SAGViT(SAG_TINY, patch_size=0)
     with pytest.raises(ValueError, match='k .graph connectivity. must be'):
         SAGViT(SAG_TINY, k=0)

@@ -304,18 +304,19 @@ def test_factory_device_and_dtype(spec):
 
 
 def test_same_padding_conv_matches_mmcv():
-    """SAG-ViT's trunk convs (switched to an FX-traceable class) pad as
+    """SAG-ViT's trunk convs (replaced by an FX-traceable class) pad as
     mmcv's ``Conv2dAdaptivePadding``, odd sizes and strides included."""
     from mmcv.cnn.bricks import Conv2dAdaptivePadding
 
-    from mmvig.models.sag_vit import SamePaddingConv2d
+    from mmvig.models.sag_vit import SamePaddingConv2d, same_padding_convs
     torch.manual_seed(0)
     for kernel, stride, size in [(3, 2, (17, 22)), (3, 1, (9, 8)),
                                  (5, 2, (15, 15)), (1, 2, (7, 9))]:
-        conv = Conv2dAdaptivePadding(4, 6, kernel, stride)
+        conv = torch.nn.Sequential(Conv2dAdaptivePadding(4, 6, kernel, stride))
         x = torch.randn(2, 4, *size)
         expected = conv(x)
-        conv.__class__ = SamePaddingConv2d
+        assert same_padding_convs(conv) == 1
+        assert type(conv[0]) is SamePaddingConv2d
         torch.testing.assert_close(conv(x), expected)
     trunk_convs = [type(m) for m in create(
         'sagvit_small', dict(arch=SAG_TINY)).modules()

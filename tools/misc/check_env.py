@@ -390,16 +390,12 @@ def compile_svga_kernel(arch: int) -> Check:
     ``sm_<arch>`` (no GPU needed)."""
     name = f'SVGA Triton kernel for sm_{arch}'
     try:
-        import torch
         from mmvig.ops import svga_attention_triton as kernels
         from mmvig.ops.svga_graph import svga_shifts
-        from mmvig.ops.triton_aot import compile_launch
+        from mmvig.ops.triton_aot import compile_launch, launch_arguments
         launch = kernels.launches((1, 8, 8, 14, 14), svga_shifts(14, 14, 2),
                                   'none', backward=False)[0]
-        pointer = torch.empty(16)
-        args = {p.name: pointer for p in launch.kernel.params
-                if p.name not in launch.scalars}
-        compiled = compile_launch(launch.kernel, {**args, **launch.scalars},
+        compiled = compile_launch(launch.kernel, launch_arguments(launch),
                                   arch)
     except Exception as error:  # noqa: BLE001 -- reported with its words
         return Check(name, 'FAIL', ' '.join(str(error).split())[:300],

@@ -1,7 +1,7 @@
 # The README's commands. Each one sets up .venv/ first (seconds once done).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-fast test-timm flops bench check-env gpu-wheels gpu-acceptance
+.PHONY: setup demo test test-fast test-timm lint flops bench check-env gpu-wheels gpu-acceptance
 
 setup:
 	@bash tools/setup_env.sh
@@ -22,6 +22,17 @@ test: setup
 # attentionvig_* and sagvit_*, TorchScript aside (about 1 min).
 test-timm: setup
 	$(PY) tools/dev/timm_suite.py
+
+# flake8, isort and yapf with OpenMMLab's settings (setup.cfg) on every
+# tracked Python file; CI runs it before the tests. To apply the formatting:
+#   .venv/bin/python -m isort $$(git ls-files '*.py') && .venv/bin/yapf -i $$(git ls-files '*.py')
+LINT_FILES = $(shell git ls-files '*.py')
+lint: setup
+	@echo "flake8, isort, yapf: $(words $(LINT_FILES)) files"
+	@$(PY) -m flake8 $(LINT_FILES)
+	@$(PY) -m isort --check-only --diff $(LINT_FILES)
+	@$(PY) -m yapf --diff $(LINT_FILES)
+	@echo "lint: clean"
 
 # Fast tests only.
 test-fast: setup

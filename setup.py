@@ -1,5 +1,4 @@
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 
@@ -13,8 +12,10 @@ def read_version() -> str:
 setup(
     name='mmvig',
     version=read_version(),
-    description='Graph-based vision backbones (AttentionViG, SAG-ViT) for OpenMMLab',
-    long_description=open('README.md').read() if osp.exists('README.md') else '',
+    description=
+    'Graph-based vision backbones (AttentionViG, SAG-ViT) for OpenMMLab',
+    long_description=open('README.md').read()
+    if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmvig', 'mmvig.*']),
     python_requires='>=3.9',
@@ -33,13 +34,17 @@ setup(
         'det': ['mmdet>=3.3,<3.4'],
         'seg': ['mmsegmentation>=1.2,<1.3', 'ftfy', 'regex'],
         'timm': ['timm>=1.0'],
-        'all': ['mmpretrain>=1.2,<1.3', 'mmdet>=3.3,<3.4', 'mmsegmentation>=1.2,<1.3',
-                'ftfy', 'regex', 'timm>=1.0'],
+        'all': [
+            'mmpretrain>=1.2,<1.3', 'mmdet>=3.3,<3.4',
+            'mmsegmentation>=1.2,<1.3', 'ftfy', 'regex', 'timm>=1.0'
+        ],
         'deploy': ['onnx', 'onnxruntime'],
         # mmdeploy 1.3.1's dependencies without its protobuf<=3.20.2 pin;
         # mmdeploy itself: pip install mmdeploy==1.3.1 --no-deps (README).
-        'mmdeploy': ['onnx', 'onnxruntime', 'aenum', 'grpcio', 'multiprocess',
-                     'prettytable', 'terminaltables'],
+        'mmdeploy': [
+            'onnx', 'onnxruntime', 'aenum', 'grpcio', 'multiprocess',
+            'prettytable', 'terminaltables'
+        ],
         'tests': ['pytest>=8', 'pytest-timeout', 'onnx', 'onnxruntime'],
     },
     license='Apache License 2.0',

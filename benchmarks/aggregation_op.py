@@ -16,7 +16,6 @@ within 1e-5 relative in float32.
 import copy
 
 import torch
-
 from benchmark_utils import (device, in_fresh_process, machine, median_time,
                              parser, peak_memory_gb, report,
                              saved_for_backward, table, target)
@@ -26,26 +25,32 @@ EQUALITY_BOUND = 1e-5
 
 
 def worker(impl: str, args) -> None:
-    from mmvig.ops.svga_graph import svga_shifts
     from mmvig.ops import svga_cross_attention
+    from mmvig.ops.svga_graph import svga_shifts
     dev = device(args.device)
     torch.manual_seed(0)
-    q, k, v = (torch.randn(1, CHANNELS, HEIGHT, WIDTH, device=dev,
-                           requires_grad=True) for _ in range(3))
+    q, k, v = (
+        torch.randn(
+            1, CHANNELS, HEIGHT, WIDTH, device=dev, requires_grad=True)
+        for _ in range(3))
     log_beta = torch.tensor(2.0, device=dev, requires_grad=True)
     shifts = svga_shifts(HEIGHT, WIDTH, STRIDE)
+
     def step():
-        svga_cross_attention(q, k, v, log_beta, shifts, HEADS,
-                             impl=impl).sum().backward()
+        svga_cross_attention(
+            q, k, v, log_beta, shifts, HEADS, impl=impl).sum().backward()
 
     seconds = median_time(step, dev, args.repeats)
     memory_gb = peak_memory_gb(dev)
     with saved_for_backward() as saved:
         out = svga_cross_attention(q, k, v, log_beta, shifts, HEADS, impl=impl)
     out.sum().backward()
-    report(dict(seconds=seconds, memory_gb=memory_gb,
-                saved_gb=sum(saved.values()) / 1e9,
-                neighbours=shifts.num_neighbours))
+    report(
+        dict(
+            seconds=seconds,
+            memory_gb=memory_gb,
+            saved_gb=sum(saved.values()) / 1e9,
+            neighbours=shifts.num_neighbours))
 
 
 def model_relative_difference(dev: torch.device) -> float:
@@ -63,8 +68,8 @@ def model_relative_difference(dev: torch.device) -> float:
     x = torch.randn(2, 3, 224, 224, device=dev)
     with torch.no_grad():
         pairs = zip(model(x), reference(x))
-        return max(((a - b).abs().max() / b.abs().max()).item()
-                   for a, b in pairs)
+        return max(
+            ((a - b).abs().max() / b.abs().max()).item() for a, b in pairs)
 
 
 def main() -> None:
@@ -72,26 +77,31 @@ def main() -> None:
     if args.worker:
         return worker(args.worker, args)
     dev = device(args.device)
-    impls = ['auto', 'reference'] if dev.type == 'cpu' else [
-        'auto', 'torch', 'reference']
-    labels = {'auto': 'mmvig operator' +
-              (' (Triton)' if dev.type == 'cuda' else ' (PyTorch)'),
-              'torch': 'mmvig operator (PyTorch path)',
-              'reference': 'plain loop over shifts'}
+    impls = ['auto', 'reference'
+             ] if dev.type == 'cpu' else ['auto', 'torch', 'reference']
+    labels = {
+        'auto':
+        'mmvig operator' +
+        (' (Triton)' if dev.type == 'cuda' else ' (PyTorch)'),
+        'torch':
+        'mmvig operator (PyTorch path)',
+        'reference':
+        'plain loop over shifts'
+    }
     print(f'SVGA cross-attention, forward + backward, 1x{CHANNELS}x{HEIGHT}x'
           f'{WIDTH}, {HEADS} heads, stride {STRIDE}; {machine(dev)}')
-    results = {impl: in_fresh_process(__file__, impl, args)
-               for impl in impls}
+    results = {impl: in_fresh_process(__file__, impl, args) for impl in impls}
     ref = results['reference']
     rows = [(labels[impl], r['neighbours'], f'{r["seconds"]:.2f} s',
              f'{ref["seconds"] / r["seconds"]:.1f}x',
              f'{r["memory_gb"]:.2f} GB', f'{r["saved_gb"] * 1e3:.0f} MB')
             for impl, r in results.items()]
-    print(table(('implementation', 'neighbours', 'time', 'speed-up',
-                 'peak memory', 'saved for backward'), rows))
-    target('optimised vs reference AttentionViG-S outputs, relative '
-           'difference (fp32)', model_relative_difference(dev),
-           EQUALITY_BOUND)
+    print(
+        table(('implementation', 'neighbours', 'time', 'speed-up',
+               'peak memory', 'saved for backward'), rows))
+    target(
+        'optimised vs reference AttentionViG-S outputs, relative '
+        'difference (fp32)', model_relative_difference(dev), EQUALITY_BOUND)
 
 
 if __name__ == '__main__':

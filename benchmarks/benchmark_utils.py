@@ -27,16 +27,21 @@ RESULT_PREFIX = 'RESULT '
 # high-water mark), and PyTorch backs allocations of 2 MB or more with
 # transparent huge pages (THP_MEM_ALLOC_ENABLE), so a fresh mapping costs one
 # page fault per 2 MB instead of one per 4 KB.
-HUGE_PAGE_ALLOCATOR = dict(THP_MEM_ALLOC_ENABLE='1',
-                           MALLOC_MMAP_THRESHOLD_=str(4 << 20))
+HUGE_PAGE_ALLOCATOR = dict(
+    THP_MEM_ALLOC_ENABLE='1', MALLOC_MMAP_THRESHOLD_=str(4 << 20))
 
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument('--device', default='auto',
-                   help="'cpu', 'cuda' or 'auto' (cuda when available)")
-    p.add_argument('--repeats', type=int, default=3,
-                   help='timed runs per measurement (the median is kept)')
+    p.add_argument(
+        '--device',
+        default='auto',
+        help="'cpu', 'cuda' or 'auto' (cuda when available)")
+    p.add_argument(
+        '--repeats',
+        type=int,
+        default=3,
+        help='timed runs per measurement (the median is kept)')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     return p
 
@@ -62,7 +67,9 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def median_time(fn: Callable[[], object], dev: torch.device, repeats: int,
+def median_time(fn: Callable[[], object],
+                dev: torch.device,
+                repeats: int,
                 warmup: int = 1) -> float:
     """Median wall time of ``fn()`` in seconds after ``warmup`` runs."""
     for _ in range(warmup):
@@ -101,9 +108,11 @@ def saved_for_backward() -> Iterator[Dict[int, int]]:
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks',
-        'uordblks', 'fordblks', 'keepcost')]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd',
+                     'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')
+    ]
 
 
 @contextlib.contextmanager
@@ -135,17 +144,26 @@ def report(result: dict) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
-def in_fresh_process(script: str, worker: str, args: argparse.Namespace,
+def in_fresh_process(script: str,
+                     worker: str,
+                     args: argparse.Namespace,
                      extra: Sequence[str] = (),
                      env: Optional[Dict[str, str]] = None) -> dict:
     """Run ``script --worker worker`` in a new interpreter (so that its peak
     memory is its own), with ``env`` added to its environment, and return
     what it reported."""
-    cmd = [sys.executable, osp.abspath(script), '--worker', worker, '--device',
-           args.device, '--repeats', str(args.repeats), *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONWARNINGS='ignore',
-                                   **(env or {})))
+    cmd = [
+        sys.executable,
+        osp.abspath(script), '--worker', worker, '--device', args.device,
+        '--repeats',
+        str(args.repeats), *extra
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONWARNINGS='ignore', **(env or {})))
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])
@@ -157,8 +175,9 @@ def build_backbone(name: str) -> torch.nn.Module:
     """``resnet50`` (mmpretrain), ``pvig-<arch>`` (mmpretrain's PyramidVig),
     ``attentionvig-<s|m|b>`` or ``sagvit-<small|base>`` as the COCO config
     builds it, optionally with ``:<json of backbone overrides>``."""
-    import mmvig  # noqa: F401
     from mmpretrain.models import PyramidVig, ResNet
+
+    import mmvig  # noqa: F401
     if name == 'resnet50':
         return ResNet(depth=50)
     if name.startswith('pvig-'):
@@ -191,13 +210,17 @@ def build_coco_backbone(family: str, arch: str,
 def table(header: Sequence[str], rows: List[Sequence]) -> str:
     cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(r, widths)) + ' |'
-             for r in cells]
+    lines = [
+        '| ' + ' | '.join(c.ljust(w) for c, w in zip(r, widths)) + ' |'
+        for r in cells
+    ]
     lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     return '\n'.join(lines)
 
 
-def target(description: str, value: float, bound: float,
+def target(description: str,
+           value: float,
+           bound: float,
            at_most: bool = True) -> bool:
     met = value <= bound if at_most else value >= bound
     relation = '<=' if at_most else '>='

@@ -30,8 +30,10 @@ def fold_batchnorm_after_conv(model: nn.Module, example: torch.Tensor) -> int:
     def outputs():
         with torch.no_grad():
             out = model(example)
-        return torch.cat([o.flatten() for o in (
-            out if isinstance(out, (tuple, list)) else [out])])
+        return torch.cat([
+            o.flatten()
+            for o in (out if isinstance(out, (tuple, list)) else [out])
+        ])
 
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
@@ -43,9 +45,11 @@ def fold_batchnorm_after_conv(model: nn.Module, example: torch.Tensor) -> int:
     for hook in hooks:
         hook.remove()
     keep.clear()
-    parents = {id(child): (parent, name)
-               for parent in model.modules()
-               for name, child in parent.named_children()}
+    parents = {
+        id(child): (parent, name)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+    }
     folded = 0
     for conv, norm in pairs:
         parent, name = parents[id(norm)]
@@ -53,8 +57,8 @@ def fold_batchnorm_after_conv(model: nn.Module, example: torch.Tensor) -> int:
         bias = None if conv.bias is None else conv.bias.detach().clone()
         fold_batchnorm(conv, norm)
         setattr(parent, name, nn.Identity())
-        if float((outputs() - expected).abs().max() /
-                 expected.abs().max()) <= 1e-5:
+        change = (outputs() - expected).abs().max() / expected.abs().max()
+        if float(change) <= 1e-5:
             folded += 1
             continue
         with torch.no_grad():  # something else reads this conv's output

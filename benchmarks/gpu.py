@@ -34,8 +34,8 @@ if '--smoke' in sys.argv:  # before triton is imported
     os.environ.setdefault('TRITON_INTERPRET', '1')
 
 import torch  # noqa: E402
-
-from benchmark_utils import build_backbone, machine, median_time, table, target  # noqa: E402,E501
+from benchmark_utils import machine  # noqa: E402,E501
+from benchmark_utils import build_backbone, median_time, table, target
 
 HEADS, STRIDE, BATCH = 8, 2, 2
 MODELS = {'AttentionViG-S': 48, 'AttentionViG-B': 64}
@@ -113,47 +113,56 @@ def operator_part(dev, sizes: Sizes, bandwidth: float, flops: float):
                 dtype = torch.bfloat16 if autocast else torch.float32
                 for impl in ('triton', 'torch'):
                     # under autocast q, k, v come from bf16 convolutions
-                    inputs = [t.to(dtype).requires_grad_() for t in
-                              (q, k, v)] + [log_beta.clone().requires_grad_()]
+                    inputs = [t.to(dtype).requires_grad_() for t in (q, k, v)
+                              ] + [log_beta.clone().requires_grad_()]
 
                     def forward():
-                        with torch.autocast(dev.type, torch.bfloat16,
-                                            enabled=autocast):
+                        with torch.autocast(
+                                dev.type, torch.bfloat16, enabled=autocast):
                             return svga_cross_attention(
                                 *inputs, shifts, HEADS, 'none', impl)
 
                     def step():
                         out = forward()
-                        return out, torch.autograd.grad(out, inputs,
-                                                        grad.to(out.dtype))
+                        return out, torch.autograd.grad(
+                            out, inputs, grad.to(out.dtype))
 
                     with torch.no_grad():
                         fwd = median_time(forward, dev, sizes.repeats)
                     both = median_time(step, dev, sizes.repeats)
                     out, grads = step()
                     results[impl], times[impl] = (out, *grads), (fwd, both)
-                errors = [relative(a, b) for a, b in zip(results['triton'],
-                                                         results['torch'])]
+                errors = [
+                    relative(a, b)
+                    for a, b in zip(results['triton'], results['torch'])
+                ]
                 bound = operator_bound(shape, shifts, bandwidth, flops)
                 tri, ref = times['triton'], times['torch']
-                rows.append([label, stage, f'{shape[2]}x{shape[3]}',
-                             precision, f'{tri[0] * 1e3:.3f}',
-                             f'{tri[1] * 1e3:.3f}', f'{ref[0] * 1e3:.3f}',
-                             f'{ref[1] * 1e3:.3f}', f'{bound * 1e3:.3f}',
-                             f'{tri[1] / bound:.1f}x',
-                             f'{max(errors[:4]):.1e}', f'{errors[4]:.1e}'])
+                rows.append([
+                    label, stage, f'{shape[2]}x{shape[3]}', precision,
+                    f'{tri[0] * 1e3:.3f}', f'{tri[1] * 1e3:.3f}',
+                    f'{ref[0] * 1e3:.3f}', f'{ref[1] * 1e3:.3f}',
+                    f'{bound * 1e3:.3f}', f'{tri[1] / bound:.1f}x',
+                    f'{max(errors[:4]):.1e}', f'{errors[4]:.1e}'
+                ])
                 if not autocast:
                     met &= max(errors[:4]) <= 1e-4 and errors[4] <= 1e-3
                 if (label, stage, precision) == ('AttentionViG-S', 1,
                                                  'float32'):
                     stage1 = tri[1] / bound
-    print(table(['model', 'stage', 'map', 'precision', 'Triton fwd ms',
-                 'Triton fwd+bwd ms', 'PyTorch fwd ms', 'PyTorch fwd+bwd ms',
-                 'bound ms', 'Triton / bound', 'out, dq, dk, dv rel. diff',
-                 'dbeta rel. diff'], rows))
-    target('float32 Triton vs PyTorch: outputs and q/k/v gradients within '
-           '1e-4, beta gradient within 1e-3 (1 = yes)', float(met), 1,
-           at_most=False)
+    print(
+        table([
+            'model', 'stage', 'map', 'precision', 'Triton fwd ms',
+            'Triton fwd+bwd ms', 'PyTorch fwd ms', 'PyTorch fwd+bwd ms',
+            'bound ms', 'Triton / bound', 'out, dq, dk, dv rel. diff',
+            'dbeta rel. diff'
+        ], rows))
+    target(
+        'float32 Triton vs PyTorch: outputs and q/k/v gradients within '
+        '1e-4, beta gradient within 1e-3 (1 = yes)',
+        float(met),
+        1,
+        at_most=False)
     target('-S stage 1 at 800x1344, forward + backward / bound', stage1,
            OPERATOR_BOUND)
 
@@ -181,18 +190,22 @@ def train_part(dev, sizes: Sizes) -> None:
         if dev.type == 'cuda':
             torch.cuda.reset_peak_memory_stats(dev)
         seconds = median_time(step, dev, sizes.repeats)
-        memory = (torch.cuda.max_memory_allocated(dev) / 1e9
-                  if dev.type == 'cuda' else float('nan'))
+        memory = (
+            torch.cuda.max_memory_allocated(dev) /
+            1e9 if dev.type == 'cuda' else float('nan'))
         results[label] = (seconds, memory)
         model = x = None  # frees its memory before the next model
         if dev.type == 'cuda':
             torch.cuda.empty_cache()
     reference = results['ResNet-50 (mmpretrain)']
-    print(table(['backbone', 'step ms', 'vs ResNet-50', 'max allocated GB',
-                 'vs ResNet-50'],
-                [[label, f'{s * 1e3:.1f}', f'{s / reference[0]:.2f}x',
-                  f'{m:.2f}', f'{m / reference[1]:.2f}x']
-                 for label, (s, m) in results.items()]))
+    print(
+        table([
+            'backbone', 'step ms', 'vs ResNet-50', 'max allocated GB',
+            'vs ResNet-50'
+        ], [[
+            label, f'{s * 1e3:.1f}', f'{s / reference[0]:.2f}x', f'{m:.2f}',
+            f'{m / reference[1]:.2f}x'
+        ] for label, (s, m) in results.items()]))
     for label, bound in TRAIN_TARGETS:
         if label in results:
             target(f'{label} training step time / ResNet-50 (COCO config)',
@@ -200,12 +213,14 @@ def train_part(dev, sizes: Sizes) -> None:
 
 
 def throughput_part(dev, sizes: Sizes) -> None:
-    import mmvig
     from mmpretrain.models import ResNet
+
+    import mmvig
     models = {'ResNet-50 (mmpretrain)': lambda: ResNet(depth=50)}
     for label in sizes.models:
         models[label] = (lambda arch: lambda: mmvig.AttentionViG(
-            arch=arch, out_indices=(3, )))(label[-1].lower())
+            arch=arch, out_indices=(3, )))(
+                label[-1].lower())
     size = sizes.classification
     x = torch.randn(sizes.batch, 3, size, size, device=dev)
     rows = []
@@ -219,8 +234,11 @@ def throughput_part(dev, sizes: Sizes) -> None:
             if mode == 'compiled':
                 run = torch.compile(model, mode='reduce-overhead')
             with torch.no_grad():
-                seconds = median_time(lambda: run(x), dev, sizes.repeats,
-                                      warmup=3 if mode == 'compiled' else 1)
+                seconds = median_time(
+                    lambda: run(x),
+                    dev,
+                    sizes.repeats,
+                    warmup=3 if mode == 'compiled' else 1)
             row.append(f'{sizes.batch / seconds:.0f}')
         rows.append(row + ['skipped (smoke)'] * (2 - len(modes)))
     print(table(['model', 'eager img/s', 'compiled img/s'], rows))
@@ -228,11 +246,15 @@ def throughput_part(dev, sizes: Sizes) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--smoke', action='store_true',
-                   help='toy sizes on the CPU (checks the script runs)')
-    p.add_argument('--parts', nargs='+', default=['operator', 'train',
-                                                  'throughput'],
-                   choices=['operator', 'train', 'throughput'])
+    p.add_argument(
+        '--smoke',
+        action='store_true',
+        help='toy sizes on the CPU (checks the script runs)')
+    p.add_argument(
+        '--parts',
+        nargs='+',
+        default=['operator', 'train', 'throughput'],
+        choices=['operator', 'train', 'throughput'])
     args = p.parse_args()
     sizes = Sizes(args.smoke)
     if not args.smoke and not torch.cuda.is_available():

@@ -17,17 +17,15 @@ import math
 from typing import List, Tuple
 
 import torch
-
-from benchmark_utils import (build_coco_backbone, device, machine,
-                             median_time, parser, table)
+from benchmark_utils import (build_coco_backbone, device, machine, median_time,
+                             parser, table)
 
 SETTINGS = {
     'stride 2 (paper, default)': dict(graph_strides=2),
     'K = (8, 4, 2, 1) (GreedyViG)': dict(graph_strides=(8, 4, 2, 1)),
 }
 # size label -> (height, width, batch, builds the COCO backbone)
-SIZES = {'224x224': (224, 224, 16, False),
-         '800x1333': (800, 1333, 1, True)}
+SIZES = {'224x224': (224, 224, 16, False), '800x1333': (800, 1333, 1, True)}
 
 
 def graph_cost(model, height: int, width: int) -> Tuple[List[int], float]:
@@ -64,17 +62,20 @@ def main() -> None:
         reference = None
         for label, graph in SETTINGS.items():
             torch.manual_seed(0)
-            model = (build_coco_backbone('attentionvig', 's', graph) if coco
-                     else mmvig.AttentionViG('s', **graph)).to(dev)
+            model = (build_coco_backbone('attentionvig', 's', graph)
+                     if coco else mmvig.AttentionViG('s', **graph)).to(dev)
             neighbours, gmacs = graph_cost(model, height, width)
             seconds = step_time(model, x, dev, args.repeats)
             reference = reference or seconds
-            rows.append([size, label, ', '.join(map(str, neighbours)),
-                         f'{gmacs:.3f}', f'{batch}', f'{seconds:.2f} s',
-                         f'{seconds / reference:.2f}x'])
-    print(table(['input', 'SVGA strides', 'neighbours per node (stages 1-4)',
-                 'aggregation GMACs', 'batch', 'training step',
-                 'vs paper'], rows))
+            rows.append([
+                size, label, ', '.join(map(str, neighbours)), f'{gmacs:.3f}',
+                f'{batch}', f'{seconds:.2f} s', f'{seconds / reference:.2f}x'
+            ])
+    print(
+        table([
+            'input', 'SVGA strides', 'neighbours per node (stages 1-4)',
+            'aggregation GMACs', 'batch', 'training step', 'vs paper'
+        ], rows))
 
 
 if __name__ == '__main__':

@@ -30,8 +30,11 @@ TIMM_BOUND, MMDET_BOUND = 1.3, 1.15
 def time_import(statement: str) -> float:
     code = ('import time; start = time.perf_counter(); '
             f'{statement}; print(time.perf_counter() - start)')
-    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, '-c', code],
+                         cwd=ROOT,
+                         check=True,
+                         capture_output=True,
+                         text=True).stdout
     return float(out.split()[-1])
 
 
@@ -47,16 +50,16 @@ def main() -> None:
         for label, statement in STATEMENTS.items():
             times[label].append(time_import(statement))
     median = {label: statistics.median(t) for label, t in times.items()}
-    rows = [[f'import {label}', f'{median[label]:.2f} s',
-             f'{min(times[label]):.2f}-{max(times[label]):.2f} s']
-            for label in STATEMENTS]
+    rows = [[
+        f'import {label}', f'{median[label]:.2f} s',
+        f'{min(times[label]):.2f}-{max(times[label]):.2f} s'
+    ] for label in STATEMENTS]
     print(table(['statement', 'median', 'range'], rows))
     target('import timm, mmvig / import torch, timm',
            median['timm, mmvig (a timm user)'] / median['torch, timm'],
            TIMM_BOUND)
     target('import mmdet.models, mmvig / import mmdet.models',
-           median['mmdet.models, mmvig'] / median['mmdet.models'],
-           MMDET_BOUND)
+           median['mmdet.models, mmvig'] / median['mmdet.models'], MMDET_BOUND)
 
 
 if __name__ == '__main__':

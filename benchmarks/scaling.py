@@ -10,15 +10,15 @@ is the least-squares slope in log-log.
     python benchmarks/scaling.py [--device cpu|cuda] [--repeats 3]
 """
 import torch
-
 from benchmark_utils import (device, fitted_exponent, machine, median_time,
                              parser, table, target)
 
 SIZES = (224, 448, 672, 896, 1120)
 SETTINGS = {
-    'stride 2, no cap (paper)': dict(graph_strides=2, max_shifts=None),
+    'stride 2, no cap (paper)':
+    dict(graph_strides=2, max_shifts=None),
     'stride 2, shifts capped at the 224 graph':
-        dict(graph_strides=2, max_shifts=(27, 13, 6, 3)),
+    dict(graph_strides=2, max_shifts=(27, 13, 6, 3)),
 }
 CAPPED = 'stride 2, shifts capped at the 224 graph'
 EXPONENT_BOUND = 1.1
@@ -43,11 +43,11 @@ def main() -> None:
         seconds = []
         for x in inputs:
             with torch.no_grad():
-                seconds.append(median_time(lambda: model(x), dev,
-                                           args.repeats))
+                seconds.append(
+                    median_time(lambda: model(x), dev, args.repeats))
         exponents[label] = fitted_exponent([s * s for s in SIZES], seconds)
-        rows.append([label] + [f'{s * 1000:.0f} ms' for s in seconds] +
-                    [f'{exponents[label]:.2f}'])
+        rows.append([label] + [f'{s * 1000:.0f} ms'
+                               for s in seconds] + [f'{exponents[label]:.2f}'])
     print(table(['graph'] + [f'{s}px' for s in SIZES] + ['exponent'], rows))
     target('time ~ pixels^e exponent with capped shifts', exponents[CAPPED],
            EXPONENT_BOUND)

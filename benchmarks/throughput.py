@@ -33,11 +33,9 @@ import tempfile
 from typing import Callable, Dict, Optional
 
 import torch
-
-from fold_peers import fold_batchnorm_after_conv
 from benchmark_utils import (build_backbone, device, machine, median_time,
                              parser, table, target)
-
+from fold_peers import fold_batchnorm_after_conv
 
 BATCH, SIZE = 32, 224
 MODELS = {
@@ -53,9 +51,11 @@ MODELS = {
 }
 MODES = ('eager', 'folded', 'compiled', 'onnxruntime')
 # AttentionViG model -> the PyramidVig closest in parameters.
-VIG_PEER = {'AttentionViG-S': 'PyramidVig-Ti (mmpretrain)',
-            'AttentionViG-M': 'PyramidVig-S (mmpretrain)',
-            'AttentionViG-B': 'PyramidVig-S (mmpretrain)'}
+VIG_PEER = {
+    'AttentionViG-S': 'PyramidVig-Ti (mmpretrain)',
+    'AttentionViG-M': 'PyramidVig-S (mmpretrain)',
+    'AttentionViG-B': 'PyramidVig-S (mmpretrain)'
+}
 REFERENCE = 'ResNet-50 (mmpretrain)'
 # The eager targets, and the deploy targets (best mode against ResNet-50's
 # best mode; -B has 1.18x ResNet-50's MACs).
@@ -67,15 +67,17 @@ ONNX_TARGETS = BEST_TARGETS
 
 
 def build(name: str) -> torch.nn.Module:
-    """A backbone of :func:`benchmark_utils.build_backbone`, or AttentionViG ``name``
-    with the ImageNet configs' (default) settings. SAG-ViT returns its class
-    token, as in its ImageNet configs."""
+    """A backbone of :func:`benchmark_utils.build_backbone`, or AttentionViG
+    ``name`` with the ImageNet configs' (default) settings. SAG-ViT returns its
+    class token, as in its ImageNet configs."""
     import mmvig
     if name in ('s', 'm', 'b'):
         return mmvig.AttentionViG(arch=name, out_indices=(3, ))
     if name.startswith('sagvit-'):
-        return mmvig.SAGViT(arch=name[len('sagvit-'):], out_indices=(3, ),
-                            out_type='cls_token')
+        return mmvig.SAGViT(
+            arch=name[len('sagvit-'):],
+            out_indices=(3, ),
+            out_type='cls_token')
     return build_backbone(name)
 
 
@@ -108,12 +110,11 @@ def compiled(model: torch.nn.Module, x: torch.Tensor) -> Callable:
     return lambda: model(x_cl)
 
 
-def onnxruntime_runner(model: torch.nn.Module, x: torch.Tensor,
-                       directory: str, label: str) -> Callable:
+def onnxruntime_runner(model: torch.nn.Module, x: torch.Tensor, directory: str,
+                       label: str) -> Callable:
     """The (already folded) model exported by mmvig's exporter, run by
     onnxruntime."""
-    from mmvig.deploy import (export_onnx, onnxruntime_session,
-                              use_standard_ops)
+    from mmvig.deploy import export_onnx, onnxruntime_session, use_standard_ops
     path = osp.join(directory, re.sub(r'\W+', '_', label) + '.onnx')
     export_onnx(use_standard_ops(model), path, (SIZE, SIZE))
     session = onnxruntime_session(path)
@@ -139,8 +140,8 @@ def runners(mode: str, models: Dict[str, torch.nn.Module], x: torch.Tensor,
     return out
 
 
-def time_round_robin(calls: Dict[str, Callable], dev, repeats: int
-                     ) -> Dict[str, float]:
+def time_round_robin(calls: Dict[str, Callable], dev,
+                     repeats: int) -> Dict[str, float]:
     times = {label: [] for label, call in calls.items() if callable(call)}
     with torch.no_grad():
         for repeat in range(repeats + 1):
@@ -158,8 +159,8 @@ def profile(call: Callable, label: str, mode: str) -> None:
             as prof:
         call()
     print(f'\n{label}, {mode}: top operators by self CPU time')
-    print(prof.key_averages().table(sort_by='self_cpu_time_total',
-                                    row_limit=8))
+    print(prof.key_averages().table(
+        sort_by='self_cpu_time_total', row_limit=8))
 
 
 def main() -> None:
@@ -176,8 +177,10 @@ def main() -> None:
         torch.manual_seed(0)
         models[label] = build(name).to(dev)
         models[label].eval()  # mmpretrain's train() returns None
-    params = {label: sum(p.numel() for p in m.parameters()) / 1e6
-              for label, m in models.items()}
+    params = {
+        label: sum(p.numel() for p in m.parameters()) / 1e6
+        for label, m in models.items()
+    }
     results: Dict[str, Dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as directory:
         for mode in args.modes:
@@ -187,12 +190,16 @@ def main() -> None:
                         models[label] = folded(models[label], x)
                     except Exception as error:  # noqa: BLE001
                         models[label] = f'{type(error).__name__}: {error}'
-            live = {k: m for k, m in models.items()
-                    if isinstance(m, torch.nn.Module)}
+            live = {
+                k: m
+                for k, m in models.items() if isinstance(m, torch.nn.Module)
+            }
             calls = runners(mode, live, x, directory)
             speeds = time_round_robin(calls, dev, args.repeats)
-            results[mode] = {label: speeds.get(label, calls.get(
-                label, models[label])) for label in MODELS}
+            results[mode] = {
+                label: speeds.get(label, calls.get(label, models[label]))
+                for label in MODELS
+            }
             if args.profile:
                 for label in ('AttentionViG-S', REFERENCE):
                     if callable(calls.get(label)):
@@ -204,8 +211,8 @@ def main() -> None:
         for mode in results:
             value = results[mode][label]
             row += ([f'{value:.1f}', f'{value / ref[mode]:.2f}x']
-                    if isinstance(value, float) and
-                    isinstance(ref[mode], float) else [str(value), ''])
+                    if isinstance(value, float)
+                    and isinstance(ref[mode], float) else [str(value), ''])
         rows.append(row)
     header = ['backbone', 'params']
     for mode in results:
@@ -215,23 +222,37 @@ def main() -> None:
         eager = results['eager']
         peers = [(label, eager[label] / eager[peer])
                  for label, peer in VIG_PEER.items()]
-        print('eager vs the PyramidVig peer: ' + ', '.join(
-            f'{label} {ratio:.2f}x' for label, ratio in peers))
+        print('eager vs the PyramidVig peer: ' +
+              ', '.join(f'{label} {ratio:.2f}x' for label, ratio in peers))
         for label, bound in TARGETS:
-            target(f'{label} img/s / ResNet-50 (eager)',
-                   eager[label] / eager[REFERENCE], bound, at_most=False)
+            target(
+                f'{label} img/s / ResNet-50 (eager)',
+                eager[label] / eager[REFERENCE],
+                bound,
+                at_most=False)
     onnx = results.get('onnxruntime', {})
-    if all(isinstance(onnx.get(k), float)
-           for k in [REFERENCE] + [label for label, _ in ONNX_TARGETS]):
+    if all(
+            isinstance(onnx.get(k), float)
+            for k in [REFERENCE] + [label for label, _ in ONNX_TARGETS]):
         for label, bound in ONNX_TARGETS:
-            target(f'{label} img/s / ResNet-50 (onnxruntime)',
-                   onnx[label] / onnx[REFERENCE], bound, at_most=False)
-    best = {label: max((results[m][label] for m in results
-                        if isinstance(results[m][label], float)), default=0.)
-            for label in MODELS}
+            target(
+                f'{label} img/s / ResNet-50 (onnxruntime)',
+                onnx[label] / onnx[REFERENCE],
+                bound,
+                at_most=False)
+    best = {
+        label:
+        max((results[m][label]
+             for m in results if isinstance(results[m][label], float)),
+            default=0.)
+        for label in MODELS
+    }
     for label, bound in BEST_TARGETS:
-        target(f'{label} best mode / ResNet-50 best mode',
-               best[label] / best[REFERENCE], bound, at_most=False)
+        target(
+            f'{label} best mode / ResNet-50 best mode',
+            best[label] / best[REFERENCE],
+            bound,
+            at_most=False)
 
 
 if __name__ == '__main__':

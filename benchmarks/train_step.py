@@ -8,8 +8,8 @@ settings of ``configs/mask_rcnn_<model>_<arch>_coco.py`` (AttentionViG: the
 paper's SVGA stride 2, activation checkpointing as configured); ResNet-50 is
 mmpretrain's. SAG-ViT rows are measured for reference, with no target. The
 memory target reads the peak of memory in use: on a GPU the allocated
-memory, on the CPU "malloc in use" (``benchmark_utils.malloc_in_use_peak``, one more
-step, sampled after every op: what the process held at most, heap free
+memory, on the CPU "malloc in use" (``benchmark_utils.malloc_in_use_peak``, one
+more step, sampled after every op: what the process held at most, heap free
 space not counted, the CPU counterpart of ``max_memory_allocated``). Peak
 resident memory is printed for information; "saved for backward" (what
 autograd holds between the passes, by storage) shows how much of the memory
@@ -17,9 +17,9 @@ is activations.
 
 On the CPU every model is measured twice, in process environments that
 differ only in the allocator: glibc's defaults, and large tensors on their
-own huge-page mappings (``benchmark_utils.HUGE_PAGE_ALLOCATOR``). With the defaults
-the resident set is the high-water mark of glibc's heap, which grows past
-the live tensors when small allocations split the holes that freed
+own huge-page mappings (``benchmark_utils.HUGE_PAGE_ALLOCATOR``). With the
+defaults the resident set is the high-water mark of glibc's heap, which grows
+past the live tensors when small allocations split the holes that freed
 activations leave; with the second setting it follows the live tensors.
 Both are printed.
 
@@ -30,7 +30,6 @@ import contextlib
 import json
 
 import torch
-
 from benchmark_utils import (HUGE_PAGE_ALLOCATOR, build_backbone, device,
                              in_fresh_process, machine, malloc_in_use_peak,
                              median_time, parser, peak_memory_gb, report,
@@ -38,14 +37,20 @@ from benchmark_utils import (HUGE_PAGE_ALLOCATOR, build_backbone, device,
 
 HEIGHT, WIDTH = 800, 1344
 MODELS = {
-    'ResNet-50 (mmpretrain)': 'resnet50',
-    'AttentionViG-S': 'attentionvig-s',
-    'AttentionViG-M': 'attentionvig-m',
-    'AttentionViG-B': 'attentionvig-b',
+    'ResNet-50 (mmpretrain)':
+    'resnet50',
+    'AttentionViG-S':
+    'attentionvig-s',
+    'AttentionViG-M':
+    'attentionvig-m',
+    'AttentionViG-B':
+    'attentionvig-b',
     'AttentionViG-S, no checkpointing':
-        'attentionvig-s:' + json.dumps(dict(with_cp=False)),
-    'SAG-ViT small': 'sagvit-small',
-    'SAG-ViT base': 'sagvit-base',
+    'attentionvig-s:' + json.dumps(dict(with_cp=False)),
+    'SAG-ViT small':
+    'sagvit-small',
+    'SAG-ViT base':
+    'sagvit-base',
 }
 REFERENCE = 'ResNet-50 (mmpretrain)'
 # (model, peak memory bound, time bound), both relative to ResNet-50.
@@ -67,14 +72,15 @@ def worker(name: str, args) -> None:
     seconds = median_time(step, dev, args.repeats)
     result = dict(seconds=seconds, memory_gb=peak_memory_gb(dev))
     if args.breakdown:  # one more step, after the peak was read
-        in_use = (malloc_in_use_peak() if dev.type == 'cpu' else
-                  contextlib.nullcontext([float('nan')]))
+        in_use = (
+            malloc_in_use_peak()
+            if dev.type == 'cpu' else contextlib.nullcontext([float('nan')]))
         with in_use as in_use_gb:
             with saved_for_backward() as saved:
                 outs = model(x)
             sum(o.float().mean() for o in outs).backward()
-        result.update(saved_gb=sum(saved.values()) / 1e9,
-                      in_use_gb=in_use_gb[0])
+        result.update(
+            saved_gb=sum(saved.values()) / 1e9, in_use_gb=in_use_gb[0])
     report(result)
 
 
@@ -94,14 +100,22 @@ def main() -> None:
         settings = {' (glibc)': None, ' (huge pages)': HUGE_PAGE_ALLOCATOR}
     default = next(iter(settings))
     results = {
-        (label, setting): in_fresh_process(
-            __file__, name, args, env=env,
+        (label, setting):
+        in_fresh_process(
+            __file__,
+            name,
+            args,
+            env=env,
             extra=['--breakdown'] if setting == default else [])
-        for label, name in MODELS.items() for setting, env in settings.items()}
+        for label, name in MODELS.items()
+        for setting, env in settings.items()
+    }
     header, rows = ['backbone'], []
     for setting in settings:
-        header += [f'peak memory{setting}', 'vs ResNet-50', f'time{setting}',
-                   'vs ResNet-50']
+        header += [
+            f'peak memory{setting}', 'vs ResNet-50', f'time{setting}',
+            'vs ResNet-50'
+        ]
     header.append('saved for backward')
     if dev.type == 'cpu':
         header.append('malloc in use (peak)')
@@ -109,10 +123,12 @@ def main() -> None:
         row = [label]
         for setting in settings:
             r, ref = results[label, setting], results[REFERENCE, setting]
-            row += [f'{r["memory_gb"]:.2f} GB',
-                    f'{r["memory_gb"] / ref["memory_gb"]:.2f}x',
-                    f'{r["seconds"]:.2f} s',
-                    f'{r["seconds"] / ref["seconds"]:.2f}x']
+            row += [
+                f'{r["memory_gb"]:.2f} GB',
+                f'{r["memory_gb"] / ref["memory_gb"]:.2f}x',
+                f'{r["seconds"]:.2f} s',
+                f'{r["seconds"] / ref["seconds"]:.2f}x'
+            ]
         row.append(f'{results[label, default]["saved_gb"]:.2f} GB')
         if dev.type == 'cpu':
             row.append(f'{results[label, default]["in_use_gb"]:.2f} GB')

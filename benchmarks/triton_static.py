@@ -27,8 +27,6 @@ from typing import Dict, List, NamedTuple, Tuple
 # Ahead-of-time compilation needs the JIT kernels, not interpreted ones.
 os.environ.pop('TRITON_INTERPRET', None)
 
-import torch  # noqa: E402
-
 from benchmark_utils import table, target  # noqa: E402
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -62,8 +60,10 @@ class Config(NamedTuple):
 
 
 def configs() -> List[Config]:
-    return [Config(m, s, stage, n, p) for m in MODELS for s in SIZES
-            for stage in range(1, 5) for n in NORMALIZATIONS for p in PASSES]
+    return [
+        Config(m, s, stage, n, p) for m in MODELS for s in SIZES
+        for stage in range(1, 5) for n in NORMALIZATIONS for p in PASSES
+    ]
 
 
 def _launches(config: Config):
@@ -71,17 +71,17 @@ def _launches(config: Config):
     from mmvig.ops.svga_graph import svga_shifts
     shape = config.shape()
     shifts = svga_shifts(shape[3], shape[4], STRIDE)
-    return launches(shape, shifts, config.normalize,
-                    backward=config.pass_ == 'backward')
+    return launches(
+        shape, shifts, config.normalize, backward=config.pass_ == 'backward')
 
 
 def _specialisation(launch) -> Tuple:
     """What the compiled code depends on: constexprs exactly, runtime
     integers by their divisibility by 16."""
     constexprs = {p.name for p in launch.kernel.params if p.is_constexpr}
-    return (launch.kernel.__name__, ) + tuple(sorted(
-        (k, v if k in constexprs or k == 'num_warps' else v % 16 == 0)
-        for k, v in launch.scalars.items()))
+    return (launch.kernel.__name__, ) + tuple(
+        sorted((k, v if k in constexprs or k == 'num_warps' else v % 16 == 0)
+               for k, v in launch.scalars.items()))
 
 
 def _compile(config_index: int, launch_index: int):
@@ -99,11 +99,16 @@ def compile_all(jobs: int) -> Dict[Config, List[Tuple[object, list]]]:
         for li, launch in enumerate(plans[config]):
             unique.setdefault(_specialisation(launch), (ci, li))
     with ProcessPoolExecutor(jobs) as pool:
-        futures = {key: pool.submit(_compile, *where)
-                   for key, where in unique.items()}
+        futures = {
+            key: pool.submit(_compile, *where)
+            for key, where in unique.items()
+        }
         reports = {key: future.result() for key, future in futures.items()}
-    return {config: [(launch, reports[_specialisation(launch)])
-                     for launch in plans[config]] for config in configs()}
+    return {
+        config: [(launch, reports[_specialisation(launch)])
+                 for launch in plans[config]]
+        for config in configs()
+    }
 
 
 def summarise(compiled) -> Dict[str, Dict]:
@@ -118,16 +123,22 @@ def summarise(compiled) -> Dict[str, Dict]:
             precisions = set()
             for launch, reports in launches:
                 r = reports[arch_index]
-                instructions += (math.prod(launch.grid) * launch.iterations *
-                                 r.loop_instructions * r.num_warps)
+                instructions += (
+                    math.prod(launch.grid) * launch.iterations *
+                    r.loop_instructions * r.num_warps)
                 regs, shared = max(regs, r.registers), max(shared, r.shared)
                 spills += r.spills
                 precisions |= set(r.dot_precisions)
             out[f'{config.key} sm_{arch}'] = dict(
-                per_edge=round(instructions / edges, 3), registers=regs,
-                spills=spills, shared=shared, precisions=sorted(precisions),
-                kernels=sorted({launch.kernel.__name__.strip('_')
-                                for launch, _ in launches}))
+                per_edge=round(instructions / edges, 3),
+                registers=regs,
+                spills=spills,
+                shared=shared,
+                precisions=sorted(precisions),
+                kernels=sorted({
+                    launch.kernel.__name__.strip('_')
+                    for launch, _ in launches
+                }))
     return out
 
 
@@ -148,27 +159,34 @@ def main() -> None:
     rows = []
     for config in configs():
         shape = config.shape()
-        row = [config.model, config.size, config.stage,
-               f'{shape[3]}x{shape[4]}, d={shape[2]}', config.normalize,
-               config.pass_]
+        row = [
+            config.model, config.size, config.stage,
+            f'{shape[3]}x{shape[4]}, d={shape[2]}', config.normalize,
+            config.pass_
+        ]
         for arch in (80, 90):
             new = figures[f'{config.key} sm_{arch}']
             old = baseline['figures'][f'{config.key} sm_{arch}']
-            row += [f'{new["registers"]} / {new["spills"]} / '
-                    f'{new["shared"] // 1024}K',
-                    f'{new["per_edge"]:.2f} ({old[0]:.2f}, '
-                    f'{old[0] / new["per_edge"]:.1f}x)']
+            row += [
+                f'{new["registers"]} / {new["spills"]} / '
+                f'{new["shared"] // 1024}K',
+                f'{new["per_edge"]:.2f} ({old[0]:.2f}, '
+                f'{old[0] / new["per_edge"]:.1f}x)'
+            ]
         rows.append(row)
-    print(table(['model', 'input', 'stage', 'map', 'norm', 'pass',
-                 'sm_80 regs / spills / smem', 'sm_80 instr/edge (before)',
-                 'sm_90 regs / spills / smem', 'sm_90 instr/edge (before)'],
-                rows))
+    print(
+        table([
+            'model', 'input', 'stage', 'map', 'norm', 'pass',
+            'sm_80 regs / spills / smem', 'sm_80 instr/edge (before)',
+            'sm_90 regs / spills / smem', 'sm_90 instr/edge (before)'
+        ], rows))
     kernels = sorted({k for f in figures.values() for k in f['kernels']})
     print('kernels:', ', '.join(kernels))
     precisions = sorted({p for f in figures.values() for p in f['precisions']})
-    print('tl.dot input precision:', ', '.join(precisions),
-          '(every product is three of them over a big + small split of its '
-          'operands: float32 accuracy)')
+    print(
+        'tl.dot input precision:', ', '.join(precisions),
+        '(every product is three of them over a big + small split of its '
+        'operands: float32 accuracy)')
     target('spill bytes, every launch on sm_80 and sm_90',
            max(f['spills'] for f in figures.values()), 0)
     for normalize in NORMALIZATIONS:
@@ -176,9 +194,13 @@ def main() -> None:
             for arch in (80, 90):
                 key = f's 800x1344 stage1 {normalize} {pass_} sm_{arch}'
                 gain = baseline['figures'][key][0] / figures[key]['per_edge']
-                target(f'-S stage 1 at 800x1344, {normalize} {pass_}, '
-                       f'sm_{arch}: inner-loop instructions per edge, '
-                       'before / now', gain, INSTRUCTION_GAIN, at_most=False)
+                target(
+                    f'-S stage 1 at 800x1344, {normalize} {pass_}, '
+                    f'sm_{arch}: inner-loop instructions per edge, '
+                    'before / now',
+                    gain,
+                    INSTRUCTION_GAIN,
+                    at_most=False)
 
 
 if __name__ == '__main__':

@@ -65,15 +65,19 @@ model = dict(
 # Validation crop ratio 0.9: short side 224 / 0.9 = 248, then a 224 crop.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=248, edge='short', backend='pillow',
-         interpolation='bicubic'),
+    dict(
+        type='ResizeEdge',
+        scale=248,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
     batch_size=256,
-    sampler=dict(_delete_=True, type='RepeatAugSampler', num_repeats=3,
-                 shuffle=True))
+    sampler=dict(
+        _delete_=True, type='RepeatAugSampler', num_repeats=3, shuffle=True))
 val_dataloader = dict(batch_size=256, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
@@ -89,10 +93,18 @@ optim_wrapper = dict(
 )
 warmup_epochs = 20
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6 / lr, by_epoch=True,
-         end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True,
-         begin=warmup_epochs, convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-6 / lr,
+        by_epoch=True,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=1e-5,
+        by_epoch=True,
+        begin=warmup_epochs,
+        convert_to_iter_based=True),
 ]
 auto_scale_lr = dict(base_batch_size=2048)
 
@@ -101,7 +113,10 @@ auto_scale_lr = dict(base_batch_size=2048)
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 custom_hooks = [
     dict(type='DivergenceHook'),  # stop at the first non-finite loss
-    dict(type='EMAHook', momentum=1 - 0.99996, update_buffers=True,
-         priority='ABOVE_NORMAL'),
+    dict(
+        type='EMAHook',
+        momentum=1 - 0.99996,
+        update_buffers=True,
+        priority='ABOVE_NORMAL'),
 ]
 sync_bn = 'torch'

@@ -20,11 +20,11 @@ model = dict(
         k=1,
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1,
-        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1,
-                      requires_grad=True),
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1, requires_grad=True),
         norm_eval=True,
         init_cfg=dict(
-            type='Pretrained', checkpoint=imagenet_checkpoint,
+            type='Pretrained',
+            checkpoint=imagenet_checkpoint,
             prefix='backbone.')),
     neck=dict(in_channels=[32, 48, 256, 256]))
 

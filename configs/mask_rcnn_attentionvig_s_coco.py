@@ -44,7 +44,8 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         init_cfg=dict(
-            type='Pretrained', checkpoint=imagenet_checkpoint,
+            type='Pretrained',
+            checkpoint=imagenet_checkpoint,
             prefix='backbone.')),
     neck=dict(in_channels=[48, 96, 192, 384]))
 

@@ -35,14 +35,17 @@ def read_config(filename: str) -> Config:
     if not osp.isfile(filename):
         raise InputError(f'config file not found: {filename}')
     with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='pkg_resources is '
-                                'deprecated', category=UserWarning)
+        warnings.filterwarnings(
+            'ignore',
+            message='pkg_resources is '
+            'deprecated',
+            category=UserWarning)
         return Config.fromfile(filename)
 
 
 @contextlib.contextmanager
-def report_input_errors(runner_holder: Optional[list] = None
-                        ) -> Iterator[None]:
+def report_input_errors(
+        runner_holder: Optional[list] = None) -> Iterator[None]:
     """End the process with one ``error: ...`` line (exit status 1), not a
     traceback, when the block raises an error about the user's input
     (:data:`mmvig.errors.INPUT_ERRORS`) or a checkpoint the safe loader
@@ -69,7 +72,8 @@ def report_input_errors(runner_holder: Optional[list] = None
         sys.exit(f'error: {error_message(error)}')
 
 
-def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
+def init_model(config: Union[str, Config],
+               checkpoint: Optional[str] = None,
                weights: str = 'auto') -> nn.Module:
     """The config's model in eval mode, with ``checkpoint``'s weights.
 

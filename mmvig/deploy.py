@@ -53,8 +53,11 @@ def exportable(model: nn.Module) -> nn.Module:
     return use_standard_ops(switch_to_deploy(model))
 
 
-def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int],
-                batch: int = 1, opset: int = OPSET) -> Tuple[str, ...]:
+def export_onnx(model: nn.Module,
+                path: str,
+                shape: Tuple[int, int],
+                batch: int = 1,
+                opset: int = OPSET) -> Tuple[str, ...]:
     """Export ``model`` (a classifier or a backbone) at one input size.
 
     Returns:
@@ -69,22 +72,36 @@ def export_onnx(model: nn.Module, path: str, shape: Tuple[int, int],
         outputs = wrapped(example)
     names = ('logits', ) if isinstance(outputs, Tensor) else tuple(
         f'level{i}' for i in range(len(outputs)))
-    torch.onnx.export(wrapped, (example, ), path, opset_version=opset,
-                      input_names=['images'], output_names=list(names),
-                      dynamic_axes={'images': {0: 'batch'},
-                                    **{n: {0: 'batch'} for n in names}},
-                      dynamo=False)
+    torch.onnx.export(
+        wrapped, (example, ),
+        path,
+        opset_version=opset,
+        input_names=['images'],
+        output_names=list(names),
+        dynamic_axes={
+            'images': {
+                0: 'batch'
+            },
+            **{
+                n: {
+                    0: 'batch'
+                }
+                for n in names
+            }
+        },
+        dynamo=False)
     return names
 
 
 def onnxruntime_session(path: str):
     """An onnxruntime session (CPU provider) of an exported model."""
     import onnxruntime
-    return onnxruntime.InferenceSession(path,
-                                        providers=['CPUExecutionProvider'])
+    return onnxruntime.InferenceSession(
+        path, providers=['CPUExecutionProvider'])
 
 
-def onnxruntime_outputs(path: str, images: Tensor,
+def onnxruntime_outputs(path: str,
+                        images: Tensor,
                         names: Optional[Sequence[str]] = None):
     """Run an exported model in onnxruntime on ``images``."""
     return onnxruntime_session(path).run(names, {'images': images.numpy()})

@@ -39,9 +39,11 @@ from .errors import RegistrationClash
 PACKAGE = __name__.rpartition('.')[0]
 # Modules whose classes build on a library that mmvig does not import
 # itself: imported (and so registered) right after that library.
-AFTER_IMPORT = {'mmpretrain.models': ('.models.distillation',
-                                      '.models.vig_cross_attention'),
-                'timm': ('.models.timm_models', )}
+AFTER_IMPORT = {
+    'mmpretrain.models':
+    ('.models.distillation', '.models.vig_cross_attention'),
+    'timm': ('.models.timm_models', )
+}
 
 
 class MMVigRegistry(Registry):
@@ -49,7 +51,8 @@ class MMVigRegistry(Registry):
     its parent, mmengine's root registry, refusing a name that is taken
     there by another class."""
 
-    def _register_module(self, module: type,
+    def _register_module(self,
+                         module: type,
                          module_name: Optional[Union[str, List[str]]] = None,
                          force: bool = False) -> None:
         names = module_name or module.__name__
@@ -68,17 +71,25 @@ class MMVigRegistry(Registry):
 
 
 MODELS = MMVigRegistry(
-    'model', parent=MMENGINE_MODELS, scope=PACKAGE,
+    'model',
+    parent=MMENGINE_MODELS,
+    scope=PACKAGE,
     locations=[f'{PACKAGE}.models'] +
     [f'{PACKAGE}{m}' for m in AFTER_IMPORT['mmpretrain.models']])
-HOOKS = MMVigRegistry('hook', parent=MMENGINE_HOOKS, scope=PACKAGE,
-                      locations=[f'{PACKAGE}.engine'])
+HOOKS = MMVigRegistry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope=PACKAGE,
+    locations=[f'{PACKAGE}.engine'])
 MODEL_WRAPPERS = MMVigRegistry(
-    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=PACKAGE,
+    'model_wrapper',
+    parent=MMENGINE_MODEL_WRAPPERS,
+    scope=PACKAGE,
     locations=[f'{PACKAGE}.engine'])
 
 
 def _importer(modules) -> Callable[[], None]:
+
     def register() -> None:
         for module in modules:
             try:
@@ -86,6 +97,7 @@ def _importer(modules) -> Callable[[], None]:
             except Exception as error:  # noqa: BLE001 -- never break theirs
                 warnings.warn(f'mmvig could not register the classes of '
                               f'{PACKAGE}{module}: {error!r}')
+
     return register
 
 

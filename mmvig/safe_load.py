@@ -67,7 +67,6 @@ TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 # lookups and states), so that a refusal is told from an unreadable file.
 _REFUSAL = 'refused: '
 
-
 # Every stand-in is entered from the weights-only unpickler's own opcode loop
 # (REDUCE, NEWOBJ or BUILD call it directly) and from nowhere else: a call
 # through another allowlisted function (torch's ``_rebuild_from_type_v2``
@@ -78,15 +77,15 @@ _LOAD_CODE = _UNPICKLER.load.__code__
 # The plain numeric dtypes a checkpoint may hold, by numpy's pickled type
 # string (kind and item size): bool, int/uint 8-64, float 16-64, complex
 # 64/128. mmvig builds each from this table, never from the file's string.
-PLAIN_DTYPES = {f'{kind}{size}': np.dtype(f'{kind}{size}')
-                for kind, sizes in (('b', (1, )), ('i', (1, 2, 4, 8)),
-                                    ('u', (1, 2, 4, 8)), ('f', (2, 4, 8)),
-                                    ('c', (8, 16)))
-                for size in sizes}
+PLAIN_DTYPES = {
+    f'{kind}{size}': np.dtype(f'{kind}{size}')
+    for kind, sizes in (('b', (1, )), ('i', (1, 2, 4, 8)), ('u', (1, 2, 4, 8)),
+                        ('f', (2, 4, 8)), ('c', (8, 16)))
+    for size in sizes
+}
 _BYTE_ORDERS = ('<', '>', '|', '=')
 _DTYPE_STATE_TAIL = (None, None, None, -1, -1, 0)  # no sub-array, no fields
 _MAX_DIMS = 32
-
 
 
 class _ObjectSet:
@@ -98,8 +97,7 @@ class _ObjectSet:
 
     def add(self, obj: Any) -> None:
         key = id(obj)
-        self._refs[key] = weakref.ref(obj,
-                                      lambda _: self._refs.pop(key, None))
+        self._refs[key] = weakref.ref(obj, lambda _: self._refs.pop(key, None))
 
     def discard(self, obj: Any) -> None:
         self._refs.pop(id(obj), None)
@@ -172,9 +170,9 @@ class LoadedDtype:
         _unpickler(f'BUILD of {self!r}')
         if self not in _UNBUILT:
             raise _refuse(f'a second BUILD of {self!r}')
-        if not (type(state) is tuple and len(state) == 8 and type(state[0])
-                is int and state[0] == 3 and type(state[1]) is str
-                and state[1] in _BYTE_ORDERS
+        if not (type(state) is tuple and len(state) == 8
+                and type(state[0]) is int and state[0] == 3
+                and type(state[1]) is str and state[1] in _BYTE_ORDERS
                 and state[2:] == _DTYPE_STATE_TAIL):
             raise _refuse(f'a {self.dtype} dtype state sets more than its '
                           f'byte order: {_short(state)}')
@@ -325,8 +323,8 @@ def _numpy_types() -> List[Any]:
 # The statistics mmengine registers on HistoryBuffer itself: the only names
 # a checkpoint may look up, fixed here (no checkpoint data can add one).
 HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
-_HISTORY_BUFFER_STATE = frozenset({'max_length', '_log_history',
-                                   '_count_history', 'statistics_methods'})
+_HISTORY_BUFFER_STATE = frozenset(
+    {'max_length', '_log_history', '_count_history', 'statistics_methods'})
 
 
 def _history_buffer_statistic(owner: Any, name: Any) -> Any:
@@ -404,9 +402,11 @@ def _checked_history_buffer():
                               'histories of one length and a positive '
                               'max_length')
             _UNBUILT.discard(self)
-            state = dict(max_length=length, statistics_methods=dict(methods),
-                         _log_history=_plain_copy(logs),
-                         _count_history=_plain_copy(counts))
+            state = dict(
+                max_length=length,
+                statistics_methods=dict(methods),
+                _log_history=_plain_copy(logs),
+                _count_history=_plain_copy(counts))
             self.__class__ = HistoryBuffer
             HistoryBuffer.__setstate__(self, state)
 
@@ -439,8 +439,8 @@ class CheckpointFileError(InputError):
 
 
 def _trusted() -> bool:
-    return os.environ.get(TRUST_SWITCH, '0').lower() in ('1', 'y', 'yes',
-                                                          'true')
+    return os.environ.get(TRUST_SWITCH,
+                          '0').lower() in ('1', 'y', 'yes', 'true')
 
 
 def unpickler_reason(error: Exception) -> str:
@@ -485,8 +485,7 @@ def check_checkpoint_file(filename: str) -> None:
             raise CheckpointFileError(
                 f'{filename} is not a readable checkpoint: it is truncated '
                 f'or damaged ({size} bytes, its zip directory cannot be read: '
-                f'{error}); copy or save it again'
-            ) from None
+                f'{error}); copy or save it again') from None
 
 
 def check_resume_meta(checkpoint: Any, filename: str) -> None:
@@ -522,9 +521,8 @@ def check_resume_meta(checkpoint: Any, filename: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or \
                 value < 0:
             raise wrong(f"meta['{key}']", value, 'a non-negative integer')
-    if meta.get('seed') is not None and (
-            isinstance(meta['seed'], bool) or
-            not isinstance(meta['seed'], int)):
+    if meta.get('seed') is not None and (isinstance(meta['seed'], bool)
+                                         or not isinstance(meta['seed'], int)):
         raise wrong("meta['seed']", meta['seed'], 'an integer')
     if 'config' in meta and not isinstance(meta['config'], str):
         raise wrong("meta['config']", meta['config'], "the config's text")
@@ -600,8 +598,10 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
     filename = osp.expanduser(filename)
     check_checkpoint_file(filename)
     try:
-        checkpoint = torch.load(filename, map_location=map_location,
-                                weights_only=None if _trusted() else True)
+        checkpoint = torch.load(
+            filename,
+            map_location=map_location,
+            weights_only=None if _trusted() else True)
     except pickle.UnpicklingError as error:
         reason = unpickler_reason(error)
         if reason.startswith(_REFUSAL):
@@ -617,8 +617,7 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
             f'Refused to load {filename}: it holds {", ".join(found)}, '
             'which a training checkpoint does not need and which could run '
             'code while loading. If you trust this file, allow it with '
-            f'{TRUST_SWITCH}=1 in the environment of this one run.'
-        ) from None
+            f'{TRUST_SWITCH}=1 in the environment of this one run.') from None
     except Exception as error:  # noqa: BLE001 -- garbage fails any way
         raise unreadable_checkpoint(filename, error) from None
     check_tensor_storage(checkpoint, filename)
@@ -714,8 +713,8 @@ def read_checkpoint(filename: str, map_location: Any = 'cpu') -> Any:
         return load_checkpoint_file(filename, map_location)
     from mmengine.runner.checkpoint import CheckpointLoader
     try:
-        return CheckpointLoader.load_checkpoint(filename,
-                                                map_location=map_location)
+        return CheckpointLoader.load_checkpoint(
+            filename, map_location=map_location)
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(
             f'Refused to load {filename}: {error}. If you trust this file, '

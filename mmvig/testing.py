@@ -25,8 +25,8 @@ from .models.layers import LayerScale2d
 # Four stages, one block and one Grapher each: seconds per training step.
 TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
 # The EfficientNetV2-B0 trunk, one GAT and one Transformer layer, width 32.
-SAG_TINY = dict(trunk='b0', embed_dims=32, gat_layers=1, gat_heads=2, depth=1,
-                num_heads=2)
+SAG_TINY = dict(
+    trunk='b0', embed_dims=32, gat_layers=1, gat_heads=2, depth=1, num_heads=2)
 
 
 def use_small_loaders(cfg: Config, data_root: str, batch_size: int) -> None:
@@ -49,8 +49,8 @@ def outputs_and_grads(model, x, weights=None):
     loss = sum((o.to(torch.promote_types(o.dtype, torch.float32)) * w).sum()
                for o, w in zip(outs, weights))
     params = [p for p in model.parameters() if p.requires_grad]
-    return [o.detach().float() for o in outs] + [
-        g.float() for g in torch.autograd.grad(loss, params)], weights
+    return [o.detach().float() for o in outs
+            ] + [g.float() for g in torch.autograd.grad(loss, params)], weights
 
 
 def check_frozen(model: torch.nn.Module, frozen: Sequence[torch.nn.Module],
@@ -87,8 +87,10 @@ def check_training_lowers_loss(runner, factor: float = 0.8) -> None:
 
 def first_train_batch(runner) -> dict:
     """The first batch of a fresh copy of the runner's train dataloader."""
-    return next(iter(runner.build_dataloader(copy.deepcopy(
-        runner.cfg.train_dataloader))))
+    return next(
+        iter(
+            runner.build_dataloader(
+                copy.deepcopy(runner.cfg.train_dataloader))))
 
 
 def batch_loss(model, data: dict) -> float:
@@ -128,7 +130,9 @@ TINY_TASKS = {
 }
 
 
-def tiny_task_config(directory, task: str, data_root: str,
+def tiny_task_config(directory,
+                     task: str,
+                     data_root: str,
                      extra: str = '') -> str:
     """Write a child of the task's demo config with the TINY AttentionViG,
     ``data_root``, in-process loaders of 2 (12 for shapes) and a schedule of
@@ -144,8 +148,9 @@ def tiny_task_config(directory, task: str, data_root: str,
               f"'{data_root}/'))")
     path = osp.join(str(directory), f'tiny_{task}.py')
     with open(path, 'w') as f:
-        f.write(f"_base_ = '{REPO_ROOT}/{base}'\n" + settings.format(
-            tiny=TINY, widths=TINY['widths'], data=data_root) +
+        f.write(
+            f"_base_ = '{REPO_ROOT}/{base}'\n" +
+            settings.format(tiny=TINY, widths=TINY['widths'], data=data_root) +
             ''.join(f'{split}_dataloader = {loader}\n'
                     for split in ('train', 'val', 'test')) +
             "param_scheduler = [dict(type='ConstantLR', factor=1.0)]\n" +
@@ -157,8 +162,8 @@ def tiny_classification_config(data_root: str, work_dir: str,
                                epochs: int) -> Config:
     """The demo classifier config with the TINY AttentionViG, in-process
     loaders of 12 on ``data_root``, ``epochs`` epochs at a constant lr."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT,
-                                   'configs/demo/attentionvig_s_shapes.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/demo/attentionvig_s_shapes.py'))
     cfg.work_dir = work_dir
     cfg.model.backbone.arch = TINY
     cfg.model.head.in_channels = 128
@@ -176,16 +181,21 @@ def run_tool(*args: str, timeout: float = 1200) -> str:
     """Run ``python ARGS`` in the checkout (a tool script and its
     arguments); fail the test with its output unless it exits 0; stdout."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
-    result = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, (result.stdout[-3000:] +
-                                    result.stderr[-3000:])
+    result = subprocess.run([sys.executable, *args],
+                            cwd=REPO_ROOT,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-3000:])
     return result.stdout
 
 
-def svga_neighbour_lists(height: int, width: int, stride: int,
-                         max_shifts: Optional[int] = None
-                         ) -> List[List[int]]:
+def svga_neighbour_lists(height: int,
+                         width: int,
+                         stride: int,
+                         max_shifts: Optional[int] = None) -> List[List[int]]:
     """SVGA neighbours written out from the definition, node by node: node
     ``(r, c)`` of an ``height x width`` map (row-major ids) links to the
     nodes ``t * k`` rows below and columns to the right, cyclically, for
@@ -217,14 +227,13 @@ def randomise_norms(model: torch.nn.Module) -> torch.nn.Module:
     gen = torch.Generator().manual_seed(0)
     for m in model.modules():
         if isinstance(m, _BatchNorm):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=gen)
-                                 * 2 - 1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen)
-                                + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen)
-                                + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=gen)
-                              - 0.5)
+            m.running_mean.copy_(
+                torch.rand(m.num_features, generator=gen) * 2 - 1)
+            m.running_var.copy_(
+                torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(
+                torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
         elif isinstance(m, LayerScale2d):
             m.weight.data.uniform_(0.5, 1.5, generator=gen)
     return model.eval()
@@ -234,8 +243,8 @@ def randomised_classifier(arch: str = 's') -> torch.nn.Module:
     """The ImageNet classifier of ``configs/attentionvig_{arch}_in1k.py``
     (no teacher), seeded, with :func:`randomise_norms`."""
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(osp.join(REPO_ROOT,
-                                   f'configs/attentionvig_{arch}_in1k.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, f'configs/attentionvig_{arch}_in1k.py'))
     cfg.model.teacher = None
     cfg.model.data_preprocessor = cfg.data_preprocessor
     torch.manual_seed(0)

@@ -88,13 +88,13 @@ def neighbour_maps(grapher: nn.Module, x: Tensor, node: Tuple[int, int],
         shifts = grapher.shifts(height, width)
         cells = [((row + t) % height, col) for t in shifts.rows] + \
             [(row, (col + t) % width) for t in shifts.cols]
-        logits = torch.stack([-beta * (1 - cosine[:, r, c])
-                              for r, c in cells], dim=1)  # (heads, N)
+        logits = torch.stack([-beta * (1 - cosine[:, r, c]) for r, c in cells],
+                             dim=1)  # (heads, N)
         if aggregation.normalize == 'softmax':
             values = logits.softmax(dim=1)
         else:
-            values = logits.exp() / (len(cells) if aggregation.normalize ==
-                                     'mean' else 1)
+            values = logits.exp() / (
+                len(cells) if aggregation.normalize == 'mean' else 1)
         weights = torch.full_like(cosine, math.nan)
         for n, (r, c) in enumerate(cells):
             weights[:, r, c] = values[:, n]
@@ -111,8 +111,10 @@ def image_node(point: Tuple[float, float], stride: int,
     return row, col
 
 
-def plot_neighbour_maps(image: np.ndarray, maps: Sequence[NeighbourMaps],
-                        head: Optional[int] = None, title: str = ''):
+def plot_neighbour_maps(image: np.ndarray,
+                        maps: Sequence[NeighbourMaps],
+                        head: Optional[int] = None,
+                        title: str = ''):
     """One row per node: the image with the node, the cosine map (a) and
     the SVGA weights (b), over the image. ``image`` is RGB ``(H, W, 3)``;
     ``head`` picks a head (default: the mean over heads)."""
@@ -134,18 +136,31 @@ def plot_neighbour_maps(image: np.ndarray, maps: Sequence[NeighbourMaps],
             ax.set_xticks([])
             ax.set_yticks([])
         row[0].set_title(f'node (row {m.node[0]}, col {m.node[1]})')
-        shown = row[1].imshow(cosine.numpy(), cmap='viridis', alpha=0.7,
-                              extent=extent, interpolation='bilinear')
+        shown = row[1].imshow(
+            cosine.numpy(),
+            cmap='viridis',
+            alpha=0.7,
+            extent=extent,
+            interpolation='bilinear')
         fig.colorbar(shown, ax=row[1], fraction=0.046)
         row[1].set_title('(a) cos(q_i, k_j), every node')
-        shown = row[2].imshow(np.ma.masked_invalid(weights.numpy()),
-                              cmap='magma', vmin=0, alpha=0.85,
-                              extent=extent, interpolation='nearest')
+        shown = row[2].imshow(
+            np.ma.masked_invalid(weights.numpy()),
+            cmap='magma',
+            vmin=0,
+            alpha=0.85,
+            extent=extent,
+            interpolation='nearest')
         fig.colorbar(shown, ax=row[2], fraction=0.046)
         row[2].set_title(f'(b) SVGA weights, beta = {m.beta:.2f}')
         for ax in row:
-            ax.plot(*centre, 'o', markersize=9, markerfacecolor='none',
-                    markeredgecolor='cyan', markeredgewidth=2.5)
+            ax.plot(
+                *centre,
+                'o',
+                markersize=9,
+                markerfacecolor='none',
+                markeredgecolor='cyan',
+                markeredgewidth=2.5)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -158,11 +173,14 @@ def plot_beta_curves(temperatures: Sequence[Tuple[str, float]], title=''):
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     s = np.linspace(-1, 1, 401)
-    colours = colormaps['viridis'](np.linspace(0, 0.9,
-                                               max(len(temperatures), 1)))
+    colours = colormaps['viridis'](
+        np.linspace(0, 0.9, max(len(temperatures), 1)))
     for (label, beta), colour in zip(temperatures, colours):
-        ax.plot(s, np.exp(-beta * (1 - s)), color=colour,
-                label=f'{label}: beta = {beta:.2f}')
+        ax.plot(
+            s,
+            np.exp(-beta * (1 - s)),
+            color=colour,
+            label=f'{label}: beta = {beta:.2f}')
     ax.set_xlabel('cosine similarity s of query and key')
     ax.set_ylabel('weight exp(-beta (1 - s))')
     ax.set_xlim(-1, 1)
@@ -177,8 +195,8 @@ def plot_beta_curves(temperatures: Sequence[Tuple[str, float]], title=''):
 def read_scalars(work_dir: str) -> Tuple[List[dict], List[dict]]:
     """The training and validation records of the latest run in
     ``work_dir`` (mmengine's ``vis_data/scalars.json``)."""
-    runs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
+    runs = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not runs:
         raise FileNotFoundError(f'no training log (*/vis_data/scalars.json) '
                                 f'under {work_dir}')
@@ -191,14 +209,17 @@ def read_scalars(work_dir: str) -> Tuple[List[dict], List[dict]]:
     return train, val
 
 
-def plot_training_curves(work_dir: str, metric: str, title: str = '',
+def plot_training_curves(work_dir: str,
+                         metric: str,
+                         title: str = '',
                          untrained: Optional[float] = None):
     """Loss per logged step and ``metric`` per evaluation of a run (and,
     given ``untrained``, the model's metric before training, at 0)."""
     train, val = read_scalars(work_dir)
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.subplots(1, 2)
-    left.plot([r['step'] for r in train], [r['loss'] for r in train], '.-',
+    left.plot([r['step'] for r in train], [r['loss'] for r in train],
+              '.-',
               color='tab:blue')
     left.set_xlabel('iteration')
     left.set_ylabel('training loss')
@@ -206,8 +227,12 @@ def plot_training_curves(work_dir: str, metric: str, title: str = '',
     points = [(r['step'], r[metric]) for r in val if metric in r]
     if untrained is not None:
         points.insert(0, (0, untrained))
-        right.annotate('untrained', points[0], textcoords='offset points',
-                       xytext=(4, 6), fontsize=8)
+        right.annotate(
+            'untrained',
+            points[0],
+            textcoords='offset points',
+            xytext=(4, 6),
+            fontsize=8)
     if points:
         right.plot(*zip(*points), 'o-', color='tab:orange')
     right.set_xlabel('evaluation (epoch, or iteration for iteration-based '
@@ -227,9 +252,9 @@ def temperatures_of(backbone: nn.Module) -> List[Tuple[str, float]]:
         for g, grapher in enumerate(stage, 1):
             aggregation = grapher.aggregate.branch
             if hasattr(aggregation, 'log_beta'):
-                out.append((f'stage {i}, Grapher {g}',
-                            float(beta_from_log(
-                                aggregation.log_beta.detach()))))
+                out.append(
+                    (f'stage {i}, Grapher {g}',
+                     float(beta_from_log(aggregation.log_beta.detach()))))
     return out
 
 
@@ -244,8 +269,9 @@ def stage_stride(stage: int) -> int:
     return 2**(stage + 1)
 
 
-
-def draw_test_predictions(runner, count: int, out_dir: str,
+def draw_test_predictions(runner,
+                          count: int,
+                          out_dir: str,
                           score_thr: float = 0.3) -> List[str]:
     """The first ``count`` images of a runner's test set with their ground
     truth beside the prediction, drawn by the task library's own visualizer
@@ -273,18 +299,25 @@ def draw_test_predictions(runner, count: int, out_dir: str,
         path = osp.join(out_dir, f'{osp.basename(runner.work_dir)}_'
                         f'{index}.png')
         visualizer.add_datasample(
-            f'test_{index}', mmcv.imread(sample.img_path,
-                                         channel_order='rgb'),
-            sample, draw_gt=True, draw_pred=True, show=False,
-            out_file=path, **extra)
+            f'test_{index}',
+            mmcv.imread(sample.img_path, channel_order='rgb'),
+            sample,
+            draw_gt=True,
+            draw_pred=True,
+            show=False,
+            out_file=path,
+            **extra)
         paths.append(path)
     return paths
 
 
-def neighbours_figure(model: nn.Module, image: np.ndarray, stage: int = 3,
+def neighbours_figure(model: nn.Module,
+                      image: np.ndarray,
+                      stage: int = 3,
                       layer: int = 2,
                       points: Optional[Sequence[Tuple[float, float]]] = None,
-                      head: Optional[int] = None, title: str = ''):
+                      head: Optional[int] = None,
+                      title: str = ''):
     """Fig. 6 of one Grapher of ``model`` (a classifier, detector or
     segmentor with an AttentionViG backbone, its ``data_preprocessor``
     normalising) on a BGR ``image`` ``(H, W, 3)`` uint8, at ``points`` in
@@ -304,14 +337,17 @@ def neighbours_figure(model: nn.Module, image: np.ndarray, stage: int = 3,
     heads = getattr(grapher.aggregate.branch, 'num_heads', 0)
     if head is not None and not 0 <= head < heads:
         raise InputError(f'head {head}: this Grapher has {heads} heads')
-    inputs = model.data_preprocessor(dict(inputs=[torch.from_numpy(
-        np.ascontiguousarray(image)).permute(2, 0, 1)]), False)['inputs']
+    inputs = model.data_preprocessor(
+        dict(inputs=[
+            torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        ]), False)['inputs']
     x = grapher_input(backbone, grapher, inputs)
     stride = stage_stride(stage)
     height, width = image.shape[:2]
-    maps = [neighbour_maps(grapher, x, image_node(p, stride, x.shape[-2:]),
-                           stride)
-            for p in points or spread_points(width, height)]
+    maps = [
+        neighbour_maps(grapher, x, image_node(p, stride, x.shape[-2:]), stride)
+        for p in points or spread_points(width, height)
+    ]
     what = 'mean over heads' if head is None else f'head {head}'
     return plot_neighbour_maps(
         image[..., ::-1], maps, head,

@@ -45,10 +45,14 @@ GLOBALS = {
     'float32': ('torch', 'float32'),
     'ordered': ('collections', 'OrderedDict'),
 }
-CODES = ['b1', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'f2', 'f4',
-         'f8', 'c8', 'c16']
-BAD_CODES = ['O8', 'O', 'V16', 'V8', '(2,)f8', 'M8[s]', 'm8', 'U4', 'S4',
-             'f16', 'c32', 'i16', 'x', '', 'f8,i4', '<f8', 'a' * 300]
+CODES = [
+    'b1', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'f2', 'f4', 'f8',
+    'c8', 'c16'
+]
+BAD_CODES = [
+    'O8', 'O', 'V16', 'V8', '(2,)f8', 'M8[s]', 'm8', 'U4', 'S4', 'f16', 'c32',
+    'i16', 'x', '', 'f8,i4', '<f8', 'a' * 300
+]
 
 
 class Assembler:
@@ -113,8 +117,8 @@ class Assembler:
 
     def put(self, kind: str) -> None:
         index = len(self.memo)
-        self.op(b'q' + bytes([index]) if index < 256 else
-                b'r' + struct.pack('<I', index))
+        self.op(b'q' + bytes([index]) if index < 256 else b'r' +
+                struct.pack('<I', index))
         self.memo.append(kind)
 
     def get(self, kind: Optional[str] = None) -> bool:
@@ -124,13 +128,13 @@ class Assembler:
         if not slots:
             return False
         index = self.rng.choice(slots)
-        self.op(b'h' + bytes([index]) if index < 256 else
-                b'j' + struct.pack('<I', index))
+        self.op(b'h' + bytes([index]) if index < 256 else b'j' +
+                struct.pack('<I', index))
         return True
 
     def get_index(self, index: int) -> None:
-        self.op(b'h' + bytes([index]) if index < 256 else
-                b'j' + struct.pack('<I', index))
+        self.op(b'h' + bytes([index]) if index < 256 else b'j' +
+                struct.pack('<I', index))
 
     def getvalue(self) -> bytes:
         return self.out.getvalue() + b'.'
@@ -153,13 +157,14 @@ class Generator:
     def shape(self) -> tuple:
         r = self.rng.random()
         if r < 0.6:
-            return tuple(self.rng.randint(0, 4) for _ in
-                         range(self.rng.randint(0, 3)))
+            return tuple(
+                self.rng.randint(0, 4) for _ in range(self.rng.randint(0, 3)))
         if r < 0.8:
             return (self.rng.choice([2**31, 2**33, 2**40, 2**62, 10**6]), )
         if r < 0.9:
-            return tuple(self.rng.randint(0, 3) for _ in range(
-                self.rng.choice([33, 40, 64])))
+            return tuple(
+                self.rng.randint(0, 3)
+                for _ in range(self.rng.choice([33, 40, 64])))
         return (self.rng.choice([-1, -2**40]), 2)
 
     # composite values ------------------------------------------------
@@ -170,8 +175,7 @@ class Generator:
             a.glob('loaded_dtype')  # the stand-in's own name
         else:
             a.glob('dtype')
-        args = (self.code(), self.rng.random() < 0.05, self.rng.random() <
-                0.9)
+        args = (self.code(), self.rng.random() < 0.05, self.rng.random() < 0.9)
         if self.rng.random() < 0.1:
             a.const(args[:self.rng.randint(0, 3)])
             a.op(b'\x81' if self.rng.random() < 0.5 else b'R')
@@ -201,8 +205,9 @@ class Generator:
             a.op(b'\x86')  # TUPLE2 -> nested, not the 8-tuple numpy wants
             a.op(b't')
         else:
-            a.const((self.rng.choice([3, 2, 4]), '|', None, ('a', 'b'), None,
-                     16, 1, 27))
+            a.const(
+                (self.rng.choice([3, 2,
+                                  4]), '|', None, ('a', 'b'), None, 16, 1, 27))
 
     def data(self, shape: tuple, itemsize: int) -> bytes:
         size = 1
@@ -235,8 +240,11 @@ class Generator:
         if r < 0.3:  # indirection through torch's _rebuild_from_type_v2
             a.glob('from_type')
             a.op(b'(')
-            a.glob(self.rng.choice(['reconstruct1', 'reconstruct2',
-                                    'ndarray', 'dtype', 'scalar1']))
+            a.glob(
+                self.rng.choice([
+                    'reconstruct1', 'reconstruct2', 'ndarray', 'dtype',
+                    'scalar1'
+                ]))
             a.glob(self.rng.choice(['ndarray', 'loaded_dtype']))
             a.op(b'(')
             a.glob('ndarray')
@@ -260,8 +268,8 @@ class Generator:
         if self.rng.random() < 0.9:
             a.op(b'(')
             a.glob('ndarray' if self.rng.random() < 0.95 else 'dtype')
-            a.const((0, ) if self.rng.random() < 0.9 else
-                    (self.rng.randint(0, 9), ))
+            a.const((0, ) if self.rng.random() < 0.9 else (
+                self.rng.randint(0, 9), ))
             a.const(b'b' if self.rng.random() < 0.9 else b'f')
             a.op(b't')
         else:
@@ -326,8 +334,10 @@ class Generator:
             a.put('history')
         for _ in range(self.rng.choice([1] * 8 + [0, 2])):
             a.op(b'}(')
-            keys = ['max_length', '_log_history', '_count_history',
-                    'statistics_methods']
+            keys = [
+                'max_length', '_log_history', '_count_history',
+                'statistics_methods'
+            ]
             if self.rng.random() < 0.1:
                 keys.append(self.rng.choice(['extra', '__class__']))
             if self.rng.random() < 0.1:
@@ -338,17 +348,19 @@ class Generator:
                     a.const(self.rng.choice([1000, 1, 0, -5, 2**70]))
                 elif key == 'statistics_methods':
                     a.op(b'}(')
-                    for name in self.rng.sample(['mean', 'max', 'min',
-                                                 'current', '__init__'],
-                                                self.rng.randint(0, 3)):
+                    for name in self.rng.sample(
+                        ['mean', 'max', 'min', 'current', '__init__'],
+                            self.rng.randint(0, 3)):
                         a.const(name)
                         a.glob('getattr')
                         a.op(b'(')
-                        a.glob('history' if self.rng.random() < 0.9 else
-                               'ordered')
-                        a.const(self.rng.choice(['mean', 'max', 'min',
-                                                 'current', '__init__',
-                                                 '__class__']))
+                        a.glob('history' if self.rng.random() <
+                               0.9 else 'ordered')
+                        a.const(
+                            self.rng.choice([
+                                'mean', 'max', 'min', 'current', '__init__',
+                                '__class__'
+                            ]))
                         a.op(b'tR')
                     a.op(b'u')
                 else:
@@ -392,6 +404,7 @@ def write_checkpoint(path: str, pickle_bytes: bytes) -> None:
 
 
 class _Storage:
+
     def __init__(self, numel: int) -> None:
         self.numel = numel
 
@@ -399,18 +412,23 @@ class _Storage:
 class _Tensor:
     """Pickles as torch's ``_rebuild_tensor_v2`` with the given geometry."""
 
-    def __init__(self, numel: int, size: tuple, stride: tuple,
+    def __init__(self,
+                 numel: int,
+                 size: tuple,
+                 stride: tuple,
                  offset: int = 0) -> None:
         self.args = (_Storage(numel), offset, size, stride)
 
     def __reduce__(self):
         import collections
+
         import torch
         return (torch._utils._rebuild_tensor_v2,
                 self.args + (False, collections.OrderedDict()))
 
 
-def write_tensor_checkpoint(path: str, tensors: Dict[str, tuple],
+def write_tensor_checkpoint(path: str,
+                            tensors: Dict[str, tuple],
                             extra: Optional[dict] = None) -> None:
     """A torch.save-style zip whose ``state_dict`` holds float32 tensors of
     any geometry: ``tensors[name] = (storage numel, size, stride)``, every
@@ -421,15 +439,21 @@ def write_tensor_checkpoint(path: str, tensors: Dict[str, tuple],
     import torch
 
     class Pickler(pickle.Pickler):
+
         def persistent_id(self, obj):
             if isinstance(obj, _Storage):
                 return ('storage', torch.FloatStorage, '0', 'cpu', obj.numel)
             return None
 
     buffer = io.BytesIO()
-    Pickler(buffer, protocol=2).dump(
-        dict(extra or {}, state_dict={k: _Tensor(*v)
-                                      for k, v in tensors.items()}))
+    Pickler(
+        buffer, protocol=2).dump(
+            dict(
+                extra or {},
+                state_dict={
+                    k: _Tensor(*v)
+                    for k, v in tensors.items()
+                }))
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
         archive.writestr('archive/data.pkl', buffer.getvalue())
         archive.writestr('archive/byteorder', 'little')
@@ -464,10 +488,12 @@ def problems(value, size):
             return
         seen.add(id(x))
         if isinstance(x, np.ndarray):
-            if x.dtype.kind not in PLAIN or x.dtype.hasobject or x.dtype.fields:
+            if x.dtype.kind not in PLAIN or x.dtype.hasobject or \
+                    x.dtype.fields:
                 found.append(f'array of dtype {x.dtype}')
             elif not (x.flags.owndata and x.flags.c_contiguous):
-                found.append(f'array not owned or not C-contiguous ({x.flags.owndata}, {x.flags.c_contiguous})')
+                found.append('array not owned or not C-contiguous '
+                             f'({x.flags.owndata}, {x.flags.c_contiguous})')
             total += x.nbytes
             repr(x); x.sum()
         elif isinstance(x, np.generic):
@@ -490,7 +516,8 @@ def problems(value, size):
         elif isinstance(x, (list, tuple, set)):
             for v in x:
                 walk(v, depth + 1)
-        elif isinstance(x, (int, float, complex, str, bytes, bool, type(None))):
+        elif isinstance(x, (int, float, complex, str, bytes, bool,
+                            type(None))):
             pass
         else:
             found.append(f'loaded a {type(x).__name__}')
@@ -522,19 +549,22 @@ for line in sys.stdin:
         except Exception as e:
             text = str(e)
             if 'MemoryError' in text or 'Unable to allocate' in text:
-                found.append('a large allocation: ' + ' '.join(text.split())[:200])
+                found.append('a large allocation: ' +
+                             ' '.join(text.split())[:200])
         else:
             found += problems(value, size)
             del value
         gc.collect()
-        print(json.dumps({'done': path, 'loader': name, 'found': found, 'loaded': loaded}), flush=True)
+        print(json.dumps({'done': path, 'loader': name, 'found': found,
+                          'loaded': loaded}), flush=True)
 '''
 
 
-def run_cases(paths: List[str], timeout: float = 600,
-              stats: Optional[Dict[str, int]] = None,
-              loaded: Optional[Dict[Tuple[str, str], bool]] = None
-              ) -> List[Dict]:
+def run_cases(
+        paths: List[str],
+        timeout: float = 600,
+        stats: Optional[Dict[str, int]] = None,
+        loaded: Optional[Dict[Tuple[str, str], bool]] = None) -> List[Dict]:
     """Load every path in child processes; a crash is recorded and the next
     child goes on after the case that crashed it. ``stats`` counts the loads
     that succeeded ('loaded') and were refused ('refused'); ``loaded`` maps
@@ -544,9 +574,12 @@ def run_cases(paths: List[str], timeout: float = 600,
     pending = list(paths)
     env = dict(os.environ, PYTHONWARNINGS='ignore', HF_HUB_OFFLINE='1')
     while pending:
-        child = subprocess.run(
-            [sys.executable, '-c', CHILD], input='\n'.join(pending) + '\n',
-            capture_output=True, text=True, timeout=timeout, env=env)
+        child = subprocess.run([sys.executable, '-c', CHILD],
+                               input='\n'.join(pending) + '\n',
+                               capture_output=True,
+                               text=True,
+                               timeout=timeout,
+                               env=env)
         last, done = None, set()
         for line in child.stdout.splitlines():
             try:
@@ -564,24 +597,35 @@ def run_cases(paths: List[str], timeout: float = 600,
                         record['loaded']
                 stats[key] = stats.get(key, 0) + 1
                 if record['found']:
-                    findings.append({'case': record['done'],
-                                     'loader': record['loader'],
-                                     'found': record['found']})
+                    findings.append({
+                        'case': record['done'],
+                        'loader': record['loader'],
+                        'found': record['found']
+                    })
         if child.returncode == 0:
             break
         if last is None:
             raise RuntimeError('the fuzz child failed outside a case: ' +
                                child.stderr[-3000:])
         died = 'crash' if child.returncode < 0 else 'the child died'
-        findings.append({'case': last[0], 'loader': last[1], 'found': [
-            f'{died}: return code {child.returncode}; ' +
-            ' '.join(child.stderr.split()[-30:])]})
+        findings.append({
+            'case':
+            last[0],
+            'loader':
+            last[1],
+            'found': [
+                f'{died}: return code {child.returncode}; ' +
+                ' '.join(child.stderr.split()[-30:])
+            ]
+        })
         pending = pending[pending.index(last[0]) + 1:]
     return findings
 
 
-def fuzz(seed: int, cases: Optional[int] = None,
-         minutes: Optional[float] = None, workdir: Optional[str] = None,
+def fuzz(seed: int,
+         cases: Optional[int] = None,
+         minutes: Optional[float] = None,
+         workdir: Optional[str] = None,
          batch: int = 100,
          stats: Optional[Dict[str, int]] = None) -> Tuple[int, List[Dict]]:
     """Generate and load cases (``cases`` of them, or for ``minutes``);
@@ -614,8 +658,12 @@ def main(argv=None) -> int:
     parser.add_argument('--workdir', help='keep the cases here')
     args = parser.parse_args(argv)
     stats: Dict[str, int] = {}
-    tried, findings = fuzz(args.seed, None if args.minutes else args.cases,
-                           args.minutes, args.workdir, stats=stats)
+    tried, findings = fuzz(
+        args.seed,
+        None if args.minutes else args.cases,
+        args.minutes,
+        args.workdir,
+        stats=stats)
     kinds: Dict[str, int] = {}
     for finding in findings:
         for what in finding['found']:

@@ -12,9 +12,12 @@ if not torch.cuda.is_available():
 
 
 def pytest_addoption(parser):
-    parser.addoption('--fuzz-minutes', type=float, default=0,
-                     help='run the checkpoint fuzzer this long '
-                     '(tests/test_safe_load_fuzz.py; a release check)')
+    parser.addoption(
+        '--fuzz-minutes',
+        type=float,
+        default=0,
+        help='run the checkpoint fuzzer this long '
+        '(tests/test_safe_load_fuzz.py; a release check)')
 
 
 @pytest.fixture(scope='session')
@@ -22,8 +25,8 @@ def shapes(tmp_path_factory):
     """A small shapes classification set (ImageNet folder layout)."""
     from mmvig.datasets import make_classification_set
     root = str(tmp_path_factory.mktemp('shapes'))
-    make_classification_set(root, train_per_class=6, val_per_class=2,
-                            image_size=72, seed=1)
+    make_classification_set(
+        root, train_per_class=6, val_per_class=2, image_size=72, seed=1)
     return root
 
 
@@ -46,10 +49,10 @@ def tiny_runs(tmp_path_factory, shapes, scenes):
     from mmvig.testing import tiny_task_config
     root = tmp_path_factory.mktemp('tiny_runs')
     runs = {}
-    for task, last in (('cls', 'epoch_1'), ('det', 'epoch_1'),
-                       ('seg', 'iter_2')):
-        config = tiny_task_config(root, task, shapes if task == 'cls'
-                                  else scenes)
+    for task, last in (('cls', 'epoch_1'), ('det', 'epoch_1'), ('seg',
+                                                                'iter_2')):
+        config = tiny_task_config(root, task,
+                                  shapes if task == 'cls' else scenes)
         cfg = Config.fromfile(config)
         cfg.work_dir = str(root / task)
         cfg.log_level = 'WARNING'
@@ -69,16 +72,20 @@ def bad_checkpoints(tmp_path):
     paths = {}
     for seed in range(3):  # garbage makes the unpickler fail in many ways
         paths[f'random bytes {seed}'] = tmp_path / f'random{seed}.pth'
-        paths[f'random bytes {seed}'].write_bytes(torch.randint(
-            0, 256, (4096, ), dtype=torch.uint8,
-            generator=torch.Generator().manual_seed(seed)).numpy().tobytes())
+        paths[f'random bytes {seed}'].write_bytes(
+            torch.randint(
+                0,
+                256, (4096, ),
+                dtype=torch.uint8,
+                generator=torch.Generator().manual_seed(
+                    seed)).numpy().tobytes())
     paths['text'] = tmp_path / 'notes.pth'
     paths['text'].write_text('not a checkpoint\n')
     paths['empty'] = tmp_path / 'empty.pth'
     paths['empty'].write_bytes(b'')
     state = mmvig.AttentionViG(TINY).state_dict()
-    for name, value in (('NaN log_beta', math.nan),
-                        ('inf log_beta', math.inf)):
+    for name, value in (('NaN log_beta', math.nan), ('inf log_beta',
+                                                     math.inf)):
         bad = dict(state)
         bad['stages.1.2.aggregate.branch.log_beta'] = torch.tensor(value)
         paths[name] = tmp_path / f'{name.split()[0]}.pth'

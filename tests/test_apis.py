@@ -12,8 +12,9 @@ from mmvig.errors import DivergenceError, InputError, RegistrationClash
 from mmvig.safe_load import TRUST_SWITCH, UnsafeCheckpointError
 
 
-def test_read_config_leaves_out_only_the_pkg_resources_warning(monkeypatch,
-                                                              tmp_path):
+def test_read_config_leaves_out_only_the_pkg_resources_warning(
+        monkeypatch, tmp_path):
+
     def fromfile(filename):
         warnings.warn('pkg_resources is deprecated as an API', UserWarning)
         warnings.warn('a warning of the config', UserWarning)
@@ -27,27 +28,30 @@ def test_read_config_leaves_out_only_the_pkg_resources_warning(monkeypatch,
         assert read_config(str(tmp_path / 'any.py')).a == 1
         warnings.warn('pkg_resources is deprecated as an API', UserWarning)
     assert [str(w.message) for w in caught] == [
-        'a warning of the config', 'pkg_resources is deprecated as an API']
+        'a warning of the config', 'pkg_resources is deprecated as an API'
+    ]
     assert warnings.filters == filters
 
 
-@pytest.mark.parametrize('error, message', [
-    (InputError('arch "x" is not one of s, m, b'),
-     'error: arch "x" is not one of s, m, b'),
-    (FileNotFoundError('data/coco does not exist'),
-     'error: data/coco does not exist'),
-    (DivergenceError('loss is nan at iteration 3'),
-     'error: loss is nan at iteration 3'),
-    (RegistrationClash('AttentionViG is taken'),
-     "error: 'AttentionViG is taken'"),
-    # a data loader worker's error: the worker's traceback, then its words
-    (InputError('Caught InputError in DataLoader worker process 0.\n'
-                'Original Traceback (most recent call last):\n  ...\n'
-                'mmvig.errors.InputError: x.png is empty (0 bytes)'),
-     'error: x.png is empty (0 bytes)'),
-    (UnsafeCheckpointError('x.pth holds a pickled os.system'),
-     'error: x.pth holds a pickled os.system'),
-])
+@pytest.mark.parametrize(
+    'error, message',
+    [
+        (InputError('arch "x" is not one of s, m, b'),
+         'error: arch "x" is not one of s, m, b'),
+        (FileNotFoundError('data/coco does not exist'),
+         'error: data/coco does not exist'),
+        (DivergenceError('loss is nan at iteration 3'),
+         'error: loss is nan at iteration 3'),
+        (RegistrationClash('AttentionViG is taken'),
+         "error: 'AttentionViG is taken'"),
+        # a data loader worker's error: the worker's traceback, then its words
+        (InputError('Caught InputError in DataLoader worker process 0.\n'
+                    'Original Traceback (most recent call last):\n  ...\n'
+                    'mmvig.errors.InputError: x.png is empty (0 bytes)'),
+         'error: x.png is empty (0 bytes)'),
+        (UnsafeCheckpointError('x.pth holds a pickled os.system'),
+         'error: x.pth holds a pickled os.system'),
+    ])
 def test_input_errors_end_with_one_line(error, message):
     with pytest.raises(SystemExit) as exit_:
         with report_input_errors():

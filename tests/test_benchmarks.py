@@ -32,8 +32,8 @@ def test_benchmarked_backbones_follow_the_coco_configs():
     assert model.with_cp == [False] * 4 and model.graph_strides == [2] * 4
     model = build_backbone('sagvit-small')
     assert type(model).__name__ == 'SAGViT'
-    assert model.arch_settings['trunk'] == 'b0' and model.out_indices == (
-        0, 1, 2, 3)
+    assert model.arch_settings['trunk'] == 'b0' and model.out_indices == (0, 1,
+                                                                          2, 3)
 
 
 def test_table_aligns_columns():
@@ -50,10 +50,13 @@ def test_fresh_process_runs_in_the_allocator_environment(tmp_path):
         f'print({RESULT_PREFIX!r} + json.dumps('
         f'{{k: os.environ.get(k) for k in {sorted(HUGE_PAGE_ALLOCATOR)}}}))\n')
     args = argparse.Namespace(device='cpu', repeats=1)
-    assert in_fresh_process(str(probe), 'probe', args,
-                            env=HUGE_PAGE_ALLOCATOR) == HUGE_PAGE_ALLOCATOR
+    assert in_fresh_process(
+        str(probe), 'probe', args,
+        env=HUGE_PAGE_ALLOCATOR) == HUGE_PAGE_ALLOCATOR
     assert in_fresh_process(str(probe), 'probe', args) == {
-        k: os.environ.get(k) for k in HUGE_PAGE_ALLOCATOR}
+        k: os.environ.get(k)
+        for k in HUGE_PAGE_ALLOCATOR
+    }
 
 
 def test_malloc_in_use_peak_counts_a_tensor_freed_inside_the_block():
@@ -72,8 +75,11 @@ def test_gpu_benchmark_runs_end_to_end_at_toy_sizes():
     import subprocess
     root = REPO_ROOT
     result = subprocess.run(
-        [sys.executable, osp.join(root, 'benchmarks', 'gpu.py'), '--smoke'],
-        capture_output=True, text=True, cwd=root)
+        [sys.executable,
+         osp.join(root, 'benchmarks', 'gpu.py'), '--smoke'],
+        capture_output=True,
+        text=True,
+        cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     for header in ('Triton fwd+bwd ms', 'max allocated GB', 'eager img/s'):
@@ -99,5 +105,5 @@ def test_batchnorm_after_conv_folds_exactly_in_resnet():
         expected = model(x)[-1]
         assert fold_batchnorm_after_conv(model, x) == 20
         assert not any(isinstance(m, _BatchNorm) for m in model.modules())
-        torch.testing.assert_close(model(x)[-1], expected, rtol=1e-4,
-                                   atol=1e-4)
+        torch.testing.assert_close(
+            model(x)[-1], expected, rtol=1e-4, atol=1e-4)

@@ -89,8 +89,8 @@ def test_folded_model_compiles_whole(tmp_path):
     model.switch_to_deploy()
     x = torch.randn(2, 3, 97, 131)
     expected = tensor_outputs(model, x)
-    compiled = torch.compile(model.to(memory_format=torch.channels_last),
-                             fullgraph=True)
+    compiled = torch.compile(
+        model.to(memory_format=torch.channels_last), fullgraph=True)
     with torch.no_grad():
         actual = compiled(x.to(memory_format=torch.channels_last))
     assert_relative(actual, expected, 1e-4)
@@ -107,8 +107,12 @@ def test_any_onnx_export_writes_the_standard_operators(tmp_path):
     assert {m.impl for m in model.modules() if hasattr(m, 'impl')} == {'auto'}
     x = torch.randn(1, 3, 97, 131)
     path = str(tmp_path / 'plain.onnx')
-    torch.onnx.export(model, (x, ), path, input_names=['images'],
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model, (x, ),
+        path,
+        input_names=['images'],
+        opset_version=17,
+        dynamo=False)
     domains = {node.domain for node in onnx.load(path).graph.node}
     assert domains <= {'', 'ai.onnx'}, domains
     actual = [torch.from_numpy(o) for o in onnxruntime_outputs(path, x)]
@@ -125,6 +129,8 @@ def test_import_mmvig_leaves_torch_onnx_alone():
             'print(hasattr(symbolic_opset9, "_cast_Long"),'
             ' getattr(export, "mmvig_patched", False),'
             ' export.__module__)\n')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout.split()
     assert out[:2] == ['False', 'False'] and out[2].startswith('torch.onnx')

@@ -8,7 +8,6 @@ import re
 import pytest
 import yaml
 
-
 PAGES = sorted(['README.md'] + glob.glob('docs/*.md') +
                glob.glob('configs/*/README.md'))
 
@@ -20,8 +19,10 @@ def _anchor(title: str) -> str:
 
 def _anchors(page: str) -> set:
     with open(page) as f:
-        return {_anchor(m.group(1)) for m in
-                re.finditer(r'^#+ (.+)$', f.read(), flags=re.M)}
+        return {
+            _anchor(m.group(1))
+            for m in re.finditer(r'^#+ (.+)$', f.read(), flags=re.M)
+        }
 
 
 def test_readme_is_short():
@@ -62,8 +63,9 @@ def test_config_paths_exist(page):
     included."""
     with open(page) as f:
         text = f.read()
-    paths = re.findall(r'(?<![\w/.])((?:configs|tools|benchmarks|tests)/'
-                       r'[\w/{},.-]+\.(?:py|sh))', text)
+    paths = re.findall(
+        r'(?<![\w/.])((?:configs|tools|benchmarks|tests)/'
+        r'[\w/{},.-]+\.(?:py|sh))', text)
     for path in paths:
         for one in _expand(path):
             assert osp.exists(one), f'{page}: {one}'
@@ -130,11 +132,15 @@ def test_model_pages_show_the_metafiles_numbers(metafile):
             row = [r for r in rows if f']({link})' in r]
             assert row, f'{page}: no row links {link}'
             cells = [c.strip() for c in row[0].split('|')]
-            shown = [f"{model['Metadata'][key] / scale:.2f}"
-                     for key, scale in (('Parameters', 1e6), ('FLOPs', 1e9))
-                     if key in model.get('Metadata', {})]
-            shown += [str(value) for result in model.get('Results', [])
-                      for value in result['Metrics'].values()]
+            shown = [
+                f"{model['Metadata'][key] / scale:.2f}"
+                for key, scale in (('Parameters', 1e6), ('FLOPs', 1e9))
+                if key in model.get('Metadata', {})
+            ]
+            shown += [
+                str(value) for result in model.get('Results', [])
+                for value in result['Metrics'].values()
+            ]
             for number in shown:
                 assert any(c == number or c.startswith(number + ' ')
                            for c in cells), (page, model['Name'], number)

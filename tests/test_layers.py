@@ -36,8 +36,9 @@ def _layer(module: str) -> int:
 
 
 def _modules():
-    for path in sorted(glob.glob(osp.join(REPO_ROOT, 'mmvig', '**', '*.py'),
-                                 recursive=True)):
+    for path in sorted(
+            glob.glob(
+                osp.join(REPO_ROOT, 'mmvig', '**', '*.py'), recursive=True)):
         name = osp.relpath(path, REPO_ROOT)[:-3].replace(osp.sep, '.')
         yield name.removesuffix('.__init__'), path
 
@@ -55,8 +56,8 @@ def _imports(module: str, path: str):
             if node.level:
                 base = package.split('.')
                 base = base[:len(base) - node.level + 1]
-                target = '.'.join(base + [node.module] if node.module
-                                  else base)
+                target = '.'.join(base +
+                                  [node.module] if node.module else base)
             else:
                 target = node.module
             yield target
@@ -68,8 +69,8 @@ def test_every_module_has_a_layer():
     assert [m for m, _ in _modules() if _layer(m) is None] == []
 
 
-@pytest.mark.parametrize('module, path', list(_modules()),
-                         ids=[m for m, _ in _modules()])
+@pytest.mark.parametrize(
+    'module, path', list(_modules()), ids=[m for m, _ in _modules()])
 def test_imports_run_down_the_layers(module, path):
     own = _layer(module)
     upward = []

@@ -41,7 +41,9 @@ def _write(tmp_path, name, text):
 
 def test_mmdet_config_builds_mask_rcnn(tmp_path):
     from mmdet.registry import MODELS
-    cfg = Config.fromfile(_write(tmp_path, 'det.py', f"""
+    cfg = Config.fromfile(
+        _write(
+            tmp_path, 'det.py', f"""
         _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
         custom_imports = dict(imports=['mmvig'])
         model = dict(
@@ -57,7 +59,9 @@ def test_mmdet_config_builds_mask_rcnn(tmp_path):
 
 def test_mmseg_config_builds_semantic_fpn(tmp_path):
     from mmseg.registry import MODELS
-    cfg = Config.fromfile(_write(tmp_path, 'seg.py', f"""
+    cfg = Config.fromfile(
+        _write(
+            tmp_path, 'seg.py', f"""
         _base_ = 'mmseg::_base_/models/fpn_r50.py'
         custom_imports = dict(imports=['mmvig'])
         norm_cfg = dict(type='BN', requires_grad=True)
@@ -108,8 +112,10 @@ def test_import_registers_names_without_importing_task_libraries():
             m for m in heavy[:3] if m in sys.modules]
         print('ok', type(model).__name__)
         """)
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, '-c', code],
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'ok AttentionViGClassifier' in result.stdout
 
@@ -120,8 +126,10 @@ def test_timm_imported_first_registers_too():
         import mmvig
         print(sorted(timm.list_models('attentionvig_*')))
         """)
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, '-c', code],
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "['attentionvig_b', 'attentionvig_m', 'attentionvig_s']" in \
         result.stdout
@@ -153,19 +161,22 @@ def _mmvig_classes():
     from mmvig import engine, models
     from mmvig.models import distillation, vig_cross_attention
     return {
-        'model': [models.AttentionViG, models.SAGViT,
-                  distillation.AttentionViGClsHead,
-                  distillation.DistillationClassifier,
-                  vig_cross_attention.CrossAttentionVig],
-        'hook': [engine.AtomicCheckpointHook, engine.DataCheckHook,
-                 engine.DivergenceHook,
-                 engine.FreezeBetaHook, engine.StrictLoadHook],
+        'model': [
+            models.AttentionViG, models.SAGViT,
+            distillation.AttentionViGClsHead,
+            distillation.DistillationClassifier,
+            vig_cross_attention.CrossAttentionVig
+        ],
+        'hook': [
+            engine.AtomicCheckpointHook, engine.DataCheckHook,
+            engine.DivergenceHook, engine.FreezeBetaHook, engine.StrictLoadHook
+        ],
         'model_wrapper': [engine.AnyDeviceDistributedDataParallel],
     }
 
 
-@pytest.mark.parametrize('library', ['mmengine', 'mmpretrain', 'mmdet',
-                                     'mmseg'])
+@pytest.mark.parametrize('library',
+                         ['mmengine', 'mmpretrain', 'mmdet', 'mmseg'])
 def test_registries_hand_out_the_classes(library):
     """``get(name)`` of mmengine's root registries and of mmpretrain's,
     mmdet's and mmseg's is the class itself (subclassable, introspectable),
@@ -175,8 +186,7 @@ def test_registries_hand_out_the_classes(library):
 
     from mmvig import registry as ours
     registries = importlib.import_module(f'{library}.registry')
-    kinds = dict(model='MODELS', hook='HOOKS',
-                 model_wrapper='MODEL_WRAPPERS')
+    kinds = dict(model='MODELS', hook='HOOKS', model_wrapper='MODEL_WRAPPERS')
     classes = _mmvig_classes()
     for kind, expected in classes.items():
         registry = getattr(registries, kinds[kind])
@@ -185,8 +195,7 @@ def test_registries_hand_out_the_classes(library):
             assert registry.get(f'mmvig.{cls.__name__}') is cls
         assert sorted(getattr(ours, kinds[kind]).module_dict) == \
             sorted(c.__name__ for c in expected)
-    assert issubclass(registries.MODELS.get('AttentionViG'),
-                      torch.nn.Module)
+    assert issubclass(registries.MODELS.get('AttentionViG'), torch.nn.Module)
     assert 's' in registries.MODELS.get('AttentionViG').arch_zoo
 
 
@@ -194,11 +203,15 @@ def test_timm_model_loads_mmpretrain_checkpoint_keys():
     import timm
     from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        cls = MODELS.build(dict(
-            type='DistillationClassifier',
-            backbone=dict(type='AttentionViG', arch='s', out_indices=(3, )),
-            head=dict(type='AttentionViGClsHead', num_classes=10,
-                      in_channels=384)))
+        cls = MODELS.build(
+            dict(
+                type='DistillationClassifier',
+                backbone=dict(
+                    type='AttentionViG', arch='s', out_indices=(3, )),
+                head=dict(
+                    type='AttentionViGClsHead',
+                    num_classes=10,
+                    in_channels=384)))
     model = timm.create_model('attentionvig_s', num_classes=10)
     assert set(cls.state_dict()) == set(model.state_dict())
 
@@ -217,8 +230,10 @@ def test_missing_library_leaves_others_working():
         assert MODELS.get('DistillationClassifier') is not None
         print('ok')
         """)
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, '-c', code],
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'ok' in result.stdout
 

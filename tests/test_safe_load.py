@@ -16,19 +16,23 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
 
 import mmvig
-from mmvig.safe_load import (CheckpointFileError, TRUST_SWITCH,
+from mmvig.safe_load import (TRUST_SWITCH, CheckpointFileError,
                              UnsafeCheckpointError, load_checkpoint_file)
 from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, tiny_task_config
 
 
-@pytest.mark.parametrize('name', ['random bytes 0', 'random bytes 1',
-                                  'random bytes 2', 'text', 'empty'])
+@pytest.mark.parametrize(
+    'name',
+    ['random bytes 0', 'random bytes 1', 'random bytes 2', 'text', 'empty'])
 def test_non_checkpoint_files_name_the_file(bad_checkpoints, name):
-    with pytest.raises(CheckpointFileError, match=f'{bad_checkpoints[name]} '
-                       'is not a readable checkpoint'):
+    with pytest.raises(
+            CheckpointFileError,
+            match=f'{bad_checkpoints[name]} '
+            'is not a readable checkpoint'):
         load_checkpoint_file(bad_checkpoints[name])
-    backbone = mmvig.AttentionViG(TINY, init_cfg=dict(
-        type='Pretrained', checkpoint=bad_checkpoints[name]))
+    backbone = mmvig.AttentionViG(
+        TINY,
+        init_cfg=dict(type='Pretrained', checkpoint=bad_checkpoints[name]))
     with pytest.raises(CheckpointFileError, match=bad_checkpoints[name]):
         backbone.init_weights()
 
@@ -43,9 +47,10 @@ def test_a_truncated_checkpoint_names_the_file(tmp_path):
     torch.save({'state_dict': mmvig.AttentionViG(TINY).state_dict()}, path)
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
-    with pytest.raises(CheckpointFileError,
-                       match=f'{path} is not a readable checkpoint: it is '
-                       'truncated or damaged'):
+    with pytest.raises(
+            CheckpointFileError,
+            match=f'{path} is not a readable checkpoint: it is '
+            'truncated or damaged'):
         load_checkpoint_file(str(path))
 
 
@@ -65,10 +70,10 @@ def test_crafted_tensor_geometry_is_one_line(case, message, tmp_path):
     larger than its storage loaded)."""
     from checkpoint_fuzz import write_tensor_checkpoint
     tensors = {
-        'a negative storage size': (-1, (1,), (1,)),
-        'a storage larger than an int64': (2**63, (1,), (1,)),
+        'a negative storage size': (-1, (1, ), (1, )),
+        'a storage larger than an int64': (2**63, (1, ), (1, )),
         'an absurd shape': (1, (2**40, 2**30), (1, 1)),
-        'a tensor larger than its storage': (1, (2_000_000_000,), (0,)),
+        'a tensor larger than its storage': (1, (2_000_000_000, ), (0, )),
     }
     path = str(tmp_path / 'crafted.pth')
     write_tensor_checkpoint(path, {'evil': tensors[case]})
@@ -93,9 +98,11 @@ def test_a_failed_read_has_a_reason(raised, reason, tmp_path, monkeypatch):
 
     def load(*args, **kwargs):
         raise raised
+
     monkeypatch.setattr(torch, 'load', load)
-    with pytest.raises(CheckpointFileError,
-                       match=f'{path} is not a readable checkpoint.*{reason}'):
+    with pytest.raises(
+            CheckpointFileError,
+            match=f'{path} is not a readable checkpoint.*{reason}'):
         load_checkpoint_file(str(path))
 
 
@@ -125,8 +132,11 @@ def test_an_unknown_key_larger_than_its_storage_is_not_read(tmp_path):
         except Exception as error:
             print(type(error).__name__, error)
     ''')
-    result = subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, '-c', script],
+                            cwd=REPO_ROOT,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r'CheckpointFileError the weight stem.0.conv.weight has '
                      r'\d+ elements over a storage of 1', result.stdout), \
@@ -138,13 +148,19 @@ def test_checkpoint_with_numpy_values_loads_safely(tmp_path):
     # torch.load(weights_only=True) refuses without mmvig's allowlist.
     path = tmp_path / 'full.pth'
     model = torch.nn.Linear(2, 2)
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'seed': np.int64(3), 'hist': np.arange(3),
-                         'dtype': np.dtype('float32')}}, path)
+    torch.save(
+        {
+            'state_dict': model.state_dict(),
+            'meta': {
+                'seed': np.int64(3),
+                'hist': np.arange(3),
+                'dtype': np.dtype('float32')
+            }
+        }, path)
     ckpt = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert ckpt['meta']['seed'] == 3
-    assert torch.load(path, weights_only=True)['meta']['hist'].tolist() == [
-        0, 1, 2]
+    assert torch.load(
+        path, weights_only=True)['meta']['hist'].tolist() == [0, 1, 2]
     fresh = torch.nn.Linear(2, 2)
     load_checkpoint(fresh, str(path))
     assert torch.equal(fresh.weight, model.weight)
@@ -166,14 +182,24 @@ def malicious(tmp_path):
     in its meta; returns (path, marker file that the payload would create)."""
     marker = str(tmp_path / 'payload_ran')
     path = str(tmp_path / 'malicious.pth')
-    torch.save({'state_dict': mmvig.AttentionViG(TINY).state_dict(),
-                'meta': {'note': _Payload(marker)}}, path)
+    torch.save(
+        {
+            'state_dict': mmvig.AttentionViG(TINY).state_dict(),
+            'meta': {
+                'note': _Payload(marker)
+            }
+        }, path)
     return path, marker
 
 
 def run(args, env=None, timeout=900):
-    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, **(env or {})))
+    return subprocess.run(
+        args,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, **(env or {})))
 
 
 def test_the_payload_is_live(malicious):
@@ -189,14 +215,14 @@ def test_the_payload_is_live(malicious):
 def test_refused_in_process_on_every_loader(malicious, tmp_path):
     from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
     path, marker = malicious
-    backbone = mmvig.AttentionViG(TINY, init_cfg=dict(
-        type='Pretrained', checkpoint=path, prefix=''))
+    backbone = mmvig.AttentionViG(
+        TINY, init_cfg=dict(type='Pretrained', checkpoint=path, prefix=''))
     with pytest.raises(UnsafeCheckpointError) as error:
         backbone.init_weights()
     message = str(error.value)
     assert path in message and 'system' in message and TRUST_SWITCH in message
-    sag = mmvig.SAGViT(SAG_TINY, trunk_init_cfg=dict(
-        type='Pretrained', checkpoint=path))
+    sag = mmvig.SAGViT(
+        SAG_TINY, trunk_init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(UnsafeCheckpointError, match='malicious.pth'):
         sag.init_weights()
     for load in (lambda: CheckpointLoader.load_checkpoint(path),
@@ -206,17 +232,21 @@ def test_refused_in_process_on_every_loader(malicious, tmp_path):
             load()
     from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        classifier = MODELS.build(dict(
-            type='DistillationClassifier',
-            backbone=dict(type='AttentionViG', arch=TINY, out_indices=(3, )),
-            head=dict(type='AttentionViGClsHead', num_classes=4,
-                      in_channels=128),
-            teacher=dict(type='ImageClassifier',
-                         backbone=dict(type='ResNet', depth=18),
-                         neck=dict(type='GlobalAveragePooling'),
-                         head=dict(type='LinearClsHead', num_classes=4,
-                                   in_channels=512)),
-            teacher_checkpoint=path))
+        classifier = MODELS.build(
+            dict(
+                type='DistillationClassifier',
+                backbone=dict(
+                    type='AttentionViG', arch=TINY, out_indices=(3, )),
+                head=dict(
+                    type='AttentionViGClsHead', num_classes=4,
+                    in_channels=128),
+                teacher=dict(
+                    type='ImageClassifier',
+                    backbone=dict(type='ResNet', depth=18),
+                    neck=dict(type='GlobalAveragePooling'),
+                    head=dict(
+                        type='LinearClsHead', num_classes=4, in_channels=512)),
+                teacher_checkpoint=path))
     with pytest.raises(UnsafeCheckpointError, match='malicious.pth'):
         classifier.init_weights()
     import timm
@@ -232,21 +262,24 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
     """Per task: mmvig's tools/train.py trains an epoch (or two iterations),
     the task library's own train.py resumes from that checkpoint, ours
     resumes from theirs; both sides' train and test refuse the payload."""
-    config = tiny_task_config(tmp_path, task, shapes if task == 'cls' else
-                              scenes)
+    config = tiny_task_config(tmp_path, task,
+                              shapes if task == 'cls' else scenes)
     work = str(tmp_path / 'work')
     library = {'cls': 'mmpretrain', 'det': 'mmdet', 'seg': 'mmseg'}[task]
-    theirs = osp.join(osp.dirname(importlib.import_module(library).__file__),
-                      '.mim', 'tools')
+    theirs = osp.join(
+        osp.dirname(importlib.import_module(library).__file__), '.mim',
+        'tools')
     ours = osp.join(REPO_ROOT, 'tools')
     steps = ['epoch_1', 'epoch_2', 'epoch_3'] if task != 'seg' else\
         ['iter_2', 'iter_4', 'iter_6']
     unit = 'max_iters' if task == 'seg' else 'max_epochs'
     per_step = 2 if task == 'seg' else 1
     for i, tools in enumerate((ours, theirs, ours)):
-        args = [sys.executable, osp.join(tools, 'train.py'), config,
-                '--work-dir', work, '--cfg-options',
-                f'train_cfg.{unit}={per_step * (i + 1)}']
+        args = [
+            sys.executable,
+            osp.join(tools, 'train.py'), config, '--work-dir', work,
+            '--cfg-options', f'train_cfg.{unit}={per_step * (i + 1)}'
+        ]
         result = run(args + (['--resume'] if i else []))
         assert result.returncode == 0, result.stderr[-3000:]
         assert osp.isfile(osp.join(work, f'{steps[i]}.pth')), os.listdir(work)
@@ -255,20 +288,34 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
 
     path, marker = malicious
     refusals = [
-        [sys.executable, osp.join(theirs, 'train.py'), config, '--work-dir',
-         str(tmp_path / 'w1'), '--cfg-options', f'load_from={path}'],
-        [sys.executable, osp.join(theirs, 'test.py'), config, path,
-         '--work-dir', str(tmp_path / 'w2')],
+        [
+            sys.executable,
+            osp.join(theirs, 'train.py'), config, '--work-dir',
+            str(tmp_path / 'w1'), '--cfg-options', f'load_from={path}'
+        ],
+        [
+            sys.executable,
+            osp.join(theirs, 'test.py'), config, path, '--work-dir',
+            str(tmp_path / 'w2')
+        ],
     ]
     if task == 'cls':  # mmvig's tools load the same way for every task
         refusals += [
-            [sys.executable, osp.join(ours, 'train.py'), config,
-             '--work-dir', str(tmp_path / 'w3'), '--resume', path],
-            [sys.executable, osp.join(ours, 'train.py'), config,
-             '--work-dir', str(tmp_path / 'w4'), '--cfg-options',
-             f'load_from={path}'],
-            [sys.executable, osp.join(ours, 'test.py'), config, path,
-             '--work-dir', str(tmp_path / 'w5')],
+            [
+                sys.executable,
+                osp.join(ours, 'train.py'), config, '--work-dir',
+                str(tmp_path / 'w3'), '--resume', path
+            ],
+            [
+                sys.executable,
+                osp.join(ours, 'train.py'), config, '--work-dir',
+                str(tmp_path / 'w4'), '--cfg-options', f'load_from={path}'
+            ],
+            [
+                sys.executable,
+                osp.join(ours, 'test.py'), config, path, '--work-dir',
+                str(tmp_path / 'w5')
+            ],
         ]
     for args in refusals:
         result = run(args)
@@ -330,12 +377,26 @@ def _crafted_states():
     return {
         # registers names so that a later getattr(HistoryBuffer, ...) of
         # them would pass a guard that reads the class-wide table
-        'widening': {'statistics_methods': {'__init__': mean,
-                                            '__subclasses__': mean}},
-        'poisoning': {'statistics_methods': {'mean': 0}},
-        'swapping': {'statistics_methods': {
-            'mean': getattr(HistoryBuffer, 'max')}},
-        'unexpected state': {'max_length': 4, 'run': 'x'},
+        'widening': {
+            'statistics_methods': {
+                '__init__': mean,
+                '__subclasses__': mean
+            }
+        },
+        'poisoning': {
+            'statistics_methods': {
+                'mean': 0
+            }
+        },
+        'swapping': {
+            'statistics_methods': {
+                'mean': getattr(HistoryBuffer, 'max')
+            }
+        },
+        'unexpected state': {
+            'max_length': 4,
+            'run': 'x'
+        },
     }
 
 
@@ -343,12 +404,19 @@ def _crafted_states():
 def test_crafted_history_buffer_state_is_refused_and_changes_nothing(
         case, tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
+
     from mmvig.safe_load import load_checkpoint_file
     HistoryBuffer()  # registers the default statistics, as any run does
     before = dict(HistoryBuffer._statistics_methods)
     path = str(tmp_path / f'{case.replace(" ", "_")}.pth')
-    torch.save({'message_hub': {'log_scalars': {
-        'loss': _HistoryBufferState(_crafted_states()[case])}}}, path)
+    torch.save(
+        {
+            'message_hub': {
+                'log_scalars': {
+                    'loss': _HistoryBufferState(_crafted_states()[case])
+                }
+            }
+        }, path)
     with pytest.raises(pickle.UnpicklingError, match=path):
         load_checkpoint_file(path)
     with pytest.raises(pickle.UnpicklingError):  # torch's own loader too
@@ -362,13 +430,16 @@ def test_crafted_history_buffer_state_is_refused_and_changes_nothing(
     assert type(loaded) is HistoryBuffer and loaded.mean() == 3.0
 
 
-@pytest.mark.parametrize('name', ['__init__', '__class__', '__reduce_ex__',
-                                  '__subclasses__', 'update'])
+@pytest.mark.parametrize(
+    'name',
+    ['__init__', '__class__', '__reduce_ex__', '__subclasses__', 'update'])
 def test_getattr_admits_only_the_four_statistics(name, tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
+
     from mmvig.safe_load import load_checkpoint_file
 
     class Lookup:
+
         def __reduce__(self):
             return getattr, (HistoryBuffer, name)
 
@@ -399,7 +470,7 @@ def _multiarray():
 
 def _array(dtype, shape, data):
     import numpy as np
-    return _Reduce(_multiarray()._reconstruct, (np.ndarray, (0,), b'b'),
+    return _Reduce(_multiarray()._reconstruct, (np.ndarray, (0, ), b'b'),
                    (1, shape, dtype, False, data))
 
 
@@ -410,41 +481,53 @@ def _dtype(code, state=(3, '<', None, None, None, -1, -1, 0)):
 
 def _numpy_payloads():
     import numpy as np
+
     # a float64 dtype rebuilt over a sub-array of six objects: the array's
     # 8 bytes are read as object pointers (str() of it segfaults)
-    pointer = _dtype('f8', (3, '<', (np.dtype('O'), (6,)), None, None, 48, 8,
-                            0))
+    pointer = _dtype('f8',
+                     (3, '<', (np.dtype('O'), (6, )), None, None, 48, 8, 0))
     return {
-        'dtype pointer': _array(pointer, (1,), b'A' * 8),
-        'dtype state beyond its byte order': _array(_dtype('f8', (
-            3, '<', (np.dtype('i8'), (2,)), None, None, 16, 8, 0)), (1,),
-            b'A' * 8),
-        'object dtype': _array(_dtype('O8'), (1,), b'A' * 8),
-        'sub-array dtype': _array(_dtype('(2,)f8'), (1,), b'A' * 16),
-        'structured dtype': _dtype('V16', (3, '|', None, ('a', 'b'), {
-            'a': (np.dtype('f8'), 0), 'b': (np.dtype('O'), 8)}, 16, 1, 27)),
-        'array bytes short of its shape': _array(_dtype('f8'), (4,),
-                                                 b'A' * 8),
-        'scalar over a pointer dtype': _Reduce(_multiarray().scalar,
-                                               (pointer, b'A' * 8)),
-        'scalar bytes short': _Reduce(_multiarray().scalar,
-                                      (_dtype('f8'), b'A' * 3)),
-        'another array class': _Reduce(_multiarray()._reconstruct,
-                                       (np.dtype, (0,), b'b')),
+        'dtype pointer':
+        _array(pointer, (1, ), b'A' * 8),
+        'dtype state beyond its byte order':
+        _array(
+            _dtype('f8',
+                   (3, '<', (np.dtype('i8'), (2, )), None, None, 16, 8, 0)),
+            (1, ), b'A' * 8),
+        'object dtype':
+        _array(_dtype('O8'), (1, ), b'A' * 8),
+        'sub-array dtype':
+        _array(_dtype('(2,)f8'), (1, ), b'A' * 16),
+        'structured dtype':
+        _dtype('V16', (3, '|', None, ('a', 'b'), {
+            'a': (np.dtype('f8'), 0),
+            'b': (np.dtype('O'), 8)
+        }, 16, 1, 27)),
+        'array bytes short of its shape':
+        _array(_dtype('f8'), (4, ), b'A' * 8),
+        'scalar over a pointer dtype':
+        _Reduce(_multiarray().scalar, (pointer, b'A' * 8)),
+        'scalar bytes short':
+        _Reduce(_multiarray().scalar, (_dtype('f8'), b'A' * 3)),
+        'another array class':
+        _Reduce(_multiarray()._reconstruct, (np.dtype, (0, ), b'b')),
     }
 
 
-@pytest.mark.skipif(int(np.__version__.split('.')[0]) >= 2,
-                    reason='numpy 2 itself refuses this dtype state')
+@pytest.mark.skipif(
+    int(np.__version__.split('.')[0]) >= 2,
+    reason='numpy 2 itself refuses this dtype state')
 def test_the_dtype_payload_is_live(tmp_path):
     """Unrestricted pickle rebuilds the dtype-pointer payload and crashes
     the process that prints it (numpy 1, the tested stack)."""
     path = str(tmp_path / 'pointer.pkl')
     with open(path, 'wb') as f:
         pickle.dump(_numpy_payloads()['dtype pointer'], f, protocol=2)
-    result = run([sys.executable, '-c', 'import pickle, sys; '
-                  f'x = pickle.load(open({path!r}, "rb")); '
-                  'print("loaded", flush=True); print(str(x))'])
+    result = run([
+        sys.executable, '-c', 'import pickle, sys; '
+        f'x = pickle.load(open({path!r}, "rb")); '
+        'print("loaded", flush=True); print(str(x))'
+    ])
     assert result.stdout.startswith('loaded'), result.stderr[-2000:]
     assert result.returncode < 0 or result.returncode == 139, result
 
@@ -453,6 +536,7 @@ def test_the_dtype_payload_is_live(tmp_path):
 def test_numpy_entries_admit_plain_numeric_data_only(case, tmp_path):
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
+
     from mmvig.safe_load import load_checkpoint_file
     path = str(tmp_path / f'{case.replace(" ", "_")}.pth')
     torch.save({'meta': {'x': _numpy_payloads()[case]}}, path)
@@ -464,11 +548,16 @@ def test_numpy_entries_admit_plain_numeric_data_only(case, tmp_path):
     good = HistoryBuffer()
     good.update(2.0)
     good.update(4.0, count=3)
-    values = {'hub': good, 'f8': np.float64(2.5), 'i4': np.int32(-3),
-              'b': np.bool_(True), 'c': np.complex64(1 - 2j),
-              'big-endian': np.arange(6, dtype='>i4').reshape(2, 3),
-              'fortran': np.asfortranarray(np.ones((2, 3), np.float16)),
-              'dtype': np.dtype('u1')}
+    values = {
+        'hub': good,
+        'f8': np.float64(2.5),
+        'i4': np.int32(-3),
+        'b': np.bool_(True),
+        'c': np.complex64(1 - 2j),
+        'big-endian': np.arange(6, dtype='>i4').reshape(2, 3),
+        'fortran': np.asfortranarray(np.ones((2, 3), np.float16)),
+        'dtype': np.dtype('u1')
+    }
     ok = str(tmp_path / 'ok.pth')
     torch.save(values, ok)
     loaded = load_checkpoint_file(ok)

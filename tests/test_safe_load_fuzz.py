@@ -7,7 +7,6 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-
 from checkpoint_fuzz import Assembler, fuzz, run_cases, write_checkpoint
 
 LOADERS = ('torch.load', 'mmengine', 'mmvig')
@@ -63,6 +62,7 @@ def _payloads():
     cases = {}
 
     def case(name):
+
         def register(build):
             a = Assembler(None)
             a.op(b'}(')
@@ -71,6 +71,7 @@ def _payloads():
             a.op(b'u')
             cases[name] = a.getvalue()
             return build
+
         return register
 
     @case('ndarray called over an object dtype')  # segfault before
@@ -276,21 +277,26 @@ def test_real_numpy_data_still_loads_as_fresh_owned_arrays(tmp_path):
     buffer = HistoryBuffer()
     for value in (1.0, 2.0, 6.0):
         buffer.update(value)
-    values = {str(dtype): np.arange(6).astype(dtype).reshape(2, 3)
-              for dtype in PLAIN_DTYPES.values()}
-    values.update(fortran=np.asfortranarray(np.arange(6.).reshape(2, 3)),
-                  big=np.arange(3, dtype='>i8'), hub=buffer,
-                  empty=np.zeros((0, 3), np.float32), scalar=np.float16(2))
+    values = {
+        str(dtype): np.arange(6).astype(dtype).reshape(2, 3)
+        for dtype in PLAIN_DTYPES.values()
+    }
+    values.update(
+        fortran=np.asfortranarray(np.arange(6.).reshape(2, 3)),
+        big=np.arange(3, dtype='>i8'),
+        hub=buffer,
+        empty=np.zeros((0, 3), np.float32),
+        scalar=np.float16(2))
     path = str(tmp_path / 'real.pth')
     torch.save(values, path)
-    for loaded in (read_checkpoint(path), torch.load(path,
-                                                     weights_only=True)):
+    for loaded in (read_checkpoint(path), torch.load(path, weights_only=True)):
         for key, value in values.items():
             if key == 'hub':
                 assert type(loaded[key]) is HistoryBuffer
                 assert loaded[key].mean() == 3.0
-                assert all(type(h) is np.ndarray and h.flags.owndata
-                           for h in loaded[key].data)
+                assert all(
+                    type(h) is np.ndarray and h.flags.owndata
+                    for h in loaded[key].data)
                 continue
             np.testing.assert_array_equal(loaded[key], value)
             # numpy's own unpickling swaps arrays to the native byte order
@@ -302,8 +308,8 @@ def test_real_numpy_data_still_loads_as_fresh_owned_arrays(tmp_path):
 
 def test_the_seeded_fuzzer_finds_nothing(tmp_path):
     stats = {}
-    tried, findings = fuzz(seed=2026, cases=200, workdir=str(tmp_path),
-                           stats=stats)
+    tried, findings = fuzz(
+        seed=2026, cases=200, workdir=str(tmp_path), stats=stats)
     assert tried == 200
     assert not findings, findings[:5]
     # the cases reach both outcomes: loads and refusals
@@ -317,7 +323,10 @@ def test_fuzz_minutes(request, tmp_path):
     if not minutes:
         pytest.skip('a release run: pass --fuzz-minutes N')
     stats = {}
-    tried, findings = fuzz(seed=int(minutes * 1000), minutes=minutes,
-                           workdir=str(tmp_path), stats=stats)
+    tried, findings = fuzz(
+        seed=int(minutes * 1000),
+        minutes=minutes,
+        workdir=str(tmp_path),
+        stats=stats)
     print(f'{tried} cases, {stats}')
     assert not findings, findings[:5]

@@ -24,8 +24,12 @@ def test_neighbour_maps_are_the_models_own(normalize):
     times the values give the operator's own message for that node."""
     torch.manual_seed(0)
     backbone = mmvig.AttentionViG(
-        TINY, aggregator=dict(type='CrossAttention', num_heads=4,
-                              normalize=normalize, init_beta=3.0)).eval()
+        TINY,
+        aggregator=dict(
+            type='CrossAttention',
+            num_heads=4,
+            normalize=normalize,
+            init_beta=3.0)).eval()
     grapher = graphers(backbone)[1][0]
     x = grapher_input(backbone, grapher, torch.randn(1, 3, 96, 80))
     _, channels, height, width = x.shape
@@ -42,16 +46,17 @@ def test_neighbour_maps_are_the_models_own(normalize):
         qh[:, :, 4, 7].norm(dim=1)[:, None, None] * kh.norm(dim=1))
     torch.testing.assert_close(maps.cosine, expected, rtol=1e-5, atol=1e-5)
 
-    marked = {(r, c) for r, c in zip(*np.nonzero(
-        ~maps.weights[0].isnan().numpy()))}
+    marked = {(r, c)
+              for r, c in zip(*np.nonzero(~maps.weights[0].isnan().numpy()))}
     rows = {((4 + t) % height, 7) for t in range(2, height, 2)}
     cols = {(4, (7 + t) % width) for t in range(2, width, 2)}
     assert marked == rows | cols
 
     with torch.no_grad():
-        message = svga_cross_attention(
-            q, k, v, aggregation.log_beta, grapher.shifts(height, width),
-            heads, normalize)[0, :, 4, 7].reshape(heads, dims)
+        message = svga_cross_attention(q, k, v, aggregation.log_beta,
+                                       grapher.shifts(height, width), heads,
+                                       normalize)[0, :, 4,
+                                                  7].reshape(heads, dims)
     vh = v.reshape(heads, dims, height, width)
     weights = maps.weights.nan_to_num(0.)
     from_maps = torch.einsum('hyx,hdyx->hd', weights, vh)
@@ -61,8 +66,8 @@ def test_neighbour_maps_are_the_models_own(normalize):
 def test_beta_curves_and_training_curves_draw(tmp_path):
     backbone = mmvig.AttentionViG(TINY)
     temperatures = temperatures_of(backbone)
-    assert [t[0] for t in temperatures][:2] == ['stage 1, Grapher 1',
-                                               'stage 2, Grapher 1']
+    assert [t[0] for t in temperatures
+            ][:2] == ['stage 1, Grapher 1', 'stage 2, Grapher 1']
     fig = plot_beta_curves(temperatures)
     lines = fig.axes[0].get_lines()
     assert len(lines) == 4
@@ -82,11 +87,22 @@ def test_tools_and_inferencers_on_trained_checkpoints(tiny_runs, scenes,
     image = osp.join(scenes, 'images', 'val', '00000.png')
     for task, (config, checkpoint) in tiny_runs.items():
         out = str(tmp_path / f'{task}_neighbours.png')
-        run_tool('tools/analysis/visualize_neighbours.py', config, checkpoint,
-                 image, '--size', '0', '--stage', '2', '--layer', '1',
-                 '--out', out,
-                 '--beta-curves', str(tmp_path / f'{task}_b.png'),
-                 timeout=600)
+        run_tool(
+            'tools/analysis/visualize_neighbours.py',
+            config,
+            checkpoint,
+            image,
+            '--size',
+            '0',
+            '--stage',
+            '2',
+            '--layer',
+            '1',
+            '--out',
+            out,
+            '--beta-curves',
+            str(tmp_path / f'{task}_b.png'),
+            timeout=600)
         drawn = mmcv.imread(out)
         assert drawn.shape[0] > 300 and drawn.std() > 10
         model = init_model(config, checkpoint)
@@ -109,8 +125,10 @@ def test_tools_and_inferencers_on_trained_checkpoints(tiny_runs, scenes,
         code = (f'import mmvig; C, W, IMG, O = {config!r}, {checkpoint!r}, '
                 f'{image!r}, {out_dir!r}; {call}')
         run_tool('-c', code, timeout=600)
-        pictures = [osp.join(d, f) for d, _, files in os.walk(out_dir)
-                    for f in files if f.endswith('.png')]
+        pictures = [
+            osp.join(d, f) for d, _, files in os.walk(out_dir) for f in files
+            if f.endswith('.png')
+        ]
         assert pictures, f'{task}: the inferencer drew nothing'
 
 

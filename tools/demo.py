@@ -31,11 +31,11 @@ import os.path as osp
 import time
 from typing import Dict, List, NamedTuple, Tuple
 
-import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmengine.config import Config
 from mmengine.runner import Runner
 from tool_utils import tool_environment
 
+import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmvig.apis import read_config
 from mmvig.datasets import (SHAPE_CLASSES, make_classification_set,
                             make_scene_set)
@@ -49,47 +49,56 @@ BACKBONES = {
     'attentionvig': ('AttentionViG-S', {
         'cls': 'configs/demo/attentionvig_s_shapes.py',
         'det': 'configs/demo/mask_rcnn_attentionvig_s_scenes.py',
-        'seg': 'configs/demo/fpn_attentionvig_s_scenes.py'}),
+        'seg': 'configs/demo/fpn_attentionvig_s_scenes.py'
+    }),
     'sagvit': ('SAG-ViT-small', {
         'cls': 'configs/demo/sagvit_small_shapes.py',
         'det': 'configs/demo/mask_rcnn_sagvit_small_scenes.py',
-        'seg': 'configs/demo/fpn_sagvit_small_scenes.py'}),
+        'seg': 'configs/demo/fpn_sagvit_small_scenes.py'
+    }),
 }
 # task -> metric plotted in its training curves
-CURVE_METRIC = {'cls': 'accuracy/top1', 'det': 'coco/bbox_mAP',
-                'seg': 'mIoU'}
+CURVE_METRIC = {'cls': 'accuracy/top1', 'det': 'coco/bbox_mAP', 'seg': 'mIoU'}
 # (task, metric key, table label)
 METRICS = [('cls', 'accuracy/top1', 'top-1 (%)'),
            ('det', 'coco/bbox_mAP', 'bbox mAP (%)'),
            ('det', 'coco/segm_mAP', 'segm mAP (%)'),
            ('seg', 'mIoU', 'mIoU (%)')]
-MODELS = {'cls': '{} classifier (mmpretrain)',
-          'det': 'Mask R-CNN + {} (mmdet)',
-          'seg': 'Semantic FPN + {} (mmseg)'}
+MODELS = {
+    'cls': '{} classifier (mmpretrain)',
+    'det': 'Mask R-CNN + {} (mmdet)',
+    'seg': 'Semantic FPN + {} (mmseg)'
+}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--backbones', nargs='+', default=['attentionvig'],
-                        choices=sorted(BACKBONES))
-    parser.add_argument('--tasks', nargs='+', default=['cls', 'det', 'seg'],
-                        choices=['cls', 'det', 'seg'])
+    parser.add_argument(
+        '--backbones',
+        nargs='+',
+        default=['attentionvig'],
+        choices=sorted(BACKBONES))
+    parser.add_argument(
+        '--tasks',
+        nargs='+',
+        default=['cls', 'det', 'seg'],
+        choices=['cls', 'det', 'seg'])
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data'))
-    parser.add_argument('--work-dir',
-                        default=osp.join(ROOT, 'work_dirs', 'demo'))
+    parser.add_argument(
+        '--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
     parser.add_argument('--seed', type=int, default=0, help='data seed')
     parser.add_argument(
-        '--small', action='store_true',
+        '--small',
+        action='store_true',
         help='a smoke run: tiny data sets and one epoch / 20 iterations')
     return parser.parse_args()
 
 
-def stage_config(backbone: str, task: str,
-                 args: argparse.Namespace) -> Config:
+def stage_config(backbone: str, task: str, args: argparse.Namespace) -> Config:
     configs = BACKBONES[backbone][1]
     cfg = read_config(osp.join(ROOT, configs[task]))
-    cfg.work_dir = osp.join(args.work_dir, osp.splitext(
-        osp.basename(configs[task]))[0])
+    cfg.work_dir = osp.join(args.work_dir,
+                            osp.splitext(osp.basename(configs[task]))[0])
     data = osp.join(args.data_root, 'shapes' if task == 'cls' else 'scenes')
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data + '/'
@@ -143,34 +152,35 @@ def stage_pictures(runner: Runner, backbone: str, task: str, out_dir: str,
     name = BACKBONES[backbone][0]
     model = MODELS[task].format(name)
     path = osp.join(out_dir, f'{backbone}_{task}_curves.png')
-    plot_training_curves(runner.work_dir, CURVE_METRIC[task],
-                         f'{model}: training',
-                         untrained.get(CURVE_METRIC[task])).savefig(path,
-                                                                    dpi=90)
+    plot_training_curves(runner.work_dir,
+                         CURVE_METRIC[task], f'{model}: training',
+                         untrained.get(CURVE_METRIC[task])).savefig(
+                             path, dpi=90)
     pictures = [(f'{model}: training loss and {CURVE_METRIC[task]}', path)]
     if task in ('det', 'seg'):
         pictures += [
             (f'{model}: held-out scene {i}, ground truth (left) and '
              'prediction (right)', p)
-            for i, p in enumerate(draw_test_predictions(runner, 3, out_dir))]
+            for i, p in enumerate(draw_test_predictions(runner, 3, out_dir))
+        ]
     elif backbone == 'attentionvig':
         pictures += classifier_graph_pictures(runner, out_dir)
     return pictures
 
 
-def classifier_graph_pictures(runner: Runner, out_dir: str
-                              ) -> List[Tuple[str, str]]:
+def classifier_graph_pictures(runner: Runner,
+                              out_dir: str) -> List[Tuple[str, str]]:
     """Fig. 6 on a held-out scene (stage 2, second Grapher) and Fig. 7 of
     the trained AttentionViG-S classifier."""
     import mmcv
-    data = osp.dirname(runner.cfg.test_dataloader.dataset.data_root.rstrip(
-        '/'))
-    image = mmcv.imread(osp.join(data, 'scenes', 'images', 'val',
-                                 '00000.png'))
+    data = osp.dirname(
+        runner.cfg.test_dataloader.dataset.data_root.rstrip('/'))
+    image = mmcv.imread(osp.join(data, 'scenes', 'images', 'val', '00000.png'))
     fig6 = osp.join(out_dir, 'fig6_neighbours.png')
-    neighbours_figure(runner.model, image, stage=2,
-                      title='AttentionViG-S classifier, ').savefig(fig6,
-                                                                   dpi=90)
+    neighbours_figure(
+        runner.model, image, stage=2,
+        title='AttentionViG-S classifier, ').savefig(
+            fig6, dpi=90)
     fig7 = osp.join(out_dir, 'fig7_temperatures.png')
     plot_beta_curves(temperatures_of(runner.model.backbone)).savefig(
         fig7, dpi=90)
@@ -197,10 +207,12 @@ def main() -> None:
     args = parse_args()
     per_class, scenes = (20, (48, 16)) if args.small else (200, (200, 50))
     print(f'[demo] generating data under {args.data_root}', flush=True)
-    make_classification_set(osp.join(args.data_root, 'shapes'), per_class,
-                            per_class // 4, seed=args.seed)
-    make_scene_set(osp.join(args.data_root, 'scenes'), *scenes,
-                   seed=args.seed)
+    make_classification_set(
+        osp.join(args.data_root, 'shapes'),
+        per_class,
+        per_class // 4,
+        seed=args.seed)
+    make_scene_set(osp.join(args.data_root, 'scenes'), *scenes, seed=args.seed)
     stages = [(b, t) for b in args.backbones for t in args.tasks]
     results: Dict[Tuple[str, str], Stage] = {}
     for index, (backbone, task) in enumerate(stages, 1):
@@ -208,8 +220,7 @@ def main() -> None:
         print(f'\n[demo] stage {index}/{len(stages)}: {model}', flush=True)
         results[backbone, task] = run_stage(backbone, task, args)
 
-    rows: List[Tuple[str, ...]] = [('metric', 'model', 'untrained',
-                                    'trained')]
+    rows: List[Tuple[str, ...]] = [('metric', 'model', 'untrained', 'trained')]
     for backbone in args.backbones:
         for task, key, label in METRICS:
             if (backbone, task) in results:
@@ -217,9 +228,10 @@ def main() -> None:
                 scale = 100 if task == 'det' else 1  # COCO mAP is a fraction
                 # mmdet's CocoMetric returns nothing when the model predicted
                 # no box at all: that is an mAP of 0.
-                rows.append((label, MODELS[task].format(BACKBONES[backbone][0]),
-                             f'{stage.before.get(key, 0.) * scale:.1f}',
-                             f'{stage.after.get(key, 0.) * scale:.1f}'))
+                rows.append(
+                    (label, MODELS[task].format(BACKBONES[backbone][0]),
+                     f'{stage.before.get(key, 0.) * scale:.1f}',
+                     f'{stage.after.get(key, 0.) * scale:.1f}'))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     for row in rows:
@@ -238,6 +250,7 @@ def main() -> None:
 def write_report(path: str, rows: List[Tuple[str, ...]], footer: str,
                  pictures: List[Tuple[str, str]]) -> None:
     """One self-contained HTML page: the table and every picture, inlined."""
+
     def cells(row, tag):
         return ''.join(f'<{tag}>{html.escape(c)}</{tag}>' for c in row)
 
@@ -251,8 +264,11 @@ def write_report(path: str, rows: List[Tuple[str, ...]], footer: str,
     table = ''.join([f'<tr>{cells(rows[0], "th")}</tr>'] +
                     [f'<tr>{cells(r, "td")}</tr>' for r in rows[1:]])
     with open(path, 'w') as f:
-        f.write(REPORT.format(table=table, footer=html.escape(footer),
-                              figures='\n'.join(figures)))
+        f.write(
+            REPORT.format(
+                table=table,
+                footer=html.escape(footer),
+                figures='\n'.join(figures)))
 
 
 REPORT = """<!DOCTYPE html>
@@ -277,7 +293,6 @@ that checkpoint on scenes, each model evaluated before and after training
 {figures}
 </body></html>
 """
-
 
 if __name__ == '__main__':
     with tool_environment():

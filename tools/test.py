@@ -6,11 +6,11 @@
 import argparse
 import json
 
-import mmvig  # noqa: F401  (registers mmvig's modules)
+from mmengine.hooks import Hook
 from tool_utils import (add_common_args, build_runner, finish, load_config,
                         parse, tool_environment)
-from mmengine.hooks import Hook
 
+import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmvig.apis import report_input_errors
 from mmvig.datasets import check_data_paths
 from mmvig.models.pretrained import WEIGHTS, select_weights
@@ -23,7 +23,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump the metrics to this json file')
     parser.add_argument(
-        '--weights', choices=WEIGHTS, default='auto',
+        '--weights',
+        choices=WEIGHTS,
+        default='auto',
         help="which weights of a checkpoint with an EMA: 'auto' and 'ema' "
         "evaluate the EMA weights, 'raw' the trained ones")
     add_common_args(parser)
@@ -38,8 +40,8 @@ class SelectWeightsHook(Hook):
         self.weights = weights
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['state_dict'], which = select_weights(checkpoint,
-                                                         self.weights)
+        checkpoint['state_dict'], which = select_weights(
+            checkpoint, self.weights)
         runner.logger.info(f'Evaluating the {which}')
 
 
@@ -57,8 +59,8 @@ def test(args: argparse.Namespace, runner: list) -> None:
     cfg.load_from = args.checkpoint
     check_data_paths(cfg, splits=('test', ))
     runner.append(build_runner(cfg))
-    runner[0].register_hook(SelectWeightsHook(args.weights),
-                            priority='HIGHEST')
+    runner[0].register_hook(
+        SelectWeightsHook(args.weights), priority='HIGHEST')
     metrics = runner[0].test()
     if args.out and runner[0].rank == 0:
         with open(args.out, 'w') as f:

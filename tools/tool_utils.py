@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 
 from mmvig.apis import read_config
 from mmvig.engine import DataCheckHook, StrictLoadHook
-from mmvig.errors import INPUT_ERRORS, InputError
+from mmvig.errors import INPUT_ERRORS
 from mmvig.safe_load import (check_checkpoint_file, check_resume_meta,
                              check_tensor_storage, raised_by_torch_reader,
                              unreadable_checkpoint)
@@ -25,11 +25,15 @@ from mmvig.safe_load import (check_checkpoint_file, check_resume_meta,
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='the dir for logs and checkpoints')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, key=value')
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
@@ -83,7 +87,7 @@ def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
             check_checkpoint_file(filename)
         try:
             checkpoint = load(filename, *args, **kwargs)
-        except INPUT_ERRORS + (pickle.UnpicklingError,):
+        except INPUT_ERRORS + (pickle.UnpicklingError, ):
             raise
         except Exception as error:  # noqa: BLE001 -- torch's reader's only
             if not raised_by_torch_reader(error):
@@ -99,11 +103,13 @@ def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
 
 
 def _init_dist_pytorch_without_cuda(original):
+
     def init(backend: str, init_backend: str = 'torch', **kwargs) -> None:
         if torch.cuda.is_available() or init_backend != 'torch':
             original(backend, init_backend=init_backend, **kwargs)
         else:
             torch_dist.init_process_group(backend=backend, **kwargs)
+
     return init
 
 

@@ -12,10 +12,10 @@ are checked once built. Such errors print one message, not a traceback.
 """
 import argparse
 
-import mmvig  # noqa: F401  (registers mmvig's modules)
 from tool_utils import (add_common_args, build_runner, finish, load_config,
                         parse, tool_environment)
 
+import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmvig.apis import report_input_errors
 from mmvig.datasets import check_data_paths
 from mmvig.errors import InputError
@@ -26,17 +26,27 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from the given checkpoint, or from the latest one in '
         'the work dir when no path is given')
-    parser.add_argument('--amp', action='store_true',
-                        help='enable automatic mixed precision training')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by the actual total batch size')
-    parser.add_argument('--no-validate', action='store_true',
-                        help='skip validation during training')
     parser.add_argument(
-        '--partial-load', action='store_true',
+        '--amp',
+        action='store_true',
+        help='enable automatic mixed precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by the actual total batch size')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='skip validation during training')
+    parser.add_argument(
+        '--partial-load',
+        action='store_true',
         help='load the part of a load_from checkpoint that matches the model '
         '(default: a checkpoint that does not fit stops the run)')
     add_common_args(parser)
@@ -72,8 +82,8 @@ def train(args: argparse.Namespace, runner: list) -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    check_data_paths(cfg, splits=('train', ) if args.no_validate else
-                     ('train', 'val'))
+    check_data_paths(
+        cfg, splits=('train', ) if args.no_validate else ('train', 'val'))
     if not cfg.resume:
         check_checkpoints(cfg)
     runner.append(build_runner(cfg, partial_load=args.partial_load))

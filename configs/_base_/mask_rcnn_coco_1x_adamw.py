@@ -15,8 +15,8 @@ custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999),
-                   weight_decay=0.05),
+    optimizer=dict(
+        type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0))
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)

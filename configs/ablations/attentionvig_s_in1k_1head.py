@@ -2,4 +2,5 @@
 # attention head per Grapher (the cosine over all C channels).
 _base_ = '../attentionvig_s_in1k.py'
 
-model = dict(backbone=dict(aggregator=dict(type='CrossAttention', num_heads=1)))
+model = dict(
+    backbone=dict(aggregator=dict(type='CrossAttention', num_heads=1)))

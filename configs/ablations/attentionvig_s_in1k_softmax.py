@@ -2,5 +2,5 @@
 # over each node's neighbours instead of the unnormalised exponential kernel.
 _base_ = '../attentionvig_s_in1k.py'
 
-model = dict(backbone=dict(
-    aggregator=dict(type='CrossAttention', normalize='softmax')))
+model = dict(
+    backbone=dict(aggregator=dict(type='CrossAttention', normalize='softmax')))

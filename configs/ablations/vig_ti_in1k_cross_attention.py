@@ -6,7 +6,7 @@
 # Table 3's head count or initial beta, these are AttentionViG's).
 _base_ = './vig_ti_in1k_maxrelative.py'
 
-model = dict(backbone=dict(type='CrossAttentionVig',
-                           graph_conv_type='cross_attention'))
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
-    '.log_beta': dict(decay_mult=0.0)}))
+model = dict(
+    backbone=dict(type='CrossAttentionVig', graph_conv_type='cross_attention'))
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={'.log_beta': dict(decay_mult=0.0)}))

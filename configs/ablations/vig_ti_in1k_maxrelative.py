@@ -19,32 +19,48 @@ _base_ = 'mmpretrain::vig/vig-tiny_8xb128_in1k.py'
 
 model = dict(
     backbone=dict(graph_conv_type='mr'),
-    head=dict(loss=dict(_delete_=True, type='LabelSmoothLoss',
-                        label_smooth_val=0.1, mode='original')),
+    head=dict(
+        loss=dict(
+            _delete_=True,
+            type='LabelSmoothLoss',
+            label_smooth_val=0.1,
+            mode='original')),
 )
 train_dataloader = dict(
     batch_size=128,
-    sampler=dict(_delete_=True, type='RepeatAugSampler', num_repeats=3,
-                 shuffle=True))
+    sampler=dict(
+        _delete_=True, type='RepeatAugSampler', num_repeats=3, shuffle=True))
 
 lr = 2e-3
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',
     loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=lr, weight_decay=0.05, eps=1e-8,
-                   betas=(0.9, 0.999)),
+    optimizer=dict(
+        type='AdamW', lr=lr, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     # timm's optimizer factory: no weight decay on 1-D parameters
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                       custom_keys={'.pos_embed': dict(decay_mult=0.0),
-                                    '.eps': dict(decay_mult=0.0)}),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        custom_keys={
+            '.pos_embed': dict(decay_mult=0.0),
+            '.eps': dict(decay_mult=0.0)
+        }),
 )
 warmup_epochs = 20
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6 / lr, by_epoch=True,
-         end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True,
-         begin=warmup_epochs, convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-6 / lr,
+        by_epoch=True,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=1e-5,
+        by_epoch=True,
+        begin=warmup_epochs,
+        convert_to_iter_based=True),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=1024)
@@ -54,7 +70,10 @@ auto_scale_lr = dict(base_batch_size=1024)
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 custom_hooks = [
     dict(type='DivergenceHook'),  # stop at the first non-finite loss
-    dict(type='EMAHook', momentum=1 - 0.99996, update_buffers=True,
-         priority='ABOVE_NORMAL'),
+    dict(
+        type='EMAHook',
+        momentum=1 - 0.99996,
+        update_buffers=True,
+        priority='ABOVE_NORMAL'),
 ]
 custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)

@@ -69,14 +69,19 @@ test_dataloader = val_dataloader
 max_iters = 160
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=max_iters,
-         by_epoch=False)
+    dict(
+        type='PolyLR',
+        power=0.9,
+        eta_min=0.0,
+        begin=0,
+        end=max_iters,
+        by_epoch=False)
 ]
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(type='AtomicCheckpointHook', interval=80,
-                    max_keep_ckpts=2),
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=80, max_keep_ckpts=2),
     visualization=dict(type='SegVisualizationHook', draw=False))
 
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

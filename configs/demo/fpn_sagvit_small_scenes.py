@@ -14,7 +14,8 @@ model = dict(
         arch='small',
         out_indices=(0, 1, 2, 3),
         init_cfg=dict(
-            type='Pretrained', checkpoint=imagenet_checkpoint,
+            type='Pretrained',
+            checkpoint=imagenet_checkpoint,
             prefix='backbone.')),
     neck=dict(in_channels=[32, 48, 256, 256]))
 

@@ -2,6 +2,8 @@ from .checks import (check_data_paths, check_instance_masks,
                      name_unreadable_images, read_image)
 from .synthetic import SHAPE_CLASSES, make_classification_set, make_scene_set
 
-__all__ = ['SHAPE_CLASSES', 'check_data_paths', 'check_instance_masks',
-           'make_classification_set', 'make_scene_set',
-           'name_unreadable_images', 'read_image']
+__all__ = [
+    'SHAPE_CLASSES', 'check_data_paths', 'check_instance_masks',
+    'make_classification_set', 'make_scene_set', 'name_unreadable_images',
+    'read_image'
+]

@@ -31,7 +31,8 @@ def _datasets(cfg: dict, key: str) -> Iterator[Tuple[str, dict]]:
             yield from _datasets(inner, f'{key}.{k}')
 
 
-def check_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> None:
+def check_data_paths(
+    cfg: Config, splits: Sequence[str] = ('train', 'val')) -> None:
     """Fail early, naming the config key, when a data path does not exist.
 
     Checks ``data_root``, ``ann_file`` and every ``data_prefix`` entry of the
@@ -44,14 +45,15 @@ def check_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> N
     """
     for split in splits:
         evaluators = cfg.get(f'{split}_evaluator') or []
-        for i, evaluator in enumerate(evaluators if isinstance(
-                evaluators, (list, tuple)) else [evaluators]):
+        for i, evaluator in enumerate(
+                evaluators if isinstance(evaluators, (
+                    list, tuple)) else [evaluators]):
             ann_file = evaluator.get('ann_file') if isinstance(
                 evaluator, dict) else None
             if ann_file and '://' not in ann_file and \
                     not osp.exists(ann_file):
-                key = f'{split}_evaluator' + (
-                    f'[{i}]' if isinstance(evaluators, (list, tuple)) else '')
+                key = f'{split}_evaluator' + (f'[{i}]' if isinstance(
+                    evaluators, (list, tuple)) else '')
                 raise FileNotFoundError(
                     f'{split} annotations not found: {key}.ann_file points '
                     f'to {ann_file!r}, which does not exist. Set it in the '
@@ -84,8 +86,9 @@ def check_data_paths(cfg: Config, splits: Sequence[str] = ('train', 'val')) -> N
 
 def _unwrapped(dataset) -> Iterator:
     """A dataset and the ones it wraps (Concat, Repeat, ClassBalanced...)."""
-    inner = getattr(dataset, 'datasets', None) or (
-        [dataset.dataset] if hasattr(dataset, 'dataset') else None)
+    inner = getattr(
+        dataset, 'datasets',
+        None) or ([dataset.dataset] if hasattr(dataset, 'dataset') else None)
     if inner is None:
         yield dataset
         return
@@ -94,8 +97,7 @@ def _unwrapped(dataset) -> Iterator:
 
 
 def _loads_masks(dataset) -> bool:
-    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms',
-                         [])
+    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
     return any(getattr(t, 'with_mask', False) for t in transforms)
 
 
@@ -156,10 +158,14 @@ def dropped_annotations(coco: dict) -> Dict[str, List]:
     Returns:
         dict: ``{problem: [annotation ids]}``, the problems found only.
     """
-    categories = {c.get('id') for c in coco.get('categories') or []
-                  if isinstance(c, dict)}
-    images = {i.get('id'): i for i in coco.get('images') or []
-              if isinstance(i, dict)}
+    categories = {
+        c.get('id')
+        for c in coco.get('categories') or [] if isinstance(c, dict)
+    }
+    images = {
+        i.get('id'): i
+        for i in coco.get('images') or [] if isinstance(i, dict)
+    }
     found: Dict[str, List] = {}
     for ann in coco.get('annotations') or []:
         if not isinstance(ann, dict) or ann.get('ignore') or \
@@ -173,9 +179,8 @@ def dropped_annotations(coco: dict) -> Dict[str, List]:
             problem = 'a box that is not four numbers'
         elif not all(math.isfinite(v) for v in box):
             problem = 'a box that is not finite (NaN or infinity)'
-        elif box[2] < 1 or box[3] < 1 or not (
-                isinstance(ann.get('area'), (int, float))
-                and ann['area'] > 0):
+        elif box[2] < 1 or box[3] < 1 or not (isinstance(
+                ann.get('area'), (int, float)) and ann['area'] > 0):
             problem = 'a box under a pixel wide or high, or an area <= 0'
         elif ann.get('category_id') not in categories:
             problem = "a category id not among the file's categories"
@@ -183,10 +188,9 @@ def dropped_annotations(coco: dict) -> Dict[str, List]:
             image = images.get(ann.get('image_id'), {})
             x, y, w, h = box
             width, height = image.get('width'), image.get('height')
-            if isinstance(width, (int, float)) and isinstance(
-                    height, (int, float)) and (
-                    min(x + w, width) <= max(x, 0) or
-                    min(y + h, height) <= max(y, 0)):
+            sized = all(isinstance(v, (int, float)) for v in (width, height))
+            if sized and (min(x + w, width) <= max(x, 0)
+                          or min(y + h, height) <= max(y, 0)):
                 problem = 'a box outside its image'
             elif _polygons_too_short(ann.get('segmentation')):
                 problem = 'a polygon of fewer than three points'
@@ -228,7 +232,8 @@ def warn_dropped_annotations(dataset) -> int:
             f'{ann_file}: mmdet drops, ignores or cannot use {count} of '
             f'{len(coco.get("annotations") or [])} annotations: {details}. '
             'Fix or remove them if those objects should be learnt.',
-            DroppedAnnotationsWarning, stacklevel=2)
+            DroppedAnnotationsWarning,
+            stacklevel=2)
     return total
 
 
@@ -359,8 +364,8 @@ def name_unreadable_images(dataset) -> int:
     from mmcv.transforms import LoadImageFromFile
     wrapped = 0
     for inner in _unwrapped(dataset):
-        transforms = getattr(getattr(inner, 'pipeline', None), 'transforms',
-                             None)
+        transforms = getattr(
+            getattr(inner, 'pipeline', None), 'transforms', None)
         if not isinstance(transforms, list):
             continue
         for i, transform in enumerate(transforms):

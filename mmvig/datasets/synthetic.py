@@ -64,9 +64,13 @@ def shape_polygon(name: str, cx: float, cy: float, radius: float,
     """Vertices of a shape centred at ``(cx, cy)`` with outer ``radius``."""
 
     def ring(radii: Sequence[float], count: int) -> List[Point]:
-        return [(cx + radii[i % len(radii)] * math.cos(angle + 2 * math.pi * i / count),
-                 cy + radii[i % len(radii)] * math.sin(angle + 2 * math.pi * i / count))
-                for i in range(count)]
+        return [
+            (cx +
+             radii[i % len(radii)] * math.cos(angle + 2 * math.pi * i / count),
+             cy +
+             radii[i % len(radii)] * math.sin(angle + 2 * math.pi * i / count))
+            for i in range(count)
+        ]
 
     if name == 'circle':
         return ring([radius], 32)
@@ -93,10 +97,13 @@ def _random_color(rng: np.random.RandomState) -> Tuple[int, int, int]:
     return tuple(int(c) for c in rng.randint(0, 256, size=3))
 
 
-def random_shape(rng: np.random.RandomState, image_size: Tuple[int, int],
-                 label: Optional[int] = None,
-                 radius_range: Tuple[float, float] = (0.15, 0.4),
-                 avoid_colors: Sequence[Tuple[int, int, int]] = ()) -> Shape:
+def random_shape(
+    rng: np.random.RandomState,
+    image_size: Tuple[int, int],
+    label: Optional[int] = None,
+    radius_range: Tuple[float, float] = (0.15, 0.4),
+    avoid_colors: Sequence[Tuple[int, int, int]] = ()
+) -> Shape:
     """A random shape inside an image of ``(width, height)`` pixels.
 
     Args:
@@ -123,29 +130,31 @@ def contrasting_color(rng: np.random.RandomState,
     ``avoid``, so a shape stays visible on its background."""
     while True:
         color = _random_color(rng)
-        if all(np.linalg.norm(np.subtract(color, a)) >= min_distance
-               for a in avoid):
+        if all(
+                np.linalg.norm(np.subtract(color, a)) >= min_distance
+                for a in avoid):
             return color
 
 
-def background_colors(rng: np.random.RandomState
-                      ) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
+def background_colors(
+    rng: np.random.RandomState
+) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
     """Top and bottom colours of a scene's gradient background."""
     return _random_color(rng), _random_color(rng)
 
 
-def render_scene(shapes: Sequence[Shape], image_size: Tuple[int, int],
-                 rng: np.random.RandomState,
-                 background: Tuple[Tuple[int, int, int], Tuple[int, int, int]]
-                 ) -> Image.Image:
+def render_scene(
+    shapes: Sequence[Shape], image_size: Tuple[int, int],
+    rng: np.random.RandomState, background: Tuple[Tuple[int, int, int],
+                                                  Tuple[int, int,
+                                                        int]]) -> Image.Image:
     """Draw ``shapes`` in order over a noisy two-colour gradient background."""
     width, height = image_size
     top, bottom = np.array(background[0]), np.array(background[1])
     ramp = np.linspace(0, 1, height)[:, None, None]
     background = top * (1 - ramp) + bottom * ramp + rng.normal(
         0, 12, size=(height, width, 3))
-    image = Image.fromarray(
-        np.clip(background, 0, 255).astype(np.uint8))
+    image = Image.fromarray(np.clip(background, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for shape in shapes:
         draw.polygon(shape.polygon, fill=shape.color)
@@ -153,7 +162,8 @@ def render_scene(shapes: Sequence[Shape], image_size: Tuple[int, int],
 
 
 def _fingerprint(params: dict) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(params,
+                                     sort_keys=True).encode()).hexdigest()
 
 
 def _is_complete(root: str, params: dict) -> bool:
@@ -166,13 +176,21 @@ def _is_complete(root: str, params: dict) -> bool:
 
 def _mark_complete(root: str, params: dict, summary: dict) -> None:
     with open(osp.join(root, _DONE_FILE), 'w') as f:
-        json.dump(dict(fingerprint=_fingerprint(params), params=params,
-                       summary=summary), f, indent=2)
+        json.dump(
+            dict(
+                fingerprint=_fingerprint(params),
+                params=params,
+                summary=summary),
+            f,
+            indent=2)
 
 
-def make_classification_set(root: str, train_per_class: int = 200,
-                            val_per_class: int = 50, image_size: int = 96,
-                            seed: int = 0, distractors: int = 0) -> Dict[str, int]:
+def make_classification_set(root: str,
+                            train_per_class: int = 200,
+                            val_per_class: int = 50,
+                            image_size: int = 96,
+                            seed: int = 0,
+                            distractors: int = 0) -> Dict[str, int]:
     """Write a shape-classification set in the ImageNet folder layout.
 
     Each image shows one large shape of its class and, optionally, up to
@@ -192,11 +210,15 @@ def make_classification_set(root: str, train_per_class: int = 200,
     Returns:
         dict: number of images per split.
     """
-    params = dict(task='classification', version=2,
-                  train_per_class=train_per_class,
-                  val_per_class=val_per_class, image_size=image_size,
-                  seed=seed, distractors=distractors,
-                  classes=list(SHAPE_CLASSES))
+    params = dict(
+        task='classification',
+        version=2,
+        train_per_class=train_per_class,
+        val_per_class=val_per_class,
+        image_size=image_size,
+        seed=seed,
+        distractors=distractors,
+        classes=list(SHAPE_CLASSES))
     splits = dict(train=train_per_class, val=val_per_class)
     summary = {split: n * len(SHAPE_CLASSES) for split, n in splits.items()}
     if _is_complete(root, params):
@@ -210,12 +232,21 @@ def make_classification_set(root: str, train_per_class: int = 200,
             os.makedirs(folder, exist_ok=True)
             for index in range(per_class):
                 background = background_colors(rng)
-                shapes = [random_shape(rng, size, radius_range=(0.08, 0.18),
-                                       avoid_colors=background)
-                          for _ in range(rng.randint(distractors + 1))]
-                shapes.append(random_shape(rng, size, label,
-                                           radius_range=(0.25, 0.45),
-                                           avoid_colors=background))
+                shapes = [
+                    random_shape(
+                        rng,
+                        size,
+                        radius_range=(0.08, 0.18),
+                        avoid_colors=background)
+                    for _ in range(rng.randint(distractors + 1))
+                ]
+                shapes.append(
+                    random_shape(
+                        rng,
+                        size,
+                        label,
+                        radius_range=(0.25, 0.45),
+                        avoid_colors=background))
                 render_scene(shapes, size, rng, background).save(
                     osp.join(folder, f'{index:05d}.png'))
     os.makedirs(osp.join(root, 'meta'), exist_ok=True)
@@ -228,8 +259,8 @@ def make_classification_set(root: str, train_per_class: int = 200,
 def polygon_area(polygon: Sequence[Point]) -> float:
     """Area of a simple polygon (shoelace formula)."""
     xs, ys = np.array(polygon).T
-    return float(abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))
-                 / 2)
+    return float(
+        abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))) / 2)
 
 
 def random_scene(rng: np.random.RandomState, image_size: Tuple[int, int],
@@ -239,8 +270,11 @@ def random_scene(rng: np.random.RandomState, image_size: Tuple[int, int],
     circles: List[Tuple[float, float, float]] = []
     for _ in range(int(rng.randint(1, max_shapes + 1))):
         for _attempt in range(20):
-            shape = random_shape(rng, image_size, radius_range=(0.1, 0.22),
-                                 avoid_colors=background)
+            shape = random_shape(
+                rng,
+                image_size,
+                radius_range=(0.1, 0.22),
+                avoid_colors=background)
             x, y, w, h = shape.bbox()
             cx, cy, r = x + w / 2, y + h / 2, max(w, h) / 2 * 1.42
             if all((cx - x)**2 + (cy - y)**2 > (r + rr)**2
@@ -261,8 +295,11 @@ def semantic_mask(shapes: Sequence[Shape],
     return mask
 
 
-def make_scene_set(root: str, num_train: int = 200, num_val: int = 50,
-                   image_size: Tuple[int, int] = (192, 160), seed: int = 0,
+def make_scene_set(root: str,
+                   num_train: int = 200,
+                   num_val: int = 50,
+                   image_size: Tuple[int, int] = (192, 160),
+                   seed: int = 0,
                    max_shapes: int = 4) -> Dict[str, int]:
     """Write scenes with instance and semantic annotations of the same shapes.
 
@@ -270,7 +307,7 @@ def make_scene_set(root: str, num_train: int = 200, num_val: int = 50,
 
         ROOT/images/{train,val}/<index>.png
         ROOT/annotations/instances_{train,val}.json   polygons, boxes, areas
-        ROOT/masks/{train,val}/<index>.png             0 = background, k + 1 = class k
+        ROOT/masks/{train,val}/<index>.png     0 = background, k + 1 = class k
 
     Shapes in a scene do not overlap, so every polygon is fully visible and
     agrees with the mask. The same arguments always give the same files.
@@ -287,14 +324,21 @@ def make_scene_set(root: str, num_train: int = 200, num_val: int = 50,
         dict: scenes per split.
     """
     image_size = tuple(image_size)
-    params = dict(task='scenes', version=1, num_train=num_train,
-                  num_val=num_val, image_size=list(image_size), seed=seed,
-                  max_shapes=max_shapes, classes=list(SHAPE_CLASSES))
+    params = dict(
+        task='scenes',
+        version=1,
+        num_train=num_train,
+        num_val=num_val,
+        image_size=list(image_size),
+        seed=seed,
+        max_shapes=max_shapes,
+        classes=list(SHAPE_CLASSES))
     splits = dict(train=num_train, val=num_val)
     if _is_complete(root, params):
         return splits
-    categories = [dict(id=i + 1, name=name)
-                  for i, name in enumerate(SHAPE_CLASSES)]
+    categories = [
+        dict(id=i + 1, name=name) for i, name in enumerate(SHAPE_CLASSES)
+    ]
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     for split_index, (split, count) in enumerate(splits.items()):
         for folder in ('images', 'masks'):
@@ -310,19 +354,32 @@ def make_scene_set(root: str, num_train: int = 200, num_val: int = 50,
                 osp.join(root, 'images', split, name))
             semantic_mask(shapes, image_size).save(
                 osp.join(root, 'masks', split, name))
-            images.append(dict(id=index, file_name=name,
-                               width=image_size[0], height=image_size[1]))
+            images.append(
+                dict(
+                    id=index,
+                    file_name=name,
+                    width=image_size[0],
+                    height=image_size[1]))
             for shape in shapes:
-                annotations.append(dict(
-                    id=len(annotations) + 1, image_id=index,
-                    category_id=shape.label + 1, iscrowd=0,
-                    bbox=[round(v, 2) for v in shape.bbox()],
-                    area=round(polygon_area(shape.polygon), 2),
-                    segmentation=[[round(c, 2) for point in shape.polygon
-                                   for c in point]]))
-        with open(osp.join(root, 'annotations',
-                           f'instances_{split}.json'), 'w') as f:
-            json.dump(dict(images=images, annotations=annotations,
-                           categories=categories), f)
+                annotations.append(
+                    dict(
+                        id=len(annotations) + 1,
+                        image_id=index,
+                        category_id=shape.label + 1,
+                        iscrowd=0,
+                        bbox=[round(v, 2) for v in shape.bbox()],
+                        area=round(polygon_area(shape.polygon), 2),
+                        segmentation=[[
+                            round(c, 2) for point in shape.polygon
+                            for c in point
+                        ]]))
+        with open(
+                osp.join(root, 'annotations', f'instances_{split}.json'),
+                'w') as f:
+            json.dump(
+                dict(
+                    images=images,
+                    annotations=annotations,
+                    categories=categories), f)
     _mark_complete(root, params, splits)
     return splits

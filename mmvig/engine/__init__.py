@@ -3,7 +3,8 @@ from .hooks import (AtomicCheckpointHook, DataCheckHook, DivergenceHook,
                     FreezeBetaHook, StrictLoadHook, checkpoint_being_loaded,
                     temperature_parameters)
 
-__all__ = ['AnyDeviceDistributedDataParallel', 'AtomicCheckpointHook',
-           'DataCheckHook',
-           'DivergenceHook', 'FreezeBetaHook', 'StrictLoadHook',
-           'checkpoint_being_loaded', 'temperature_parameters']
+__all__ = [
+    'AnyDeviceDistributedDataParallel', 'AtomicCheckpointHook',
+    'DataCheckHook', 'DivergenceHook', 'FreezeBetaHook', 'StrictLoadHook',
+    'checkpoint_being_loaded', 'temperature_parameters'
+]

@@ -5,9 +5,9 @@ learned on ImageNet fixed (Sec. 4.2, Table 9); the hook does that for any
 model whose modules carry a ``log_beta`` parameter, under mmpretrain, mmdet
 or mmseg.
 
-:class:`StrictLoadHook`: a checkpoint loaded into the whole model (``load_from``,
-``resume``, ``tools/test.py``) that does not fit it stops the run, instead of
-mmengine's warning and a run with part of the weights.
+:class:`StrictLoadHook`: a checkpoint loaded into the whole model
+(``load_from``, ``resume``, ``tools/test.py``) that does not fit it stops the
+run, instead of mmengine's warning and a run with part of the weights.
 
 :class:`DataCheckHook`: checks the built training data before the first
 step (:func:`mmvig.datasets.check_instance_masks`).
@@ -36,8 +36,8 @@ from ..registry import HOOKS
 TEMPERATURE_NAME = 'log_beta'
 
 
-def temperature_parameters(model: nn.Module
-                           ) -> Iterator[Tuple[str, nn.Parameter]]:
+def temperature_parameters(
+        model: nn.Module) -> Iterator[Tuple[str, nn.Parameter]]:
     """``(name, parameter)`` of every attention temperature in ``model``."""
     for name, param in model.named_parameters():
         if name.rsplit('.', 1)[-1] == TEMPERATURE_NAME:
@@ -131,7 +131,8 @@ class StrictLoadHook(Hook):
                 'Is it a checkpoint of this config? To load the part that '
                 'matches anyway, pass --partial-load to tools/train.py.')
         check_state_dict(model.state_dict(), without_module_prefix(loaded),
-                         source, type(model).__name__, hint)
+                         source,
+                         type(model).__name__, hint)
 
 
 @HOOKS.register_module()
@@ -142,8 +143,9 @@ class DataCheckHook(Hook):
     :func:`mmvig.datasets.check_instance_masks`), and the annotations mmdet
     would drop or ignore without a word are counted and named in a warning
     (:func:`mmvig.datasets.checks.warn_dropped_annotations`). In training,
-    validation and test, an image file that does not decode (an empty file, say) stops the
-    run with the file named (:func:`mmvig.datasets.name_unreadable_images`).
+    validation and test, an image file that does not decode (an empty file,
+    say) stops the run with the file named
+    (:func:`mmvig.datasets.name_unreadable_images`).
     """
 
     def before_train(self, runner) -> None:
@@ -181,14 +183,18 @@ class DivergenceHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         for name, value in (outputs or {}).items():
             value = float(value.detach().float().mean()) \
                 if hasattr(value, 'detach') else value
             if isinstance(value, float) and not math.isfinite(value):
-                _stop(runner, f'{name} is {value} at iteration '
-                      f'{runner.iter + 1} (epoch {runner.epoch + 1})')
+                _stop(
+                    runner, f'{name} is {value} at iteration '
+                    f'{runner.iter + 1} (epoch {runner.epoch + 1})')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """The optimiser step after the last finite loss can still make the
@@ -196,9 +202,10 @@ class DivergenceHook(Hook):
         from ..models.pretrained import non_finite_tensors
         bad = non_finite_tensors(checkpoint.get('state_dict', {}))
         if bad:
-            _stop(runner, f'{len(bad)} weight tensor(s) are not finite after '
-                  f'iteration {runner.iter} (epoch {runner.epoch + 1}), '
-                  f'first {bad[0]}')
+            _stop(
+                runner, f'{len(bad)} weight tensor(s) are not finite after '
+                f'iteration {runner.iter} (epoch {runner.epoch + 1}), '
+                f'first {bad[0]}')
 
 
 def _stop(runner, what: str) -> None:
@@ -253,10 +260,14 @@ class AtomicCheckpointHook(CheckpointHook):
         self.last_ckpt = osp.join(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         runner.save_checkpoint(
-            self.out_dir, filename + '.partial', self.file_client_args,
+            self.out_dir,
+            filename + '.partial',
+            self.file_client_args,
             save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler, meta=meta,
-            by_epoch=self.by_epoch, backend_args=self.backend_args,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
             **self.args)
         if not is_main_process():
             return

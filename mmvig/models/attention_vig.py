@@ -21,10 +21,10 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..registry import MODELS
 from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
                                   check_normalize, svga_cross_attention)
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
+from ..registry import MODELS
 from ..typing_utils import ConfigType
 from .base import (PyramidBackbone, check_bool, check_int, check_norm_cfg,
                    check_number)
@@ -47,8 +47,8 @@ def _head_count(channels: int, num_heads: Optional[int],
     if head_dim is not None:
         name, value = 'head_dim', head_dim
     else:
-        name, value = 'num_heads', (DEFAULT_NUM_HEADS if num_heads is None
-                                    else num_heads)
+        name, value = 'num_heads', (
+            DEFAULT_NUM_HEADS if num_heads is None else num_heads)
     check_int(value, f'CrossAttention {name}', 1)
     if channels % value:
         raise InputError(f'CrossAttention {name}={value} must divide the '
@@ -84,12 +84,16 @@ class CrossAttentionAggregation(nn.Module):
             ``act_cfg``.
     """
 
-    def __init__(self, channels: int, num_heads: Optional[int] = None,
-                 head_dim: Optional[int] = None, normalize: str = 'none',
+    def __init__(self,
+                 channels: int,
+                 num_heads: Optional[int] = None,
+                 head_dim: Optional[int] = None,
+                 normalize: str = 'none',
                  init_beta: float = 10.0,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
-                 impl: str = 'auto', out: Optional[nn.Module] = None) -> None:
+                 impl: str = 'auto',
+                 out: Optional[nn.Module] = None) -> None:
         super().__init__()
         num_heads = _head_count(channels, num_heads, head_dim)
         check_normalize(normalize)
@@ -106,11 +110,11 @@ class CrossAttentionAggregation(nn.Module):
         self.normalize = normalize
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.log_beta = nn.Parameter(torch.tensor(math.log(init_beta)))
-        self.out = out if out is not None else conv1x1(
-            2 * channels, channels, norm_cfg, act_cfg)
+        self.out = out if out is not None else conv1x1(2 * channels, channels,
+                                                       norm_cfg, act_cfg)
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str,
-                              *args, **kwargs) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
         """Refuse a checkpoint whose temperature is not a finite number."""
         log_beta = state_dict.get(prefix + 'log_beta')
         if log_beta is not None and not torch.isfinite(log_beta).all():
@@ -148,8 +152,12 @@ def _neighbour_sum(x: Tensor, shifts: SVGAShifts) -> Tensor:
 class MaxRelativeAggregation(nn.Module):
     """Max-Relative graph conv: ``act(norm(W [x_i, max_j (x_j - x_i)]))``."""
 
-    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
         super().__init__()
         self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
 
@@ -165,8 +173,12 @@ class EdgeConvAggregation(nn.Module):
     formed. The norm and activation follow the max.
     """
 
-    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
         super().__init__()
         self.self_proj = nn.Conv2d(channels, channels, 1, bias=False)
         self.edge_proj = nn.Conv2d(channels, channels, 1, bias=False)
@@ -182,8 +194,12 @@ class EdgeConvAggregation(nn.Module):
 class GINAggregation(nn.Module):
     """GIN: ``act(norm(W ((1 + eps) x_i + sum_j x_j)))``, ``eps`` learnable."""
 
-    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
         super().__init__()
         self.eps = nn.Parameter(torch.zeros(()))
         self.out = conv1x1(channels, channels, norm_cfg, act_cfg)
@@ -193,10 +209,15 @@ class GINAggregation(nn.Module):
 
 
 class GraphSAGEAggregation(nn.Module):
-    """GraphSAGE (max pool): ``act(norm(W2 [x_i, max_j act(norm(W1 x_j))]))``."""
+    """GraphSAGE (max pool):
+    ``act(norm(W2 [x_i, max_j act(norm(W1 x_j))]))``."""
 
-    def __init__(self, channels: int, norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
         super().__init__()
         self.neighbour_proj = conv1x1(channels, channels, norm_cfg, act_cfg)
         self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
@@ -223,8 +244,8 @@ def build_aggregator(cfg: ConfigType, channels: int, norm_cfg: ConfigType,
     if name not in AGGREGATORS:
         raise InputError(f'Unknown aggregator {name!r}; choose one of '
                          f'{sorted(AGGREGATORS)}')
-    return AGGREGATORS[name](channels, norm_cfg=norm_cfg, act_cfg=act_cfg,
-                             **cfg)
+    return AGGREGATORS[name](
+        channels, norm_cfg=norm_cfg, act_cfg=act_cfg, **cfg)
 
 
 # Functions whose Python depends on a map's size are single nodes when FX
@@ -241,8 +262,8 @@ def _map_shifts(x: Tensor, stride: int,
 
 
 @torch.fx.wrap
-def _input_with_neighbours(x: Tensor,
-                            rules: Sequence[Tuple[int, int, int]]) -> Tensor:
+def _input_with_neighbours(x: Tensor, rules: Sequence[Tuple[int, int,
+                                                            int]]) -> Tensor:
     """``x`` (images ``(B, C, H, W)``) if every Grapher stage will have
     neighbours (``rules`` from :meth:`AttentionViG._size_rules`)."""
     height, width = x.shape[-2:]
@@ -290,12 +311,18 @@ class Grapher(nn.Module):
         act_cfg: Activation config.
     """
 
-    def __init__(self, channels: int, aggregator: ConfigType,
-                 graph_stride: int = 2, max_shifts: Optional[int] = None,
-                 drop_path: float = 0., layer_scale_init_value: float = 1e-5,
-                 pos_embed_in_branch: bool = True,
-                 norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+    def __init__(
+        self,
+        channels: int,
+        aggregator: ConfigType,
+        graph_stride: int = 2,
+        max_shifts: Optional[int] = None,
+        drop_path: float = 0.,
+        layer_scale_init_value: float = 1e-5,
+        pos_embed_in_branch: bool = True,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
         super().__init__()
         self.channels = channels
         self.graph_stride = graph_stride
@@ -352,23 +379,35 @@ class AttentionViGStage(nn.Sequential):
         with_cp: Checkpoint each block (recompute it in the backward pass).
     """
 
-    def __init__(self, in_channels: int, channels: int, depth: int,
-                 num_graphers: int, drop_paths: Sequence[float],
-                 downsample: bool, grapher_cfg: dict,
-                 layer_scale_init_value: float, norm_cfg: ConfigType,
-                 act_cfg: ConfigType, with_cp: bool = False) -> None:
+    def __init__(self,
+                 in_channels: int,
+                 channels: int,
+                 depth: int,
+                 num_graphers: int,
+                 drop_paths: Sequence[float],
+                 downsample: bool,
+                 grapher_cfg: dict,
+                 layer_scale_init_value: float,
+                 norm_cfg: ConfigType,
+                 act_cfg: ConfigType,
+                 with_cp: bool = False) -> None:
         blocks: List[nn.Module] = []
         if downsample:
             blocks.append(downsample_conv(in_channels, channels, norm_cfg))
         for i in range(depth):
-            blocks.append(Residual(
-                InvertedResidualBranch(channels, 4, norm_cfg, act_cfg),
-                channels, drop_paths[i], layer_scale_init_value))
+            blocks.append(
+                Residual(
+                    InvertedResidualBranch(channels, 4, norm_cfg, act_cfg),
+                    channels, drop_paths[i], layer_scale_init_value))
         for i in range(depth, depth + num_graphers):
-            blocks.append(Grapher(
-                channels, drop_path=drop_paths[i],
-                layer_scale_init_value=layer_scale_init_value,
-                norm_cfg=norm_cfg, act_cfg=act_cfg, **grapher_cfg))
+            blocks.append(
+                Grapher(
+                    channels,
+                    drop_path=drop_paths[i],
+                    layer_scale_init_value=layer_scale_init_value,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg,
+                    **grapher_cfg))
         super().__init__(*blocks)
         self.with_cp = with_cp
 
@@ -438,6 +477,7 @@ class AttentionViG(PyramidBackbone):
             prefix='backbone.')`` loads an mmvig ImageNet classifier.
     """
 
+    # yapf: disable
     arch_zoo = {
         's': dict(widths=[48, 96, 192, 384], depths=[2, 2, 6, 2],
                   num_graphers=[2, 2, 2, 2]),
@@ -446,6 +486,7 @@ class AttentionViG(PyramidBackbone):
         'b': dict(widths=[64, 128, 256, 512], depths=[5, 5, 15, 5],
                   num_graphers=[2, 2, 2, 2]),
     }
+    # yapf: enable
 
     def __init__(self,
                  arch: Union[str, dict] = 's',
@@ -480,39 +521,46 @@ class AttentionViG(PyramidBackbone):
         self.graph_strides = _per_stage(graph_strides, 'graph_strides')
         self.max_shifts = _per_stage(max_shifts, 'max_shifts')
         for name, values, optional in (('graph_strides', self.graph_strides,
-                                        False),
-                                       ('max_shifts', self.max_shifts, True)):
+                                        False), ('max_shifts', self.max_shifts,
+                                                 True)):
             for value in values:
                 if not (optional and value is None):
-                    check_int(value, f'each of {name} (one or one per stage'
-                              f'{", or None" if optional else ""}: {values})',
-                              1)
-        self.with_cp = [check_bool(value, 'with_cp') for value in
-                        _per_stage(with_cp, 'with_cp')]
+                    check_int(
+                        value, f'each of {name} (one or one per stage'
+                        f'{", or None" if optional else ""}: {values})', 1)
+        self.with_cp = [
+            check_bool(value, 'with_cp')
+            for value in _per_stage(with_cp, 'with_cp')
+        ]
         with torch.device('meta'):  # validate every stage's settings early
             for width in widths:
                 build_aggregator(aggregator, width, norm_cfg, act_cfg)
 
         self.stem = Stem(in_channels, widths[0], norm_cfg, act_cfg)
         blocks_per_stage = [d + g for d, g in zip(depths, num_graphers)]
-        rates = torch.linspace(0, drop_path_rate, sum(blocks_per_stage),
-                               device='cpu')
+        rates = torch.linspace(
+            0, drop_path_rate, sum(blocks_per_stage), device='cpu')
         self.stages = nn.ModuleList()
         start = 0
         for i in range(self.num_stages):
             end = start + blocks_per_stage[i]
-            self.stages.append(AttentionViGStage(
-                in_channels=widths[i - 1] if i else widths[0],
-                channels=widths[i], depth=depths[i],
-                num_graphers=num_graphers[i],
-                drop_paths=rates[start:end].tolist(), downsample=i > 0,
-                grapher_cfg=dict(aggregator=aggregator,
-                                 graph_stride=self.graph_strides[i],
-                                 max_shifts=self.max_shifts[i],
-                                 pos_embed_in_branch=pos_embed_in_branch),
-                layer_scale_init_value=layer_scale_init_value,
-                norm_cfg=norm_cfg, act_cfg=act_cfg,
-                with_cp=self.with_cp[i]))
+            self.stages.append(
+                AttentionViGStage(
+                    in_channels=widths[i - 1] if i else widths[0],
+                    channels=widths[i],
+                    depth=depths[i],
+                    num_graphers=num_graphers[i],
+                    drop_paths=rates[start:end].tolist(),
+                    downsample=i > 0,
+                    grapher_cfg=dict(
+                        aggregator=aggregator,
+                        graph_stride=self.graph_strides[i],
+                        max_shifts=self.max_shifts[i],
+                        pos_embed_in_branch=pos_embed_in_branch),
+                    layer_scale_init_value=layer_scale_init_value,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg,
+                    with_cp=self.with_cp[i]))
             start = end
         self.level_channels = list(widths)
         self.out_channels = [widths[i] for i in self.out_indices]
@@ -523,9 +571,13 @@ class AttentionViG(PyramidBackbone):
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
         settings = self._arch_settings(arch, 'AttentionViG',
                                        ('widths', 'depths', 'num_graphers'))
-        return {key: [check_int(value, f'arch.{key}', int(key == 'widths'))
-                      for value in _per_stage(settings[key], f'arch.{key}')]
-                for key in ('widths', 'depths', 'num_graphers')}
+        return {
+            key: [
+                check_int(value, f'arch.{key}', int(key == 'widths'))
+                for value in _per_stage(settings[key], f'arch.{key}')
+            ]
+            for key in ('widths', 'depths', 'num_graphers')
+        }
 
     def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
         modules = ([self.stem] if self.frozen_stages >= 0 else []) + list(
@@ -556,9 +608,10 @@ class AttentionViG(PyramidBackbone):
         """``(minimum longer side, stage, stride K)`` of every stage up to
         ``last`` with Grapher blocks: each needs a map whose longer side
         exceeds its stride ``K``, so an input longer than ``K * 2^(i+2)``."""
-        return tuple((self.graph_strides[i] * 2**(i + 2) + 1, i,
-                      self.graph_strides[i]) for i in range(last + 1)
-                     if any(isinstance(m, Grapher) for m in self.stages[i]))
+        return tuple(
+            (self.graph_strides[i] * 2**(i + 2) + 1, i, self.graph_strides[i])
+            for i in range(last + 1) if any(
+                isinstance(m, Grapher) for m in self.stages[i]))
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Args: x: images ``(B, in_channels, H, W)``, any ``H, W``.

@@ -25,17 +25,19 @@ def check_bool(value: Any, name: str) -> bool:
     raise InputError(f'{name} must be True or False, got {value!r}{hint}')
 
 
-def check_int(value: Any, name: str, low: Optional[int] = None,
+def check_int(value: Any,
+              name: str,
+              low: Optional[int] = None,
               high: Optional[int] = None) -> int:
     """``value`` as an int if it is an integer in ``[low, high]``."""
-    if low == 1 and high is None and (
-            isinstance(value, bool) or not isinstance(
-                value, numbers.Integral) or value < 1):
+    if low == 1 and high is None and (isinstance(
+            value, bool) or not isinstance(value, numbers.Integral)
+                                      or value < 1):
         raise InputError(f'{name} must be a positive integer, got {value!r}')
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f'{name} must be an integer, got {value!r}')
-    if (low is not None and value < low) or (high is not None and
-                                             value > high):
+    if (low is not None and value < low) or (high is not None
+                                             and value > high):
         bounds = f'[{"-inf" if low is None else low}, ' \
                  f'{"inf" if high is None else high}]'
         raise InputError(f'{name} must be in {bounds}, got {value}')
@@ -49,8 +51,7 @@ def check_number(value: Any, name: str) -> float:
     return float(value)
 
 
-def check_norm_cfg(norm_cfg: Any, channels: Sequence[int],
-                   owner: str) -> None:
+def check_norm_cfg(norm_cfg: Any, channels: Sequence[int], owner: str) -> None:
     """Check that ``norm_cfg`` builds a norm for each of ``channels`` that
     normalises ``(B, C, H, W)`` maps, as the conv blocks of ``owner`` need
     (``dict(type='LN')`` normalises the last axis and is refused here, not
@@ -95,14 +96,16 @@ class PyramidBackbone(BaseModule):
     def __init__(self, init_cfg: Optional[ConfigType] = None) -> None:
         super().__init__(init_cfg=init_cfg)
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str,
-                              *args, **kwargs) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
         """Refuse weights that are not all finite numbers (a run that
         diverged, a damaged file), on every path that loads them. Only the
         backbone's own keys with its shapes are read (torch reports the
         others), and none larger than its storage."""
-        own = {prefix + name: value.shape for name, value in
-               self.state_dict(keep_vars=True).items()}
+        own = {
+            prefix + name: value.shape
+            for name, value in self.state_dict(keep_vars=True).items()
+        }
         bad = non_finite_tensors(state_dict, own)
         if bad:
             first = state_dict[bad[0]]
@@ -135,7 +138,8 @@ class PyramidBackbone(BaseModule):
                              f'keys {sorted(required)}, got {arch!r}')
         return dict(arch)
 
-    def _parse_out_indices(self, out_indices: Sequence[int]) -> Tuple[int, ...]:
+    def _parse_out_indices(self,
+                           out_indices: Sequence[int]) -> Tuple[int, ...]:
         if isinstance(out_indices, numbers.Integral):
             out_indices = [out_indices]
         if not isinstance(out_indices, (list, tuple)):
@@ -190,13 +194,15 @@ class PyramidBackbone(BaseModule):
 
     def _load_pretrained(self) -> bool:
         """Load the ``Pretrained`` init_cfg, if that is what it is."""
-        if not (isinstance(self.init_cfg, dict) and
-                self.init_cfg.get('type') == 'Pretrained'):
+        if not (isinstance(self.init_cfg, dict)
+                and self.init_cfg.get('type') == 'Pretrained'):
             return False
-        load_pretrained_backbone(self, self.init_cfg['checkpoint'],
-                                 self.init_cfg.get('prefix'),
-                                 self.init_cfg.get('weights', 'auto'),
-                                 optional=self.optional_checkpoint_keys)
+        load_pretrained_backbone(
+            self,
+            self.init_cfg['checkpoint'],
+            self.init_cfg.get('prefix'),
+            self.init_cfg.get('weights', 'auto'),
+            optional=self.optional_checkpoint_keys)
         self._is_init = True
         return True
 

@@ -20,13 +20,13 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from ..safe_load import read_checkpoint
 from ..errors import InputError
 from ..registry import MODELS
+from ..safe_load import read_checkpoint
 from ..typing_utils import ConfigType
-from .pretrained import select_weights, without_module_prefix
 from .fold import fold_conv_modules
 from .heads import distilled_logits, hidden_features, init_distilled_head
+from .pretrained import select_weights, without_module_prefix
 
 
 @MODELS.register_module()
@@ -49,8 +49,11 @@ class AttentionViGClsHead(ClsHead):
         **kwargs: ``topk``, ``cal_acc``, ``init_cfg`` of ``ClsHead``.
     """
 
-    def __init__(self, num_classes: int, in_channels: int,
-                 hidden_channels: int = 768, dropout: float = 0.,
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 hidden_channels: int = 768,
+                 dropout: float = 0.,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
                  loss: ConfigType = dict(type='CrossEntropyLoss'),
@@ -59,10 +62,11 @@ class AttentionViGClsHead(ClsHead):
                  **kwargs) -> None:
         super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
         if num_classes <= 0:
-            raise InputError(f'num_classes must be positive, got {num_classes}')
+            raise InputError(
+                f'num_classes must be positive, got {num_classes}')
         self.num_classes = num_classes
-        init_distilled_head(self, in_channels, num_classes,
-                            hidden_channels, dropout, norm_cfg, act_cfg)
+        init_distilled_head(self, in_channels, num_classes, hidden_channels,
+                            dropout, norm_cfg, act_cfg)
 
     def switch_to_deploy(self) -> None:
         """Fold the hidden layer's BatchNorm (running statistics) into its
@@ -78,12 +82,13 @@ class AttentionViGClsHead(ClsHead):
         cls_logits, dist_logits = distilled_logits(self, feats[-1])
         return (cls_logits + dist_logits) / 2
 
-    def loss(self, feats: Tuple[Tensor, ...],
+    def loss(self,
+             feats: Tuple[Tensor, ...],
              data_samples: List[DataSample],
              teacher_logits: Optional[Tensor] = None) -> dict:
         cls_logits, dist_logits = distilled_logits(self, feats[-1])
-        losses = dict(
-            loss_cls=0.5 * self._get_loss(cls_logits, data_samples)['loss'])
+        losses = dict(loss_cls=0.5 *
+                      self._get_loss(cls_logits, data_samples)['loss'])
         if teacher_logits is None:
             loss_dist = self._get_loss(dist_logits, data_samples)['loss']
         else:
@@ -92,10 +97,12 @@ class AttentionViGClsHead(ClsHead):
         losses['loss_dist'] = 0.5 * loss_dist
         if self.cal_acc:
             target = torch.cat([s.gt_label for s in data_samples])
-            accs = Accuracy.calculate((cls_logits + dist_logits) / 2,
-                                      target, topk=self.topk)
-            losses.update(
-                {f'accuracy_top-{k}': a for k, a in zip(self.topk, accs)})
+            accs = Accuracy.calculate(
+                (cls_logits + dist_logits) / 2, target, topk=self.topk)
+            losses.update({
+                f'accuracy_top-{k}': a
+                for k, a in zip(self.topk, accs)
+            })
         return losses
 
 
@@ -130,12 +137,15 @@ def check_teacher_weights(teacher: ConfigType, timeout: float = 3.0) -> None:
     cfg = get_pretrained_cfg(name)
     if cfg is None:
         return  # timm names the unknown model itself
-    if cfg.hf_hub_id and any(isinstance(huggingface_hub.try_to_load_from_cache(
-            cfg.hf_hub_id, filename), str) for filename in (
-                'model.safetensors', 'pytorch_model.bin')):
+    if cfg.hf_hub_id and any(
+            isinstance(
+                huggingface_hub.try_to_load_from_cache(cfg.hf_hub_id,
+                                                       filename), str)
+            for filename in ('model.safetensors', 'pytorch_model.bin')):
         return
-    if cfg.url and osp.isfile(osp.join(torch.hub.get_dir(), 'checkpoints',
-                                       osp.basename(cfg.url))):
+    if cfg.url and osp.isfile(
+            osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(
+                cfg.url))):
         return
     reason = 'HF_HUB_OFFLINE is set' if constants.HF_HUB_OFFLINE else None
     if reason is None:
@@ -168,8 +178,9 @@ class DistillationClassifier(ImageClassifier):
     carry the student only, and load straight into the dense backbones), from
     ``parameters()`` (the optimizer, DDP and an EMA of the weights never see
     it), yet it follows the student across devices. Deep copies of the
-    classifier (mmengine's EMA model) share the one teacher. Without a teacher this is a plain
-    ``ImageClassifier`` whose two heads both learn from the labels.
+    classifier (mmengine's EMA model) share the one teacher. Without a teacher
+    this is a plain ``ImageClassifier`` whose two heads both learn from the
+    labels.
 
     Args:
         teacher: Config of any mmpretrain classifier, e.g.
@@ -185,8 +196,11 @@ class DistillationClassifier(ImageClassifier):
             ``teacher_logits`` in ``loss`` (:class:`AttentionViGClsHead`).
     """
 
-    def __init__(self, *args, teacher: Optional[ConfigType] = None,
-                 teacher_checkpoint: Optional[str] = None, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 teacher: Optional[ConfigType] = None,
+                 teacher_checkpoint: Optional[str] = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.teacher_checkpoint = teacher_checkpoint
         teacher_model = None
@@ -242,5 +256,5 @@ class DistillationClassifier(ImageClassifier):
             return self.head.loss(feats, data_samples)
         with torch.no_grad():
             teacher_logits = self.teacher(inputs, mode='tensor')
-        return self.head.loss(feats, data_samples,
-                              teacher_logits=teacher_logits)
+        return self.head.loss(
+            feats, data_samples, teacher_logits=teacher_logits)

@@ -71,7 +71,8 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
     ``switch_to_deploy``, or else its backbone's, neck's and head's (a
     detector or segmentor folds its mmvig backbone); returns it."""
     parts = [model] if hasattr(model, 'switch_to_deploy') else [
-        getattr(model, name, None) for name in ('backbone', 'neck', 'head')]
+        getattr(model, name, None) for name in ('backbone', 'neck', 'head')
+    ]
     for part in parts:
         if hasattr(part, 'switch_to_deploy'):
             part.switch_to_deploy()

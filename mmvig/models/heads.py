@@ -42,8 +42,9 @@ def _hidden_layer(fc: nn.Module, pooled: Tensor) -> Tensor:
     the batch size, or a rank's last batch) has no batch statistics: its
     BatchNorm normalises with the running statistics and leaves them as
     they are."""
-    norms = [m for m in fc.modules()
-             if isinstance(m, _BatchNorm) and m.training]
+    norms = [
+        m for m in fc.modules() if isinstance(m, _BatchNorm) and m.training
+    ]
     # (FX tracing records the layer for any batch size)
     if not norms or is_fx_tracing() or pooled.shape[0] > 1:
         return fc(pooled)
@@ -63,7 +64,8 @@ def hidden_features(module: nn.Module, x: Tensor) -> Tensor:
 
 
 def distilled_logits(module: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(B, C, H, W)`` -> logits of ``head`` and ``dist_head``, ``(B, K)`` each."""
+    """``(B, C, H, W)`` -> logits of ``head`` and ``dist_head``, ``(B, K)``
+    each."""
     x = hidden_features(module, x)
     return module.head(x), module.dist_head(x)
 
@@ -80,10 +82,15 @@ class DistilledClassifierHead(nn.Module):
         act_cfg: Activation config.
     """
 
-    def __init__(self, in_channels: int, num_classes: int,
-                 hidden_channels: int = 768, dropout: float = 0.,
-                 norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='GELU')) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        hidden_channels: int = 768,
+        dropout: float = 0.,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
         super().__init__()
         init_distilled_head(self, in_channels, num_classes, hidden_channels,
                             dropout, norm_cfg, act_cfg)
@@ -100,4 +107,3 @@ class DistilledClassifierHead(nn.Module):
             return hidden_features(self, x)
         cls_logits, dist_logits = distilled_logits(self, x)
         return (cls_logits + dist_logits) / 2
-

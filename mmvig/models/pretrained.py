@@ -21,20 +21,20 @@ import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
-from ..safe_load import (CheckpointFileError, oversized_tensor,
-                         read_checkpoint)
 from ..errors import InputError
+from ..safe_load import CheckpointFileError, oversized_tensor, read_checkpoint
 
 StateDict = Dict[str, torch.Tensor]
 WEIGHTS = ('auto', 'ema', 'raw')
 
 
 class CheckpointMismatchError(InputError):
-    """A checkpoint does not hold the weights of the module it is loaded into."""
+    """A checkpoint does not hold the weights of the module it is loaded
+    into."""
 
 
-def select_weights(checkpoint: dict, weights: str = 'auto'
-                   ) -> Tuple[StateDict, str]:
+def select_weights(checkpoint: dict,
+                   weights: str = 'auto') -> Tuple[StateDict, str]:
     """The state dict to load from a checkpoint, and what it is.
 
     Args:
@@ -59,14 +59,15 @@ def select_weights(checkpoint: dict, weights: str = 'auto'
     if 'ema_state_dict' in checkpoint and 'state_dict' in checkpoint:
         ema = (checkpoint['state_dict'],
                "EMA weights ('state_dict' of an mmengine EMAHook checkpoint)")
-        raw = ({k[len('module.'):]: v
-                for k, v in checkpoint['ema_state_dict'].items()
-                if k.startswith('module.')},
-               "trained weights ('ema_state_dict' of an mmengine EMAHook "
+        raw = ({
+            k[len('module.'):]: v
+            for k, v in checkpoint['ema_state_dict'].items()
+            if k.startswith('module.')
+        }, "trained weights ('ema_state_dict' of an mmengine EMAHook "
                'checkpoint)')
     else:
-        for key, ema_key in (('state_dict', 'state_dict_ema'),
-                             ('model', 'model_ema')):
+        for key, ema_key in (('state_dict', 'state_dict_ema'), ('model',
+                                                                'model_ema')):
             if key in checkpoint:
                 raw = (checkpoint[key], f"trained weights ('{key}')")
                 if checkpoint.get(ema_key):
@@ -82,9 +83,9 @@ def select_weights(checkpoint: dict, weights: str = 'auto'
     return ema
 
 
-def non_finite_tensors(state_dict: StateDict,
-                       shapes: Optional[Dict[str, torch.Size]] = None
-                       ) -> List[str]:
+def non_finite_tensors(
+        state_dict: StateDict,
+        shapes: Optional[Dict[str, torch.Size]] = None) -> List[str]:
     """Keys of floating-point tensors that hold NaN or infinity.
 
     Args:
@@ -118,8 +119,10 @@ def non_finite_tensors(state_dict: StateDict,
 
 def without_module_prefix(state_dict: StateDict) -> StateDict:
     """Keys without the ``module.`` a DDP-wrapped model saves them with."""
-    return {k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in state_dict.items()}
+    return {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
 
 
 def check_state_dict(own: StateDict, loaded: StateDict, source: str,
@@ -146,8 +149,8 @@ def check_state_dict(own: StateDict, loaded: StateDict, source: str,
         return
     details = '\n  '.join(
         [f'missing: {k}' for k in missing[:10]] +
-        ([f'... and {len(missing) - 10} more missing'] if len(missing) > 10
-         else []) + wrong_shape[:10] +
+        ([f'... and {len(missing) - 10} more missing'] if len(missing) >
+         10 else []) + wrong_shape[:10] +
         ([f'... and {len(wrong_shape) - 10} more with the wrong shape']
          if len(wrong_shape) > 10 else []))
     raise CheckpointMismatchError(
@@ -163,14 +166,18 @@ def _strip_prefix(state_dict: StateDict, prefix: Optional[str]) -> StateDict:
         prefix = 'backbone.' if has_backbone else ''
     if prefix and not prefix.endswith('.'):
         prefix += '.'
-    return {k[len(prefix):]: v for k, v in state_dict.items()
-            if k.startswith(prefix)}
+    return {
+        k[len(prefix):]: v
+        for k, v in state_dict.items() if k.startswith(prefix)
+    }
 
 
-def load_pretrained_backbone(module: nn.Module, checkpoint: str,
-                             prefix: Optional[str] = None,
-                             weights: str = 'auto',
-                             optional: Sequence[str] = ()) -> None:
+def load_pretrained_backbone(
+    module: nn.Module,
+    checkpoint: str,
+    prefix: Optional[str] = None,
+    weights: str = 'auto',
+    optional: Sequence[str] = ()) -> None:
     """Load the weights under ``prefix`` of ``checkpoint`` into ``module``.
 
     Every parameter and buffer of ``module`` must be found with the right
@@ -200,11 +207,14 @@ def load_pretrained_backbone(module: nn.Module, checkpoint: str,
         raise CheckpointMismatchError(f'{checkpoint}: {error}') from None
     state_dict = _strip_prefix(without_module_prefix(state_dict), prefix)
     own = module.state_dict()
-    kept = sorted(k for k in set(own) - set(state_dict)
-                  if k.startswith(tuple(optional)))
+    kept = sorted(
+        k for k in set(own) - set(state_dict) if k.startswith(tuple(optional)))
     check_state_dict(
-        {k: v for k, v in own.items() if k not in kept}, state_dict,
-        f'{checkpoint} (prefix {prefix!r})', type(module).__name__,
+        {
+            k: v
+            for k, v in own.items() if k not in kept
+        }, state_dict, f'{checkpoint} (prefix {prefix!r})',
+        type(module).__name__,
         'Check that the arch matches the checkpoint and the prefix is right.')
     unexpected = sorted(set(state_dict) - set(own))
     if unexpected:

@@ -3,12 +3,14 @@
 "SAG-ViT: A Scale-Aware, High-Fidelity Patching Approach with Graph Attention
 for Vision Transformers", arXiv 2411.09420.
 
-An EfficientNetV2 trunk (mmpretrain's :class:`~mmpretrain.models.EfficientNetV2`)
-turns the image into feature maps at strides 4, 8 and 16. The stride-16 map is
-cut into non-overlapping ``p x p`` patches ("high-fidelity patching": patches
+An EfficientNetV2 trunk (mmpretrain's
+:class:`~mmpretrain.models.EfficientNetV2`) turns the image into feature maps
+at strides 4, 8 and 16. The stride-16 map is cut into non-overlapping ``p x p``
+patches ("high-fidelity patching": patches
 of features, not of pixels), each projected to the model width; the patches
 are the nodes of a k-connectivity graph whose edges carry the cosine
-similarity of their endpoints (:func:`mmvig.ops.grid_graph.k_connectivity_graph`).
+similarity of their endpoints
+(:func:`mmvig.ops.grid_graph.k_connectivity_graph`).
 Multi-head graph attention layers that use those edge weights update the
 nodes, then a Transformer encoder with a class token and a conditional
 (convolutional) position encoding models global dependencies.
@@ -31,12 +33,12 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ..errors import InputError
+from ..ops.grid_graph import (GridGraph, k_connectivity_graph,
+                              similarity_edge_weights)
 from ..registry import MODELS
 from ..typing_utils import ConfigType
 from .base import PyramidBackbone, check_bool, check_int, check_norm_cfg
 from .fold import fold_conv_modules
-from ..ops.grid_graph import (GridGraph, k_connectivity_graph,
-                              similarity_edge_weights)
 from .layers import ConvPositionEncoding, checkpointed
 from .pretrained import load_pretrained_backbone
 
@@ -60,7 +62,10 @@ class GraphAttention(nn.Module):
         attn_drop: Dropout on the attention weights.
     """
 
-    def __init__(self, dims: int, num_heads: int, negative_slope: float = 0.2,
+    def __init__(self,
+                 dims: int,
+                 num_heads: int,
+                 negative_slope: float = 0.2,
                  attn_drop: float = 0.) -> None:
         super().__init__()
         if dims % num_heads:
@@ -79,13 +84,15 @@ class GraphAttention(nn.Module):
         nn.init.xavier_uniform_(self.att_dst)
         nn.init.xavier_uniform_(self.att_src)
 
-    def attention(self, h: Tensor, graph: GridGraph, weights: Tensor) -> Tensor:
+    def attention(self, h: Tensor, graph: GridGraph,
+                  weights: Tensor) -> Tensor:
         """Attention weights ``(B, N, K, heads)`` of projected nodes ``h``
         ``(B, N, heads, D / heads)``; masked slots get 0."""
         score_dst = (h * self.att_dst).sum(-1)  # (B, N, heads)
         score_src = (h * self.att_src).sum(-1)
-        logits = (score_dst[:, :, None] + score_src[:, graph.index] +
-                  weights[..., None] * self.att_edge)
+        logits = (
+            score_dst[:, :, None] + score_src[:, graph.index] +
+            weights[..., None] * self.att_edge)
         logits = F.leaky_relu(logits, self.negative_slope)
         logits = logits.masked_fill(~graph.mask[..., None], float('-inf'))
         return logits.softmax(dim=2)
@@ -115,12 +122,17 @@ class GATBlock(nn.Module):
         norm_cfg: Norm layer config (over ``D``).
     """
 
-    def __init__(self, dims: int, num_heads: int, drop_path: float = 0.,
-                 norm_cfg: ConfigType = dict(type='LN')) -> None:
+    def __init__(
+        self,
+        dims: int,
+        num_heads: int,
+        drop_path: float = 0.,
+        norm_cfg: ConfigType = dict(type='LN')) -> None:
         super().__init__()
         self.norm = build_norm_layer(norm_cfg, dims)[1]
         self.attn = GraphAttention(dims, num_heads)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(
+            drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor, graph: GridGraph, weights: Tensor) -> Tensor:
         """``(B, N, D) -> (B, N, D)``; see :class:`GraphAttention`."""
@@ -191,16 +203,16 @@ def node_grid(height: int, width: int, patch_size: int,
 
 @torch.fx.wrap
 def _same_padding(x: Tensor, kernel_size: Tuple[int, int],
-                  stride: Tuple[int, int],
-                  dilation: Tuple[int, int]) -> Tensor:
+                  stride: Tuple[int, int], dilation: Tuple[int,
+                                                           int]) -> Tensor:
     """``x`` zero-padded for a "same" convolution (TensorFlow's rule, which
     mmcv's ``Conv2dAdaptivePadding`` applies): ``ceil(size / stride)``
     outputs per side, the extra pixel at the bottom and right."""
     pads = []
-    for size, k, s, d in zip(reversed(x.shape[-2:]), reversed(kernel_size),
-                             reversed(stride), reversed(dilation)):
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size,
-                    0)
+    for size, k, s, d in zip(
+            reversed(x.shape[-2:]), reversed(kernel_size), reversed(stride),
+            reversed(dilation)):
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
         pads += [total // 2, total - total // 2]
     return F.pad(x, pads) if any(pads) else x
 
@@ -209,9 +221,9 @@ class SamePaddingConv2d(Conv2dAdaptivePadding, nn.Conv2d):
     """mmcv's ``Conv2dAdaptivePadding`` (the EfficientNetV2 trunk's convs,
     same parameters) with its size arithmetic in one function, so that FX
     traces the trunk. The trunk's convs are replaced by this class after
-    mmpretrain builds them (:func:`same_padding_convs`). ``nn.Conv2d`` is a direct base too: mmengine's
-    initialisers match a layer by its class's and its direct bases' names
-    (the trunk's ``Kaiming`` init names ``Conv2d``)."""
+    mmpretrain builds them (:func:`same_padding_convs`). ``nn.Conv2d`` is a
+    direct base too: mmengine's initialisers match a layer by its class's and
+    its direct bases' names (the trunk's ``Kaiming`` init names ``Conv2d``)."""
 
     def forward(self, x: Tensor) -> Tensor:
         x = _same_padding(x, self.kernel_size, self.stride, self.dilation)
@@ -241,10 +253,10 @@ def same_padding_convs(module: nn.Module) -> int:
             if type(child) is not Conv2dAdaptivePadding:
                 continue
             with torch.device('meta'):
-                conv = SamePaddingConv2d(
-                    child.in_channels, child.out_channels, child.kernel_size,
-                    child.stride, 0, child.dilation, child.groups,
-                    child.bias is not None)
+                conv = SamePaddingConv2d(child.in_channels, child.out_channels,
+                                         child.kernel_size, child.stride, 0,
+                                         child.dilation, child.groups,
+                                         child.bias is not None)
             conv.weight, conv.bias = child.weight, child.bias
             conv.train(child.training)
             setattr(parent, name, conv)
@@ -307,6 +319,7 @@ class SAGViT(PyramidBackbone):
     # backbone starts it from its own initialisation.
     optional_checkpoint_keys = ('lateral.', )
 
+    # yapf: disable
     arch_zoo = {
         **dict.fromkeys(['s', 'small'], dict(
             trunk='b0', embed_dims=256, gat_layers=2, gat_heads=4, depth=6,
@@ -315,6 +328,7 @@ class SAGViT(PyramidBackbone):
             trunk='s', embed_dims=384, gat_layers=2, gat_heads=6, depth=8,
             num_heads=6, mlp_ratio=4)),
     }
+    # yapf: enable
     # Trunk layers (mmpretrain EfficientNetV2) ending at strides 4, 8, 16.
     trunk_out = (2, 3, 5)
 
@@ -328,8 +342,8 @@ class SAGViT(PyramidBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  drop_path_rate: float = 0.,
-                 norm_cfg: ConfigType = dict(type='BN', eps=1e-3,
-                                             momentum=0.1),
+                 norm_cfg: ConfigType = dict(
+                     type='BN', eps=1e-3, momentum=0.1),
                  with_cp: bool = False,
                  trunk_init_cfg: Optional[ConfigType] = None,
                  deploy: bool = False,
@@ -364,8 +378,10 @@ class SAGViT(PyramidBackbone):
         device = torch.get_default_device()
         with torch.device('cpu'):  # EfficientNetV2 reads tensors (.item())
             self.trunk = EfficientNetV2(
-                self.arch_settings['trunk'], in_channels=in_channels,
-                drop_path_rate=drop_path_rate, out_indices=self.trunk_out,
+                self.arch_settings['trunk'],
+                in_channels=in_channels,
+                drop_path_rate=drop_path_rate,
+                out_indices=self.trunk_out,
                 norm_cfg=norm_cfg)
         del self.trunk.layers[self.trunk_out[-1] + 1:]
         self.trunk.to(device)
@@ -373,22 +389,30 @@ class SAGViT(PyramidBackbone):
         # Layer i >= 1 of the trunk is row i - 1 of its arch table, whose
         # sixth entry is the output width.
         self.trunk_channels = [
-            self.trunk.arch[i - 1][5] for i in self.trunk_out]
+            self.trunk.arch[i - 1][5] for i in self.trunk_out
+        ]
         # Level 2 only: a classifier (level 3) must not carry parameters
         # that get no gradient (DDP refuses them).
         self.lateral = None
-        self._lateral_cfg = dict(in_channels=self.trunk_channels[2],
-                                 out_channels=dims, kernel_size=1,
-                                 norm_cfg=norm_cfg, act_cfg=None)
+        self._lateral_cfg = dict(
+            in_channels=self.trunk_channels[2],
+            out_channels=dims,
+            kernel_size=1,
+            norm_cfg=norm_cfg,
+            act_cfg=None)
         if 2 in self.out_indices:
             self.add_lateral()
         self.patch_embed = PatchEmbedding(
-            self.trunk_channels[2], dims, kernel_size=patch_size,
-            stride=patch_size, padding='corner', norm_cfg=dict(type='LN'))
+            self.trunk_channels[2],
+            dims,
+            kernel_size=patch_size,
+            stride=patch_size,
+            padding='corner',
+            norm_cfg=dict(type='LN'))
         num_gat = self.arch_settings['gat_layers']
         depth = self.arch_settings['depth']
-        rates = torch.linspace(0, drop_path_rate, num_gat + depth,
-                               device='cpu').tolist()
+        rates = torch.linspace(
+            0, drop_path_rate, num_gat + depth, device='cpu').tolist()
         self.gat_blocks = ModuleList(
             GATBlock(dims, self.arch_settings['gat_heads'], rates[i])
             for i in range(num_gat))
@@ -396,10 +420,10 @@ class SAGViT(PyramidBackbone):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dims))
         self.layers = ModuleList(
             TransformerLayer(
-                dims, self.arch_settings['num_heads'],
+                dims,
+                self.arch_settings['num_heads'],
                 int(dims * self.arch_settings['mlp_ratio']),
-                drop_path_rate=rates[num_gat + i])
-            for i in range(depth))
+                drop_path_rate=rates[num_gat + i]) for i in range(depth))
         self.norm = build_norm_layer(dict(type='LN'), dims)[1]
         self.level_channels = self.trunk_channels[:2] + [dims, dims]
         self.out_channels = [self.level_channels[i] for i in self.out_indices]
@@ -424,14 +448,15 @@ class SAGViT(PyramidBackbone):
             self.lateral = ConvModule(**self._lateral_cfg)
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        arch = self._arch_settings(arch, 'SAG-ViT', (
-            'trunk', 'embed_dims', 'gat_layers', 'gat_heads', 'depth',
-            'num_heads'))
+        arch = self._arch_settings(arch, 'SAG-ViT',
+                                   ('trunk', 'embed_dims', 'gat_layers',
+                                    'gat_heads', 'depth', 'num_heads'))
         EfficientNetV2 = efficientnet_v2()
         if arch['trunk'] not in EfficientNetV2.arch_settings:
-            raise InputError(f"Unknown EfficientNetV2 trunk {arch['trunk']!r}; "
-                             f'choose one of '
-                             f'{sorted(EfficientNetV2.arch_settings)}')
+            raise InputError(
+                f"Unknown EfficientNetV2 trunk {arch['trunk']!r}; "
+                f'choose one of '
+                f'{sorted(EfficientNetV2.arch_settings)}')
         for key in ('gat_heads', 'num_heads'):
             if arch['embed_dims'] % arch[key]:
                 raise InputError(f'{key} ({arch[key]}) must divide embed_dims '
@@ -441,15 +466,23 @@ class SAGViT(PyramidBackbone):
     def _stages(self) -> List[List[nn.Module]]:
         """Modules of the stem (index 0) and of stages 1-4."""
         layers = self.trunk.layers
-        stages = [list(layers[0:1]), list(layers[1:3]), list(layers[3:4]),
-                  list(layers[4:6]) + [self.lateral],
-                  [self.patch_embed, self.gat_blocks, self.pos_embed,
-                   self.layers, self.norm]]
+        stages = [
+            list(layers[0:1]),
+            list(layers[1:3]),
+            list(layers[3:4]),
+            list(layers[4:6]) + [self.lateral],
+            [
+                self.patch_embed, self.gat_blocks, self.pos_embed, self.layers,
+                self.norm
+            ]
+        ]
         return [[m for m in stage if m is not None] for stage in stages]
 
     def _frozen(self) -> Tuple[List[nn.Module], List[nn.Parameter]]:
-        modules = [m for stage in self._stages()[:self.frozen_stages + 1]
-                   for m in stage]
+        modules = [
+            m for stage in self._stages()[:self.frozen_stages + 1]
+            for m in stage
+        ]
         return modules, [self.cls_token] if self.frozen_stages >= 4 and \
             self.cls_token is not None else []
 
@@ -492,13 +525,17 @@ class SAGViT(PyramidBackbone):
             x = self._run(block, x, graph, weights)
         grid = self.pos_embed(
             x.transpose(1, 2).reshape(x.shape[0], -1, size[0], size[1]))
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1),
-                       grid.flatten(2).transpose(1, 2)], dim=1)
+        x = torch.cat([
+            self.cls_token.expand(x.shape[0], -1, -1),
+            grid.flatten(2).transpose(1, 2)
+        ],
+                      dim=1)
         for layer in self.layers:
             x = self._run(layer, x)
         x = self.norm(x)
-        return x[:, 0], x[:, 1:].transpose(1, 2).reshape(
-            x.shape[0], -1, size[0], size[1])
+        return x[:, 0], x[:, 1:].transpose(1,
+                                           2).reshape(x.shape[0], -1, size[0],
+                                                      size[1])
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Args: x: images ``(B, in_channels, H, W)``, any ``H, W`` whose
@@ -511,8 +548,9 @@ class SAGViT(PyramidBackbone):
         """
         return self.forward_levels(x, self.out_indices, self.out_type)
 
-    def forward_parts(self, x: Tensor, num_maps: int, tokens: bool
-                      ) -> Tuple[List[Tensor], Optional[Tuple[Tensor, Tensor]]]:
+    def forward_parts(
+            self, x: Tensor, num_maps: int, tokens: bool
+    ) -> Tuple[List[Tensor], Optional[Tuple[Tensor, Tensor]]]:
         """The trunk's first ``num_maps`` maps (strides 4, 8, 16) and, with
         ``tokens``, :meth:`_tokens` of the stride-16 map (the input size
         checked first); runs only the trunk layers that needs."""
@@ -527,7 +565,9 @@ class SAGViT(PyramidBackbone):
                 maps.append(x)
         return maps, self._tokens(maps[2]) if tokens else None
 
-    def forward_levels(self, x: Tensor, indices: Sequence[int],
+    def forward_levels(self,
+                       x: Tensor,
+                       indices: Sequence[int],
                        out_type: str = 'featmap') -> Tuple[Tensor, ...]:
         """Levels ``indices`` (sorted, each in 0-3), level 3 as ``out_type``;
         runs only the parts the deepest level asked for needs."""

@@ -68,17 +68,20 @@ class _TimmClassifier(nn.Module):
         self.drop_rate = drop_rate
         self.num_features = backbone.level_channels[-1]
         self.global_pool = self._check_pool(
-            num_classes, self.global_pools[0] if global_pool is None
-            else global_pool)
+            num_classes,
+            self.global_pools[0] if global_pool is None else global_pool)
         self.head = self._make_head(num_classes) if global_pool != '' \
             else nn.Identity()
         self.feature_info = [
             dict(num_chs=channels, reduction=2**(i + 2), module=module)
-            for i, (channels, module) in enumerate(self.levels())]
+            for i, (channels, module) in enumerate(self.levels())
+        ]
+
     def get_classifier(self) -> nn.Module:
         return self.head
 
-    def reset_classifier(self, num_classes: int,
+    def reset_classifier(self,
+                         num_classes: int,
                          global_pool: Optional[str] = None) -> None:
         """New final linear layers for ``num_classes``, the head's hidden
         layer kept (0: the model returns the hidden features), on the
@@ -101,10 +104,10 @@ class _TimmClassifier(nn.Module):
         else:
             for name in self.classifier_names:
                 parent, _, attr = name.rpartition('.')
-                setattr(self.get_submodule(parent), attr,
-                        nn.Linear(self.head_hidden_size, num_classes,
-                                  **factory)
-                        if num_classes else nn.Identity())
+                setattr(
+                    self.get_submodule(parent), attr,
+                    nn.Linear(self.head_hidden_size, num_classes, **factory)
+                    if num_classes else nn.Identity())
         if global_pool is not None:
             self.global_pool = global_pool
         self.num_classes = num_classes
@@ -139,14 +142,20 @@ class _TimmClassifier(nn.Module):
     def no_weight_decay(self) -> Set[str]:
         """Layer scales and temperatures, as mmvig's ImageNet configs (timm
         skips 1-D parameters and biases by itself)."""
-        return {n for n, _ in self.named_parameters()
-                if n.endswith(('layer_scale.weight', 'log_beta', 'cls_token'))}
+        return {
+            n
+            for n, _ in self.named_parameters()
+            if n.endswith(('layer_scale.weight', 'log_beta', 'cls_token'))
+        }
 
     def forward_intermediates(
-            self, x: Tensor,
-            indices: Optional[Union[int, Sequence[int]]] = None,
-            norm: bool = False, stop_early: bool = False,
-            output_fmt: str = 'NCHW', intermediates_only: bool = False
+        self,
+        x: Tensor,
+        indices: Optional[Union[int, Sequence[int]]] = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = 'NCHW',
+        intermediates_only: bool = False
     ) -> Union[List[Tensor], Tuple[Tensor, List[Tensor]]]:
         """The levels ``indices`` (timm's convention) as ``(B, C_i, H_i,
         W_i)`` maps, and with ``intermediates_only=False`` the final
@@ -160,15 +169,16 @@ class _TimmClassifier(nn.Module):
             return levels
         return (self.forward_features(x) if final is None else final), levels
 
-    def _levels(self, x: Tensor, taken: List[int]
-                ) -> Tuple[List[Tensor], Optional[Tensor]]:
+    def _levels(self, x: Tensor,
+                taken: List[int]) -> Tuple[List[Tensor], Optional[Tensor]]:
         """The levels ``taken`` and, where computed on the way,
         :meth:`forward_features`' output (else ``None``)."""
         return list(self.backbone.forward_levels(x, taken)), None
 
-    def prune_intermediate_layers(
-            self, indices: Union[int, Sequence[int]] = 1,
-            prune_norm: bool = False, prune_head: bool = True) -> List[int]:
+    def prune_intermediate_layers(self,
+                                  indices: Union[int, Sequence[int]] = 1,
+                                  prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
         """Drop the classifier head, hidden layer included (with
         ``prune_head``: the model then returns :meth:`forward_features`);
         returns the absolute indices."""
@@ -207,16 +217,25 @@ class AttentionViGClassifier(_TimmClassifier):
     classifier_names = ('head.head', 'head.dist_head')
     global_pools = ('avg', '')
 
-    def __init__(self, arch: Union[str, dict] = 's', num_classes: int = 1000,
-                 in_chans: int = 3, drop_rate: float = 0.,
-                 drop_path_rate: float = 0., global_pool: Optional[str] = None,
-                 device=None, dtype=None, **kwargs) -> None:
+    def __init__(self,
+                 arch: Union[str, dict] = 's',
+                 num_classes: int = 1000,
+                 in_chans: int = 3,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 global_pool: Optional[str] = None,
+                 device=None,
+                 dtype=None,
+                 **kwargs) -> None:
         from .attention_vig import AttentionViG
         with _on_device(device):
             super().__init__(
-                AttentionViG(arch, in_channels=in_chans, out_indices=(3, ),
-                             drop_path_rate=drop_path_rate, **kwargs),
-                num_classes, in_chans, drop_rate, global_pool)
+                AttentionViG(
+                    arch,
+                    in_channels=in_chans,
+                    out_indices=(3, ),
+                    drop_path_rate=drop_path_rate,
+                    **kwargs), num_classes, in_chans, drop_rate, global_pool)
         if dtype is not None:
             self.to(dtype=dtype)
 
@@ -227,9 +246,11 @@ class AttentionViGClassifier(_TimmClassifier):
 
     def _make_head(self, num_classes: int) -> nn.Module:
         from .heads import DistilledClassifierHead
-        return DistilledClassifierHead(self.num_features, num_classes,
-                                       self.head_hidden_size,
-                                       dropout=self.drop_rate)
+        return DistilledClassifierHead(
+            self.num_features,
+            num_classes,
+            self.head_hidden_size,
+            dropout=self.drop_rate)
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.backbone(x)[-1]
@@ -249,13 +270,15 @@ class AttentionViGClassifier(_TimmClassifier):
 
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict:
-        return dict(stem=r'^backbone\.stem',
-                    blocks=r'^backbone\.stages\.(\d+)' if coarse else
-                    [(r'^backbone\.stages\.(\d+)\.(\d+)', None)])
+        return dict(
+            stem=r'^backbone\.stem',
+            blocks=r'^backbone\.stages\.(\d+)'
+            if coarse else [(r'^backbone\.stages\.(\d+)\.(\d+)', None)])
 
-    def prune_intermediate_layers(
-            self, indices: Union[int, Sequence[int]] = 1,
-            prune_norm: bool = False, prune_head: bool = True) -> List[int]:
+    def prune_intermediate_layers(self,
+                                  indices: Union[int, Sequence[int]] = 1,
+                                  prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
         """Also drops the stages after the deepest level kept (a feature
         extractor then has no unused parameters, which DDP would refuse)."""
         taken = super().prune_intermediate_layers(indices, prune_norm,
@@ -273,14 +296,18 @@ class _MLPHead(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList([
             _LinearBlock(dims, dims, act=True, dropout=dropout),
-            _LinearBlock(dims, num_classes)])
+            _LinearBlock(dims, num_classes)
+        ])
 
 
 class _LinearBlock(nn.Module):
     """Linear (+ GELU) (+ dropout), with mmpretrain's ``LinearBlock`` keys."""
 
-    def __init__(self, in_features: int, out_features: int,
-                 act: bool = False, dropout: float = 0.) -> None:
+    def __init__(self,
+                 in_features: int,
+                 out_features: int,
+                 act: bool = False,
+                 dropout: float = 0.) -> None:
         super().__init__()
         self.fc = nn.Linear(in_features, out_features) if out_features \
             else nn.Identity()
@@ -315,10 +342,15 @@ class SAGViTClassifier(_TimmClassifier):
         **kwargs: Further :class:`~mmvig.models.sag_vit.SAGViT` arguments.
     """
 
-    def __init__(self, arch: Union[str, dict] = 'small',
-                 num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0., drop_path_rate: float = 0.,
-                 global_pool: Optional[str] = None, device=None, dtype=None,
+    def __init__(self,
+                 arch: Union[str, dict] = 'small',
+                 num_classes: int = 1000,
+                 in_chans: int = 3,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 global_pool: Optional[str] = None,
+                 device=None,
+                 dtype=None,
                  **kwargs) -> None:
         from timm.layers import register_notrace_module
 
@@ -330,10 +362,13 @@ class SAGViTClassifier(_TimmClassifier):
         register_notrace_module(TransformerLayer)
         with _on_device(device):
             super().__init__(
-                SAGViT(arch, in_channels=in_chans, out_indices=(3, ),
-                       out_type='cls_token', drop_path_rate=drop_path_rate,
-                       **kwargs),
-                num_classes, in_chans, drop_rate, global_pool)
+                SAGViT(
+                    arch,
+                    in_channels=in_chans,
+                    out_indices=(3, ),
+                    out_type='cls_token',
+                    drop_path_rate=drop_path_rate,
+                    **kwargs), num_classes, in_chans, drop_rate, global_pool)
         if dtype is not None:
             self.to(dtype=dtype)
         self.head_hidden_size = self.num_features
@@ -360,22 +395,23 @@ class SAGViTClassifier(_TimmClassifier):
             return self.backbone.forward_parts(x, self.kept_maps, False)[0][-1]
         return self.backbone(x)[-1]
 
-    def _levels(self, x: Tensor, taken: List[int]
-                ) -> Tuple[List[Tensor], Optional[Tensor]]:
+    def _levels(self, x: Tensor,
+                taken: List[int]) -> Tuple[List[Tensor], Optional[Tensor]]:
         """The trunk's maps at strides 4, 8, 16 and the token grid ``(B, D,
         rows, cols)`` after the final norm; the class token comes with the
         grid."""
         last = max(taken)
-        maps, tokens = self.backbone.forward_parts(
-            x, min(last, 2) + 1, last == 3)
+        maps, tokens = self.backbone.forward_parts(x,
+                                                   min(last, 2) + 1, last == 3)
         levels = maps + ([tokens[1]] if tokens is not None else [])
         final = tokens[0] if tokens is not None and self.kept_maps is None \
             else None
         return [levels[i] for i in taken], final
 
-    def prune_intermediate_layers(
-            self, indices: Union[int, Sequence[int]] = 1,
-            prune_norm: bool = False, prune_head: bool = True) -> List[int]:
+    def prune_intermediate_layers(self,
+                                  indices: Union[int, Sequence[int]] = 1,
+                                  prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
         """Also drops what comes after the deepest level kept: below level
         3, the trunk's later layers and the patching, graph attention and
         Transformer (a feature extractor then has no unused parameters)."""
@@ -410,23 +446,39 @@ class SAGViTClassifier(_TimmClassifier):
 
 
 def _cfg(**kwargs) -> dict:
-    return {**dict(url='', num_classes=1000, input_size=(3, 224, 224),
-                   pool_size=(7, 7), interpolation='bicubic',
-                   mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD),
-            **kwargs}
+    return {
+        **dict(
+            url='',
+            num_classes=1000,
+            input_size=(3, 224, 224),
+            pool_size=(7, 7),
+            interpolation='bicubic',
+            mean=IMAGENET_DEFAULT_MEAN,
+            std=IMAGENET_DEFAULT_STD),
+        **kwargs
+    }
 
 
 # The ImageNet configs' data settings: AttentionViG validates at crop ratio
 # 0.9 (the authors' GreedyViG recipe), SAG-ViT at mmpretrain's 0.875.
 default_cfgs = generate_default_cfgs({
-    **{f'attentionvig_{a}': _cfg(crop_pct=0.9,
-                                 first_conv='backbone.stem.0.conv',
-                                 classifier=('head.head', 'head.dist_head'))
-       for a in 'smb'},
-    **{f'sagvit_{a}': _cfg(crop_pct=0.875, pool_size=None,
-                           first_conv='backbone.trunk.layers.0.conv',
-                           classifier='head.layers.1.fc')
-       for a in ('small', 'base')},
+    **{
+        f'attentionvig_{a}':
+        _cfg(
+            crop_pct=0.9,
+            first_conv='backbone.stem.0.conv',
+            classifier=('head.head', 'head.dist_head'))
+        for a in 'smb'
+    },
+    **{
+        f'sagvit_{a}':
+        _cfg(
+            crop_pct=0.875,
+            pool_size=None,
+            first_conv='backbone.trunk.layers.0.conv',
+            classifier='head.layers.1.fc')
+        for a in ('small', 'base')
+    },
 })
 
 
@@ -434,15 +486,17 @@ def _create(classifier: type, variant: str, default_arch: str,
             pretrained: bool, **kwargs) -> nn.Module:
     """The variant's arch unless the caller gives one (a dict, say)."""
     kwargs.setdefault('arch', default_arch)
-    if pretrained and not (kwargs.get('pretrained_cfg_overlay') or {}).get(
-            'file'):
+    if pretrained and not (kwargs.get('pretrained_cfg_overlay')
+                           or {}).get('file'):
         raise ValueError(
             f'mmvig publishes no pretrained {variant} weights for timm to '
             'download; train with its configs/*_in1k.py and pass '
             'checkpoint_path=PATH (or pretrained_cfg_overlay=dict(file=PATH)'
             ' with pretrained=True) to timm.create_model')
     return build_model_with_cfg(
-        classifier, variant, pretrained,
+        classifier,
+        variant,
+        pretrained,
         feature_cfg=dict(feature_cls='getter', out_indices=(0, 1, 2, 3)),
         **kwargs)
 

@@ -23,8 +23,8 @@ from mmpretrain.models.backbones.vig import BasicConv, Vig
 from torch import Tensor
 
 from ..errors import InputError
-from ..registry import MODELS
 from ..ops.svga_attention import gather_cross_attention
+from ..registry import MODELS
 from ..typing_utils import ConfigType
 from .attention_vig import CrossAttentionAggregation
 
@@ -53,18 +53,28 @@ class CrossAttentionGraphConv(CrossAttentionAggregation):
         init_beta: Initial ``beta``; the learnable parameter is ``log_beta``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int,
-                 act_cfg: ConfigType, norm_cfg: Optional[ConfigType] = None,
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 act_cfg: ConfigType,
+                 norm_cfg: Optional[ConfigType] = None,
                  graph_conv_bias: bool = True,
                  num_heads: Optional[int] = None,
-                 head_dim: Optional[int] = None, normalize: str = 'none',
+                 head_dim: Optional[int] = None,
+                 normalize: str = 'none',
                  init_beta: float = 10.0) -> None:
-        super().__init__(in_channels, num_heads, head_dim, normalize,
-                         init_beta, out=BasicConv(
-                             [in_channels * 2, out_channels], act_cfg,
-                             norm_cfg, graph_conv_bias))
+        super().__init__(
+            in_channels,
+            num_heads,
+            head_dim,
+            normalize,
+            init_beta,
+            out=BasicConv([in_channels * 2, out_channels], act_cfg, norm_cfg,
+                          graph_conv_bias))
 
-    def forward(self, x: Tensor, edge_index: Tensor,
+    def forward(self,
+                x: Tensor,
+                edge_index: Tensor,
                 y: Optional[Tensor] = None) -> Tensor:
         """Aggregate.
 
@@ -118,9 +128,11 @@ class CrossAttentionVig(Vig):
 
     graph_conv_types = ('cross_attention', 'mr', 'edge', 'sage', 'gin')
 
-    def __init__(self, arch: str = 'tiny',
+    def __init__(self,
+                 arch: str = 'tiny',
                  graph_conv_type: str = 'cross_attention',
-                 aggregator: Optional[dict] = None, **kwargs) -> None:
+                 aggregator: Optional[dict] = None,
+                 **kwargs) -> None:
         if graph_conv_type not in self.graph_conv_types:
             raise InputError(f'graph_conv_type must be one of '
                              f'{self.graph_conv_types}, got '
@@ -132,16 +144,19 @@ class CrossAttentionVig(Vig):
             raise InputError("aggregator settings apply to graph_conv_type="
                              f"'cross_attention' only, got {aggregator}")
         attention = graph_conv_type == 'cross_attention'
-        super().__init__(arch, graph_conv_type='mr' if attention else
-                         graph_conv_type, **kwargs)
+        super().__init__(
+            arch,
+            graph_conv_type='mr' if attention else graph_conv_type,
+            **kwargs)
         self.graph_conv_type = graph_conv_type
         if not attention:
             return
         channels = self.arch_settings[arch]['channels']
-        defaults = dict(act_cfg=dict(type='GELU'), norm_cfg=dict(type='BN'),
-                        graph_conv_bias=True)
-        conv = {key: kwargs.get(key, value) for key, value in
-                defaults.items()}
+        defaults = dict(
+            act_cfg=dict(type='GELU'),
+            norm_cfg=dict(type='BN'),
+            graph_conv_bias=True)
+        conv = {key: kwargs.get(key, value) for key, value in defaults.items()}
         for block in self.blocks:
             block[0].graph_conv.gconv = CrossAttentionGraphConv(
                 channels, 2 * channels, **conv, **(aggregator or {}))

@@ -39,9 +39,11 @@ class GridGraph(NamedTuple):
 
 
 @functools.lru_cache(maxsize=32)
-def k_connectivity_graph(height: int, width: int, k: int,
-                         device: torch.device = torch.device('cpu')
-                         ) -> GridGraph:
+def k_connectivity_graph(
+    height: int,
+    width: int,
+    k: int,
+    device: torch.device = torch.device('cpu')) -> GridGraph:
     """Neighbour table of the k-connectivity graph of an ``H x W`` grid.
 
     Raises:
@@ -63,7 +65,8 @@ def k_connectivity_graph(height: int, width: int, k: int,
     return GridGraph(index, mask, offsets)
 
 
-def similarity_edge_weights(x: Tensor, graph: GridGraph,
+def similarity_edge_weights(x: Tensor,
+                            graph: GridGraph,
                             eps: float = 1e-6) -> Tensor:
     """Cosine similarity of every node with each of its neighbours.
 

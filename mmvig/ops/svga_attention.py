@@ -47,8 +47,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError, KernelError
-from .svga_graph import (SVGAShifts, residue_classes, shift_axes,
-                         shifted_views)
+from .svga_graph import SVGAShifts, residue_classes, shift_axes, shifted_views
 
 NORMALIZATIONS = ('none', 'mean', 'softmax')
 # beta = exp(log_beta) is clamped to [exp(-10), exp(10)] = [4.5e-5, 2.2e4]:
@@ -73,7 +72,8 @@ def check_normalize(normalize: str) -> None:
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per-head dot product over the channel dim: ``(B,h,d,H,W) -> (B,h,1,H,W)``."""
+    """Per-head dot product over the channel dim:
+    ``(B,h,d,H,W) -> (B,h,1,H,W)``."""
     return (a * b).sum(2, keepdim=True)
 
 
@@ -90,6 +90,7 @@ class _Partial(NamedTuple):
 
 
 # --- PyTorch path, one circular shift at a time ---------------------------
+
 
 def _doubled(x: Tensor, dim: int) -> Tensor:
     return torch.cat([x, x], dim)
@@ -119,10 +120,10 @@ def _shift_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
     return _Partial(acc, run_max, run_sum)
 
 
-def _shift_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
-                    dim: int, offsets: Sequence[int], grad: Tensor,
-                    lse: Optional[Tensor], delta: Optional[Tensor]
-                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def _shift_backward(
+        qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
+        offsets: Sequence[int], grad: Tensor, lse: Optional[Tensor],
+        delta: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     length = kn.shape[dim]
     kn2, v2 = _doubled(kn, dim), _doubled(v, dim)
     grad_q = torch.zeros_like(qn)
@@ -143,12 +144,15 @@ def _shift_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
         grad_cos = grad_logit.mul_(beta)
         grad_q.addcmul_(grad_cos, kn_s)
         grad_k2.narrow(dim, offset, length).addcmul_(grad_cos, qn)
-    grad_k = grad_k2.narrow(dim, 0, length) + grad_k2.narrow(dim, length, length)
-    grad_v = grad_v2.narrow(dim, 0, length) + grad_v2.narrow(dim, length, length)
+    grad_k = grad_k2.narrow(dim, 0, length) + grad_k2.narrow(
+        dim, length, length)
+    grad_v = grad_v2.narrow(dim, 0, length) + grad_v2.narrow(
+        dim, length, length)
     return grad_q, grad_k, grad_v, grad_beta
 
 
 # --- PyTorch path, all neighbours of an axis at once (batched GEMMs) -----
+
 
 class _AxisSequences:
     """The neighbour sets of one axis as masked attention over sequences.
@@ -184,10 +188,12 @@ class _AxisSequences:
         """``(B, h, d, H, W) -> (N, L, d)``, one copy."""
         batch, heads, depth, height, width = x.shape
         if self.dim == 3:  # sequences run down the columns
-            x = x.reshape(batch, heads, depth, self.seq_len, self.groups, width)
+            x = x.reshape(batch, heads, depth, self.seq_len, self.groups,
+                          width)
             x = x.permute(0, 1, 5, 4, 3, 2)
         else:
-            x = x.reshape(batch, heads, depth, height, self.seq_len, self.groups)
+            x = x.reshape(batch, heads, depth, height, self.seq_len,
+                          self.groups)
             x = x.permute(0, 1, 3, 5, 4, 2)
         return x.reshape(-1, self.seq_len, depth)
 
@@ -217,9 +223,8 @@ def _use_dense(length: int, offsets: Sequence[int]) -> bool:
     return seq_len <= 4 * len(offsets)
 
 
-def _dense_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
-                   dim: int, offsets: Sequence[int],
-                   softmax: bool) -> _Partial:
+def _dense_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
+                   offsets: Sequence[int], softmax: bool) -> _Partial:
     seqs = _AxisSequences(qn.shape, dim, offsets)
     q, k, vs = (seqs.to_seq(x) for x in (qn, kn, v))
     beta = float(beta)
@@ -238,14 +243,15 @@ def _dense_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
         if softmax:
             s[sl] = weight.sum(-1, keepdim=True)
         torch.bmm(weight, vs[sl], out=acc[sl])
-    return _Partial(seqs.from_seq(acc), *(None if t is None else
-                                         seqs.from_seq(t) for t in (m, s)))
+    return _Partial(
+        seqs.from_seq(acc),
+        *(None if t is None else seqs.from_seq(t) for t in (m, s)))
 
 
-def _dense_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
-                    dim: int, offsets: Sequence[int], grad: Tensor,
-                    lse: Optional[Tensor], delta: Optional[Tensor]
-                    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def _dense_backward(
+        qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
+        offsets: Sequence[int], grad: Tensor, lse: Optional[Tensor],
+        delta: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     seqs = _AxisSequences(qn.shape, dim, offsets)
     q, k, vs, g = (seqs.to_seq(x) for x in (qn, kn, v, grad))
     lse, delta = (None if t is None else seqs.to_seq(t) for t in (lse, delta))
@@ -284,10 +290,10 @@ def _combine(parts: Sequence[_Partial], normalize: str,
         return (out / num_neighbours if normalize == 'mean' else out), None
     m = functools.reduce(torch.maximum, [p.m for p in parts])
     scales = [(p.m - m).exp() for p in parts]
-    total = functools.reduce(torch.add, [p.s * c for p, c in zip(parts,
-                                                                  scales)])
-    out = functools.reduce(torch.add, [p.acc * c for p, c in zip(parts,
-                                                                 scales)])
+    total = functools.reduce(torch.add,
+                             [p.s * c for p, c in zip(parts, scales)])
+    out = functools.reduce(torch.add,
+                           [p.acc * c for p, c in zip(parts, scales)])
     return out / total, m + total.log()
 
 
@@ -299,16 +305,17 @@ def torch_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     softmax = normalize == 'softmax'
     parts = []
     for dim, offsets in shift_axes(shifts):
-        axis_forward = (_dense_forward if _use_dense(qn.shape[dim], offsets)
-                        else _shift_forward)
+        axis_forward = (
+            _dense_forward
+            if _use_dense(qn.shape[dim], offsets) else _shift_forward)
         parts.append(axis_forward(qn, kn, v, beta, dim, offsets, softmax))
     return _combine(parts, normalize, shifts.num_neighbours)
 
 
 def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
                    out: Optional[Tensor], lse: Optional[Tensor], grad: Tensor,
-                   shifts: SVGAShifts, normalize: str
-                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+                   shifts: SVGAShifts,
+                   normalize: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gradients w.r.t. ``qn, kn, v, beta``, recomputing each axis."""
     if normalize == 'mean':
         grad = grad / shifts.num_neighbours
@@ -316,8 +323,9 @@ def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     delta = _dot(grad, out) if normalize == 'softmax' else None
     grads = None
     for dim, offsets in shift_axes(shifts):
-        axis_backward = (_dense_backward if _use_dense(qn.shape[dim], offsets)
-                         else _shift_backward)
+        axis_backward = (
+            _dense_backward
+            if _use_dense(qn.shape[dim], offsets) else _shift_backward)
         part = axis_backward(qn, kn, v, beta, dim, offsets, grad, lse, delta)
         grads = part if grads is None else [a + b for a, b in zip(grads, part)]
     return grads
@@ -351,11 +359,13 @@ def _run(backend: str, step: str, *args):
             raise KernelError(f'The Triton SVGA kernels failed ({error}); '
                               f'{_FALLBACK_HINT}.') from error
         _TRITON_FAILURE.append(str(error))
-        warnings.warn(f'mmvig: the Triton SVGA kernels failed ({error}); '
-                      'this process now runs the SVGA aggregation on its '
-                      f'PyTorch path. {_FALLBACK_HINT[0].upper()}'
-                      f'{_FALLBACK_HINT[1:]} and silence this warning.',
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f'mmvig: the Triton SVGA kernels failed ({error}); '
+            'this process now runs the SVGA aggregation on its '
+            f'PyTorch path. {_FALLBACK_HINT[0].upper()}'
+            f'{_FALLBACK_HINT[1:]} and silence this warning.',
+            RuntimeWarning,
+            stacklevel=2)
         return _run('torch', step, *args)
 
 
@@ -386,19 +396,17 @@ def _(qn, kn, v, beta, rows, cols, normalize, backend):
 
 
 @torch.library.custom_op('mmvig::svga_attention_backward', mutates_args=())
-def _svga_attention_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
-                             out: Optional[Tensor], lse: Tensor,
-                             grad: Tensor,
-                             rows: List[int], cols: List[int],
-                             normalize: str, backend: str
-                             ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def _svga_attention_backward(
+        qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, out: Optional[Tensor],
+        lse: Tensor, grad: Tensor, rows: List[int], cols: List[int],
+        normalize: str, backend: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     with torch.autocast(qn.device.type, enabled=False):
         grads = _run(backend, 'backward', qn, kn, v, beta, out,
-                         lse if normalize == 'softmax' else None,
-                         grad.to(qn.dtype).contiguous(),
-                         SVGAShifts(tuple(rows), tuple(cols)), normalize)
-    return tuple(g.contiguous() for g in grads[:3]) + (
-        grads[3].to(beta.dtype), )
+                     lse if normalize == 'softmax' else None,
+                     grad.to(qn.dtype).contiguous(),
+                     SVGAShifts(tuple(rows), tuple(cols)), normalize)
+    return tuple(g.contiguous()
+                 for g in grads[:3]) + (grads[3].to(beta.dtype), )
 
 
 @_svga_attention_backward.register_fake
@@ -424,8 +432,12 @@ def _backward(ctx, grad_out: Tensor, grad_lse: Tensor):
 _svga_attention.register_autograd(_backward, setup_context=_setup_context)
 
 
-def fused_cross_attention(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
-                          shifts: SVGAShifts, normalize: str,
+def fused_cross_attention(qn: Tensor,
+                          kn: Tensor,
+                          v: Tensor,
+                          beta: Tensor,
+                          shifts: SVGAShifts,
+                          normalize: str,
                           backend: str = 'torch') -> Tensor:
     """The operator on unit-norm ``(B, h, d, H, W)`` queries and keys, values
     and a scalar ``beta``, all in one float dtype; ``backend`` is ``'torch'``,
@@ -457,8 +469,8 @@ def _heads(x: Tensor, num_heads: int, dtype: torch.dtype) -> Tensor:
     if channels % num_heads:
         raise InputError(f'{channels} channels cannot be split into '
                          f'{num_heads} heads')
-    return x.to(dtype).reshape(batch, num_heads, channels // num_heads,
-                               height, width)
+    return x.to(dtype).reshape(batch, num_heads, channels // num_heads, height,
+                               width)
 
 
 def _split_heads(q: Tensor, k: Tensor, v: Tensor, log_beta: Tensor,
@@ -534,9 +546,8 @@ def svga_cross_attention(q: Tensor,
     return out.reshape(v.shape).to(v.dtype)
 
 
-def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
-                   dim: int, offsets: Sequence[int],
-                   softmax: bool) -> _Partial:
+def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
+                   offsets: Sequence[int], softmax: bool) -> _Partial:
     """One axis in standard differentiable operators: batched MatMul over
     the residue classes where the stride divides the axis, the shifted
     copies elsewhere."""
@@ -546,13 +557,13 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
         logit = (torch.matmul(q, k.transpose(1, 2)) - 1) * beta
         logit = logit.masked_fill(~seqs.mask.to(logit.device), -math.inf)
         if not softmax:
-            return _Partial(seqs.from_seq(torch.matmul(logit.exp(), vs)),
-                            None, None)
+            return _Partial(
+                seqs.from_seq(torch.matmul(logit.exp(), vs)), None, None)
         m = logit.amax(-1, keepdim=True)
         weight = (logit - m).exp()
-        return _Partial(seqs.from_seq(torch.matmul(weight, vs)),
-                        seqs.from_seq(m),
-                        seqs.from_seq(weight.sum(-1, keepdim=True)))
+        return _Partial(
+            seqs.from_seq(torch.matmul(weight, vs)), seqs.from_seq(m),
+            seqs.from_seq(weight.sum(-1, keepdim=True)))
     axis = SVGAShifts(tuple(offsets), ()) if dim == 3 else SVGAShifts(
         (), tuple(offsets))
     views = list(shifted_views((kn, v), axis))
@@ -560,14 +571,17 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     m = functools.reduce(torch.maximum, logits) if softmax else None
     weights = [(logit - m).exp() if softmax else logit.exp()
                for logit in logits]
-    acc = functools.reduce(torch.add, [w * v_s for w, (_, v_s) in
-                                       zip(weights, views)])
-    return _Partial(acc, m, functools.reduce(torch.add, weights)
-                    if softmax else None)
+    acc = functools.reduce(torch.add,
+                           [w * v_s for w, (_, v_s) in zip(weights, views)])
+    return _Partial(acc, m,
+                    functools.reduce(torch.add, weights) if softmax else None)
 
 
-def standard_cross_attention(q: Tensor, k: Tensor, v: Tensor,
-                             log_beta: Tensor, shifts: SVGAShifts,
+def standard_cross_attention(q: Tensor,
+                             k: Tensor,
+                             v: Tensor,
+                             log_beta: Tensor,
+                             shifts: SVGAShifts,
                              num_heads: int,
                              normalize: str = 'none') -> Tensor:
     """The operator in standard PyTorch operators only, as an ONNX export
@@ -577,9 +591,10 @@ def standard_cross_attention(q: Tensor, k: Tensor, v: Tensor,
     qn, kn, vh, beta = _split_heads(q, k, v, log_beta, num_heads)
     if shifts.num_neighbours == 0:
         return torch.zeros_like(v)
-    parts = [_standard_axis(qn, kn, vh, beta, dim, offsets,
-                            normalize == 'softmax')
-             for dim, offsets in shift_axes(shifts)]
+    parts = [
+        _standard_axis(qn, kn, vh, beta, dim, offsets, normalize == 'softmax')
+        for dim, offsets in shift_axes(shifts)
+    ]
     out, _ = _combine(parts, normalize, shifts.num_neighbours)
     return out.reshape(v.shape).to(v.dtype)
 
@@ -620,8 +635,9 @@ def gather_cross_attention(q: Tensor,
         raise InputError(f'keys {tuple(k.shape)} and values '
                          f'{tuple(v.shape)} must have the batch and channels '
                          f'of the queries {tuple(q.shape)} and one shape')
-    qn, kn, vh = (_heads(x.reshape(batch, channels, -1, 1), num_heads,
-                         compute_dtype(v)) for x in (q, k, v))
+    qn, kn, vh = (
+        _heads(x.reshape(batch, channels, -1, 1), num_heads, compute_dtype(v))
+        for x in (q, k, v))
     qn, kn = _unit(qn), _unit(kn)
     beta = beta_from_log(log_beta).to(qn.dtype)
     nodes = qn.shape[3]
@@ -632,8 +648,10 @@ def gather_cross_attention(q: Tensor,
                          f'neighbours of {nodes} nodes of {batch} samples')
     heads, dims = qn.shape[1:3]
     flat = index.reshape(batch, 1, 1, -1).expand(batch, heads, dims, -1)
-    gathered = [x.squeeze(-1).gather(3, flat).reshape(
-        batch, heads, dims, nodes, -1) for x in (kn, vh)]
+    gathered = [
+        x.squeeze(-1).gather(3, flat).reshape(batch, heads, dims, nodes, -1)
+        for x in (kn, vh)
+    ]
     logits = (_dot(qn, gathered[0]) - 1) * beta  # (B, h, 1, N, n)
     weights = logits.softmax(-1) if normalize == 'softmax' else logits.exp()
     if normalize == 'mean':
@@ -642,8 +660,11 @@ def gather_cross_attention(q: Tensor,
     return out.reshape(q.shape).to(v.dtype)
 
 
-def reference_cross_attention(q: Tensor, k: Tensor, v: Tensor,
-                              log_beta: Tensor, shifts: SVGAShifts,
+def reference_cross_attention(q: Tensor,
+                              k: Tensor,
+                              v: Tensor,
+                              log_beta: Tensor,
+                              shifts: SVGAShifts,
                               num_heads: int,
                               normalize: str = 'none') -> Tensor:
     """The same computation with plain autograd over shifted tensors.

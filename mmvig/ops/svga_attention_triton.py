@@ -47,15 +47,15 @@ from .svga_graph import SVGAShifts, residue_classes, shift_axes
 LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
 
-
 # --- shared pieces ---------------------------------------------------------
+
 
 @triton.jit
 def _split_tf32(x):
     """``x = big + small``: ``big`` keeps the 10 mantissa bits a TF32 tensor
     core reads, ``small`` the rest (exactly)."""
-    big = (x.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32,
-                                                           bitcast=True)
+    big = (x.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(
+        tl.float32, bitcast=True)
     return big, x - big
 
 
@@ -118,9 +118,9 @@ def _store_output(out_ptrs, out_mask, lse_ptrs, node_mask, acc, run_max,
             prev = tl.load(out_ptrs, mask=out_mask, other=0.)
             top = tl.maximum(lse, prev_lse)
             lse = top + tl.log(tl.exp(lse - top) + tl.exp(prev_lse - top))
-            acc = (acc * tl.expand_dims(tl.exp(run_max - lse), CHANNEL_AXIS)
-                   + prev * tl.expand_dims(tl.exp(prev_lse - lse),
-                                    CHANNEL_AXIS))
+            acc = (
+                acc * tl.expand_dims(tl.exp(run_max - lse), CHANNEL_AXIS) +
+                prev * tl.expand_dims(tl.exp(prev_lse - lse), CHANNEL_AXIS))
         else:
             acc = acc / tl.expand_dims(run_sum, CHANNEL_AXIS)
         tl.store(lse_ptrs, lse, mask=node_mask)
@@ -137,6 +137,7 @@ def _add_store(ptrs, value, mask, ACCUMULATE: tl.constexpr):
 
 
 # --- dense kernels: one residue class of one axis as a sequence -----------
+
 
 @triton.jit
 def _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES: tl.constexpr,
@@ -166,18 +167,16 @@ def _block_tiles(A, B, head_offset, base, first, L, POS_STRIDE, HW, D,
     nodes = base + positions * POS_STRIDE
     chans = tl.arange(0, BLOCK_D)
     return (positions, nodes, mask,
-            _tile(A, head_offset, nodes, mask, chans, D, HW,
-                  A_CHANNELS_FIRST),
-            _tile(B, head_offset, nodes, mask, chans, D, HW,
-                  B_CHANNELS_FIRST))
+            _tile(A, head_offset, nodes, mask, chans, D, HW, A_CHANNELS_FIRST),
+            _tile(B, head_offset, nodes, mask, chans, D, HW, B_CHANNELS_FIRST))
 
 
 @triton.jit
-def _dense_forward_kernel(Q, K, V, OUT, LSE, BETA, L, SEQ_STRIDE,
-                          CLASS_STRIDE, POS_STRIDE, HW, D,
-                          CLASSES: tl.constexpr, SOFTMAX: tl.constexpr,
-                          ACCUMULATE: tl.constexpr, BLOCK_M: tl.constexpr,
-                          BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _dense_forward_kernel(Q, K, V, OUT, LSE, BETA, L, SEQ_STRIDE, CLASS_STRIDE,
+                          POS_STRIDE, HW, D, CLASSES: tl.constexpr,
+                          SOFTMAX: tl.constexpr, ACCUMULATE: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                          BLOCK_D: tl.constexpr):
     head, base, first = _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES, BLOCK_M)
     head_offset = head * D * HW
     rows = first + tl.arange(0, BLOCK_M)
@@ -217,14 +216,14 @@ def _dense_forward_kernel(Q, K, V, OUT, LSE, BETA, L, SEQ_STRIDE,
 def _dense_grad_query_kernel(Q, K, V, G, LSE, DELTA, GQ, GBETA, BETA, L,
                              SEQ_STRIDE, CLASS_STRIDE, POS_STRIDE, HW, D,
                              CLASSES: tl.constexpr, SOFTMAX: tl.constexpr,
-                             ACCUMULATE: tl.constexpr,
-                             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                             BLOCK_D: tl.constexpr):
+                             ACCUMULATE: tl.constexpr, BLOCK_M: tl.constexpr,
+                             BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     head, base, first = _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES, BLOCK_M)
     head_offset = head * D * HW
-    rows, row_nodes, row_mask, q, g = _block_tiles(
-        Q, G, head_offset, base, first, L, POS_STRIDE, HW, D, BLOCK_M,
-        BLOCK_D, False, False)
+    rows, row_nodes, row_mask, q, g = _block_tiles(Q, G, head_offset, base,
+                                                   first, L, POS_STRIDE, HW, D,
+                                                   BLOCK_M, BLOCK_D, False,
+                                                   False)
     chans = tl.arange(0, BLOCK_D)
     lse, delta = _softmax_stats(LSE, DELTA, head * HW + row_nodes, row_mask,
                                 SOFTMAX)
@@ -249,23 +248,25 @@ def _dense_grad_query_kernel(Q, K, V, G, LSE, DELTA, GQ, GBETA, BETA, L,
     ptrs = (GQ + head_offset) + (row_nodes[:, None] + chans[None, :] * HW)
     _add_store(ptrs, beta * grad_q, row_mask[:, None] & (chans[None, :] < D),
                ACCUMULATE)
-    tl.store(GBETA + (head * tl.num_programs(1) + tl.program_id(1))
-             * tl.num_programs(0) + tl.program_id(0), tl.sum(grad_beta, 0))
+    tl.store(
+        GBETA +
+        (head * tl.num_programs(1) + tl.program_id(1)) * tl.num_programs(0) +
+        tl.program_id(0), tl.sum(grad_beta, 0))
 
 
 @triton.jit
 def _dense_grad_key_value_kernel(Q, K, V, G, LSE, DELTA, GK, GV, BETA, L,
-                                 SEQ_STRIDE, CLASS_STRIDE, POS_STRIDE, HW,
-                                 D, CLASSES: tl.constexpr,
-                                 SOFTMAX: tl.constexpr,
+                                 SEQ_STRIDE, CLASS_STRIDE, POS_STRIDE, HW, D,
+                                 CLASSES: tl.constexpr, SOFTMAX: tl.constexpr,
                                  ACCUMULATE: tl.constexpr,
                                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                                  BLOCK_D: tl.constexpr):
     head, base, first = _sequence(SEQ_STRIDE, CLASS_STRIDE, CLASSES, BLOCK_N)
     head_offset = head * D * HW
-    cols, col_nodes, col_mask, k, v = _block_tiles(
-        K, V, head_offset, base, first, L, POS_STRIDE, HW, D, BLOCK_N,
-        BLOCK_D, False, False)
+    cols, col_nodes, col_mask, k, v = _block_tiles(K, V, head_offset, base,
+                                                   first, L, POS_STRIDE, HW, D,
+                                                   BLOCK_N, BLOCK_D, False,
+                                                   False)
     chans = tl.arange(0, BLOCK_D)
     beta = tl.load(BETA)
     scale = beta * LOG2E
@@ -283,8 +284,8 @@ def _dense_grad_key_value_kernel(Q, K, V, G, LSE, DELTA, GK, GV, BETA, L,
         # queries past the sequence have q = g = 0 and add nothing to dk,
         # dv; keys past it are not stored: only the diagonal is masked
         edge = rows[None, :] != cols[:, None]
-        weight = tl.where(edge, tl.exp2(scale * cos_m1
-                                        - (lse * LOG2E)[None, :]), 0.)
+        weight = tl.where(edge,
+                          tl.exp2(scale * cos_m1 - (lse * LOG2E)[None, :]), 0.)
         grad_v = _dot(weight, tl.trans(g_t), grad_v)
         grad_logit = weight * (_dot(v, g_t, zeros) - delta[None, :])
         grad_k = _dot(grad_logit, tl.trans(q_t), grad_k)
@@ -295,6 +296,7 @@ def _dense_grad_key_value_kernel(Q, K, V, G, LSE, DELTA, GK, GV, BETA, L,
 
 
 # --- shift kernels: one axis whose stride does not divide it --------------
+
 
 @triton.jit
 def _node_block(H, W, D, BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
@@ -326,8 +328,8 @@ def _shifted(row, col, shift, ROW_AXIS: tl.constexpr, H, W):
 
 
 @triton.jit
-def _shift_forward_kernel(Q, K, V, OUT, LSE, BETA, STRIDE, num_shifts, H, W,
-                          D, ROW_AXIS: tl.constexpr, SOFTMAX: tl.constexpr,
+def _shift_forward_kernel(Q, K, V, OUT, LSE, BETA, STRIDE, num_shifts, H, W, D,
+                          ROW_AXIS: tl.constexpr, SOFTMAX: tl.constexpr,
                           ACCUMULATE: tl.constexpr, BLOCK_P: tl.constexpr,
                           BLOCK_D: tl.constexpr):
     head, nodes, valid, mask, row, col, offsets = _node_block(
@@ -352,8 +354,8 @@ def _shift_forward_kernel(Q, K, V, OUT, LSE, BETA, STRIDE, num_shifts, H, W,
         else:
             acc += tl.exp(logit)[None, :] * v
     _store_output(OUT + offsets + nodes[None, :], mask,
-                  LSE + head * H * W + nodes, valid, acc, run_max, run_sum,
-                  0, SOFTMAX, ACCUMULATE)
+                  LSE + head * H * W + nodes, valid, acc, run_max, run_sum, 0,
+                  SOFTMAX, ACCUMULATE)
 
 
 @triton.jit
@@ -389,8 +391,7 @@ def _shift_grad_key_value_kernel(Q, K, V, G, LSE, DELTA, GK, GV, BETA, STRIDE,
                                  num_shifts, H, W, D, ROW_AXIS: tl.constexpr,
                                  SOFTMAX: tl.constexpr,
                                  ACCUMULATE: tl.constexpr,
-                                 BLOCK_P: tl.constexpr,
-                                 BLOCK_D: tl.constexpr):
+                                 BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
     head, nodes, valid, mask, row, col, offsets = _node_block(
         H, W, D, BLOCK_P, BLOCK_D)
     k = tl.load(K + offsets + nodes[None, :], mask=mask, other=0.)
@@ -416,6 +417,7 @@ def _shift_grad_key_value_kernel(Q, K, V, G, LSE, DELTA, GK, GV, BETA, STRIDE,
 
 # --- launches ---------------------------------------------------------------
 
+
 class Launch(NamedTuple):
     """One kernel launch of the operator.
 
@@ -435,8 +437,7 @@ class Launch(NamedTuple):
     iterations: int
 
 
-def _blocks(length: int, depth: int,
-            backward: bool) -> Tuple[int, int]:
+def _blocks(length: int, depth: int, backward: bool) -> Tuple[int, int]:
     """``(own, loop)``: a program's block of a sequence and the block its
     loop walks, powers of two >= 16 (``tl.dot``'s minimum), for a padded
     head width ``depth``. The sizes are those with the fewest inner-loop
@@ -465,8 +466,8 @@ def _axis_launches(shape: torch.Size, dim: int, offsets: Sequence[int],
         # sequence s: residue class s % K of column (row offsets) or row
         # (column offsets) s // K
         if dim == 3:
-            seq = dict(SEQ_STRIDE=1, CLASS_STRIDE=width,
-                       POS_STRIDE=groups * width)
+            seq = dict(
+                SEQ_STRIDE=1, CLASS_STRIDE=width, POS_STRIDE=groups * width)
             lines = width
         else:
             seq = dict(SEQ_STRIDE=width, CLASS_STRIDE=1, POS_STRIDE=groups)
@@ -476,37 +477,60 @@ def _axis_launches(shape: torch.Size, dim: int, offsets: Sequence[int],
         # num_stages=1: software pipelining of the tile loads costs
         # registers (spills on sm_80) and instructions here, and the
         # programs resident per SM hide the loads' latency
-        scalars = dict(L=seq_len, HW=height * width, D=depth, CLASSES=groups,
-                       **seq, **flags, num_stages=1, BLOCK_D=block_d)
+        scalars = dict(
+            L=seq_len,
+            HW=height * width,
+            D=depth,
+            CLASSES=groups,
+            **seq,
+            **flags,
+            num_stages=1,
+            BLOCK_D=block_d)
         iterations = triton.cdiv(seq_len, loop)
         # BLOCK_M counts queries, BLOCK_N keys: the key-value kernel owns keys
         kernels = ([(_dense_grad_query_kernel, own, loop),
-                    (_dense_grad_key_value_kernel, loop, own)] if backward
-                   else [(_dense_forward_kernel, own, loop)])
-        return [Launch(kernel, grid, dict(scalars, BLOCK_M=m, BLOCK_N=n),
-                       edges, iterations) for kernel, m, n in kernels]
+                    (_dense_grad_key_value_kernel, loop,
+                     own)] if backward else [(_dense_forward_kernel, own,
+                                              loop)])
+        return [
+            Launch(kernel, grid, dict(scalars, BLOCK_M=m, BLOCK_N=n), edges,
+                   iterations) for kernel, m, n in kernels
+        ]
     block_d = triton.next_power_of_2(depth)
     block_p = max(16, min(128, 2048 // block_d))
-    scalars = dict(STRIDE=offsets[0], num_shifts=len(offsets), H=height,
-                   W=width, D=depth, ROW_AXIS=dim == 3, **flags,
-                   BLOCK_P=block_p, BLOCK_D=block_d)
+    scalars = dict(
+        STRIDE=offsets[0],
+        num_shifts=len(offsets),
+        H=height,
+        W=width,
+        D=depth,
+        ROW_AXIS=dim == 3,
+        **flags,
+        BLOCK_P=block_p,
+        BLOCK_D=block_d)
     grid = (triton.cdiv(height * width, block_p), batch * heads)
-    kernels = ((_shift_grad_query_kernel, _shift_grad_key_value_kernel)
-               if backward else (_shift_forward_kernel, ))
-    return [Launch(kernel, grid, scalars, edges, len(offsets))
-            for kernel in kernels]
+    kernels = ((_shift_grad_query_kernel,
+                _shift_grad_key_value_kernel) if backward else
+               (_shift_forward_kernel, ))
+    return [
+        Launch(kernel, grid, scalars, edges, len(offsets))
+        for kernel in kernels
+    ]
 
 
-def launches(shape: Sequence[int], shifts: SVGAShifts, normalize: str,
+def launches(shape: Sequence[int],
+             shifts: SVGAShifts,
+             normalize: str,
              backward: bool = False) -> List[Launch]:
     """The kernel launches of the forward (or backward) pass on
     ``(B, h, d, H, W)`` tensors, in order: the row offsets' axis, then the
     column offsets' (each adds onto the one before)."""
     shape = torch.Size(shape)
-    return [launch for i, (dim, offsets) in enumerate(shift_axes(shifts))
-            for launch in _axis_launches(shape, dim, offsets,
-                                         normalize == 'softmax', i > 0,
-                                         backward)]
+    return [
+        launch for i, (dim, offsets) in enumerate(shift_axes(shifts))
+        for launch in _axis_launches(shape, dim, offsets, normalize ==
+                                     'softmax', i > 0, backward)
+    ]
 
 
 def _run(launch: Launch, tensors: Dict[str, Tensor]) -> None:
@@ -545,8 +569,8 @@ def forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
 
 def backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
              out: Optional[Tensor], lse: Optional[Tensor], grad: Tensor,
-             shifts: SVGAShifts, normalize: str
-             ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+             shifts: SVGAShifts,
+             normalize: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Same contract as :func:`mmvig.ops.svga_attention.torch_backward`."""
     qn, kn, v, beta, grad = _check(qn, kn, v, beta, grad)
     if normalize == 'mean':
@@ -555,8 +579,17 @@ def backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     delta = (grad * out).sum(2, keepdim=True) if softmax else grad
     lse = lse.contiguous() if softmax else grad
     grad_q, grad_k, grad_v = (torch.empty_like(t) for t in (qn, kn, v))
-    tensors = dict(Q=qn, K=kn, V=v, G=grad, LSE=lse, DELTA=delta, GQ=grad_q,
-                   GK=grad_k, GV=grad_v, BETA=beta)
+    tensors = dict(
+        Q=qn,
+        K=kn,
+        V=v,
+        G=grad,
+        LSE=lse,
+        DELTA=delta,
+        GQ=grad_q,
+        GK=grad_k,
+        GV=grad_v,
+        BETA=beta)
     grad_beta = []
     for launch in launches(qn.shape, shifts, normalize, backward=True):
         if 'GBETA' in launch.kernel.arg_names:

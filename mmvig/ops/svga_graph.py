@@ -36,7 +36,8 @@ class SVGAShifts(NamedTuple):
         return len(self.rows) + len(self.cols)
 
 
-def effective_stride(length: int, stride: int,
+def effective_stride(length: int,
+                     stride: int,
                      max_shifts: Optional[int] = None) -> int:
     """Stride along one axis once the optional cap on shifts is applied."""
     if stride < 1:
@@ -67,15 +68,17 @@ def svga_shifts(height: int,
     k_h = effective_stride(height, stride, max_shifts)
     k_w = effective_stride(width, stride, max_shifts)
     return SVGAShifts(
-        rows=tuple(range(k_h, height, k_h)), cols=tuple(range(k_w, width, k_w)))
+        rows=tuple(range(k_h, height, k_h)),
+        cols=tuple(range(k_w, width, k_w)))
 
 
 def shift_axes(shifts: SVGAShifts) -> List[Tuple[int, Tuple[int, ...]]]:
     """``(dim, offsets)`` of each axis with neighbours, ``dim`` counted in
     ``(B, heads, d, H, W)`` tensors: 3 for the row offsets, 4 for the
     column offsets."""
-    return [(dim, offsets) for dim, offsets in ((3, shifts.rows),
-                                                (4, shifts.cols)) if offsets]
+    return [(dim, offsets)
+            for dim, offsets in ((3, shifts.rows), (4, shifts.cols))
+            if offsets]
 
 
 def residue_classes(length: int, offsets: Sequence[int]) -> int:
@@ -113,15 +116,19 @@ def svga_neighbour_index(height: int, width: int,
     cols = torch.arange(width).view(1, -1, 1)
     along_rows = (rows + torch.tensor(shifts.rows, dtype=torch.long)) \
         % height * width + cols
-    along_cols = rows * width + (cols + torch.tensor(
-        shifts.cols, dtype=torch.long)) % width
-    return torch.cat([along_rows.expand(height, width, -1),
-                      along_cols.expand(height, width, -1)],
-                     -1).reshape(height * width, -1)
+    along_cols = rows * width + (
+        cols + torch.tensor(shifts.cols, dtype=torch.long)) % width
+    return torch.cat([
+        along_rows.expand(height, width, -1),
+        along_cols.expand(height, width, -1)
+    ], -1).reshape(height * width, -1)
 
 
-def shifted_views(tensors: Sequence[Tensor], shifts: SVGAShifts,
-                  dims: Tuple[int, int] = (-2, -1)) -> Iterator[List[Tensor]]:
+def shifted_views(
+    tensors: Sequence[Tensor],
+    shifts: SVGAShifts,
+    dims: Tuple[int, int] = (-2, -1)
+) -> Iterator[List[Tensor]]:
     """Yield every tensor circularly shifted to each SVGA neighbour in turn.
 
     Element ``(r, c)`` of a yielded view along the row axis holds the input's

@@ -54,8 +54,8 @@ class KernelReport(NamedTuple):
 
 def _tool(name: str) -> str:
     import triton
-    return os.path.join(os.path.dirname(triton.__file__), 'backends',
-                        'nvidia', 'bin', name)
+    return os.path.join(
+        os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin', name)
 
 
 def launch_arguments(launch) -> Dict[str, Any]:
@@ -64,8 +64,13 @@ def launch_arguments(launch) -> Dict[str, Any]:
     pointers (aligned as CUDA's allocations are), the launch's scalars."""
     import torch
     pointer = torch.empty(16)
-    return {**{p.name: pointer for p in launch.kernel.params
-               if p.name not in launch.scalars}, **launch.scalars}
+    return {
+        **{
+            p.name: pointer
+            for p in launch.kernel.params if p.name not in launch.scalars
+        },
+        **launch.scalars
+    }
 
 
 def compile_launch(kernel, args: Dict[str, Any], arch: int):
@@ -87,8 +92,8 @@ def compile_launch(kernel, args: Dict[str, Any], arch: int):
     bound, specialization, options = binder(**args)
     options, signature, constexprs, attrs = kernel._pack_args(
         backend, args, bound, specialization, options)
-    source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs,
-                       attrs=attrs)
+    source = ASTSource(
+        fn=kernel, signature=signature, constexprs=constexprs, attrs=attrs)
     return triton.compile(source, target=target, options=options.__dict__)
 
 
@@ -110,9 +115,8 @@ def innermost_loop(sass: str) -> List[str]:
             start = int(branch.group(1), 16)
             if start < address:
                 loops.append((start, address))
-    inner = [(s, e) for s, e in loops
-             if not any((s, e) != (s2, e2) and s <= s2 and e2 <= e
-                        for s2, e2 in loops)]
+    inner = [(s, e) for s, e in loops if not any(
+        (s, e) != (s2, e2) and s <= s2 and e2 <= e for s2, e2 in loops)]
     if not inner:
         return []
     start, end = max(inner, key=lambda loop: loop[1] - loop[0])
@@ -126,16 +130,23 @@ def _ptxas_info(ptx: str, arch: int) -> Dict[str, int]:
         src = os.path.join(tmp, 'kernel.ptx')
         with open(src, 'w') as f:
             f.write(ptx)
-        log = subprocess.run(
-            [_tool('ptxas'), '-lineinfo', '-v', '--regAllocOptLevel=2',
-             f'--gpu-name={sm_arch_from_capability(arch)}', src, '-o',
-             os.path.join(tmp, 'kernel.o')], capture_output=True, text=True,
-            check=True).stderr
+        log = subprocess.run([
+            _tool('ptxas'), '-lineinfo', '-v', '--regAllocOptLevel=2',
+            f'--gpu-name={sm_arch_from_capability(arch)}', src, '-o',
+            os.path.join(tmp, 'kernel.o')
+        ],
+                             capture_output=True,
+                             text=True,
+                             check=True).stderr
     numbers = dict(
-        stack=r'(\d+) bytes stack frame', stores=r'(\d+) bytes spill stores',
-        loads=r'(\d+) bytes spill loads', registers=r'Used (\d+) registers')
-    return {k: int(re.search(pattern, log).group(1))
-            for k, pattern in numbers.items()}
+        stack=r'(\d+) bytes stack frame',
+        stores=r'(\d+) bytes spill stores',
+        loads=r'(\d+) bytes spill loads',
+        registers=r'Used (\d+) registers')
+    return {
+        k: int(re.search(pattern, log).group(1))
+        for k, pattern in numbers.items()
+    }
 
 
 def report(compiled, arch: int) -> KernelReport:
@@ -145,22 +156,27 @@ def report(compiled, arch: int) -> KernelReport:
         with open(path, 'wb') as f:
             f.write(compiled.asm['cubin'])
         sass = subprocess.run([_tool('cuobjdump'), '-sass', path],
-                              capture_output=True, text=True,
+                              capture_output=True,
+                              text=True,
                               check=True).stdout
     info = _ptxas_info(compiled.asm['ptx'], arch)
     meta = compiled.metadata
-    precisions = tuple(re.findall(r'inputPrecision = (\w+)',
-                                  compiled.asm['ttir']))
+    precisions = tuple(
+        re.findall(r'inputPrecision = (\w+)', compiled.asm['ttir']))
     return KernelReport(
-        name=meta.name, arch=arch, registers=info['registers'],
-        spills=info['stores'] + info['loads'], stack=info['stack'],
-        shared=int(meta.shared), num_warps=int(meta.num_warps),
+        name=meta.name,
+        arch=arch,
+        registers=info['registers'],
+        spills=info['stores'] + info['loads'],
+        stack=info['stack'],
+        shared=int(meta.shared),
+        num_warps=int(meta.num_warps),
         loop_instructions=len(innermost_loop(sass)),
         dot_precisions=precisions)
 
 
-def compile_and_report(kernel, args: Dict[str, Any],
+def compile_and_report(kernel,
+                       args: Dict[str, Any],
                        archs: Sequence[int] = ARCHS) -> List[KernelReport]:
     """:func:`report` of ``kernel`` compiled for each of ``archs``."""
-    return [report(compile_launch(kernel, args, arch), arch)
-            for arch in archs]
+    return [report(compile_launch(kernel, args, arch), arch) for arch in archs]

@@ -32,13 +32,14 @@ def test_scoped_base_configs_resolve():
 
 IMAGENET_CONFIGS = [f'configs/attentionvig_{a}_in1k.py' for a in 'smb']
 
-
 IMAGENET_ABLATIONS = sorted(glob.glob('configs/ablations/attentionvig_*.py'))
 
-
-TABLE3 = {f'configs/ablations/vig_ti_in1k_{name}.py': conv for name, conv in (
-    ('gin', 'gin'), ('maxrelative', 'mr'), ('graphsage', 'sage'),
-    ('edgeconv', 'edge'), ('cross_attention', 'cross_attention'))}
+TABLE3 = {
+    f'configs/ablations/vig_ti_in1k_{name}.py': conv
+    for name, conv in (('gin', 'gin'), ('maxrelative', 'mr'),
+                       ('graphsage', 'sage'), ('edgeconv', 'edge'),
+                       ('cross_attention', 'cross_attention'))
+}
 
 
 def test_imagenet_configs_follow_the_lineage_recipe():
@@ -67,7 +68,8 @@ def test_imagenet_configs_follow_the_lineage_recipe():
         assert cfg.sync_bn == 'torch'
         assert cfg.model.backbone.drop_path_rate == 0.1
         keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
-        assert keys['.layer_scale'].decay_mult == keys['.log_beta'].decay_mult == 0
+        assert keys['.layer_scale'].decay_mult == keys[
+            '.log_beta'].decay_mult == 0
         assert cfg.model.teacher.model_name == 'regnety_160.deit_in1k'
 
 
@@ -93,17 +95,20 @@ def test_imagenet_ablation_configs_train_one_step(config):
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    inputs = [torch.randint(0, 256, (3, 96, 96), dtype=torch.uint8)
-              for _ in range(4)]
+    inputs = [
+        torch.randint(0, 256, (3, 96, 96), dtype=torch.uint8) for _ in range(4)
+    ]
     samples = [DataSample().set_gt_label(i) for i in range(4)]
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        data = model.data_preprocessor(dict(inputs=inputs,
-                                            data_samples=samples), True)
+        data = model.data_preprocessor(
+            dict(inputs=inputs, data_samples=samples), True)
         loss, _ = model.parse_losses(model.loss(**data))
         optim_wrapper.update_params(loss)
     assert torch.isfinite(loss)
-    moved = [n for n, p in model.named_parameters()
-             if not torch.equal(before[n], p)]
+    moved = [
+        n for n, p in model.named_parameters()
+        if not torch.equal(before[n], p)
+    ]
     assert len(moved) > 0.9 * len(before)
 
 
@@ -112,16 +117,21 @@ def use_generated_images(cfg: Config, shapes: str, batch_size: int) -> None:
     class: mmpretrain's CustomDataset), with the config's pipelines."""
     for split in ('train', 'val', 'test'):
         loader = cfg[f'{split}_dataloader']
-        loader.dataset = dict(type='CustomDataset', data_root=shapes,
-                              data_prefix='train' if split == 'train' else
-                              'val', pipeline=loader.dataset.pipeline)
+        loader.dataset = dict(
+            type='CustomDataset',
+            data_root=shapes,
+            data_prefix='train' if split == 'train' else 'val',
+            pipeline=loader.dataset.pipeline)
     use_small_loaders(cfg, shapes, batch_size=batch_size)
 
 
 def print_beta(*args) -> str:
     result = subprocess.run(
-        [sys.executable, 'tools/analysis/print_beta.py', *args], cwd=REPO_ROOT,
-        capture_output=True, text=True, timeout=300)
+        [sys.executable, 'tools/analysis/print_beta.py', *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -133,13 +143,14 @@ def check_printed_betas(checkpoint: str, model: torch.nn.Module) -> None:
     assert len(rows) == len(expected) > 0
     for row, (name, param) in zip(rows, expected):
         assert row['key'].endswith(name)
-        assert float(row['beta']) == pytest.approx(param.exp().item(),
-                                                   rel=1e-5)
+        assert float(row['beta']) == pytest.approx(
+            param.exp().item(), rel=1e-5)
     stages = [int(r['stage']) for r in rows]
     assert stages == sorted(stages) and set(stages) <= {1, 2, 3, 4}
 
 
 class _Records(logging.Handler):
+
     def __init__(self):
         super().__init__()
         self.messages = []
@@ -149,8 +160,8 @@ class _Records(logging.Handler):
 
 
 @pytest.mark.slow
-def test_imagenet_recipe_trains_and_downstream_starts_from_ema(shapes,
-                                                               tmp_path):
+def test_imagenet_recipe_trains_and_downstream_starts_from_ema(
+        shapes, tmp_path):
     """The -S ImageNet config (EMA hook, repeated augmentation, warmup and
     cosine, Mixup/CutMix, both heads) trains on generated images; its
     checkpoint holds EMA weights, which a downstream backbone loads and
@@ -171,11 +182,15 @@ def test_imagenet_recipe_trains_and_downstream_starts_from_ema(shapes,
 
     ckpt_path = osp.join(cfg.work_dir, 'epoch_2.pth')
     ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=True)
-    ema = {k[len('backbone.'):]: v for k, v in ckpt['state_dict'].items()
-           if k.startswith('backbone.')}
-    raw = {k[len('module.backbone.'):]: v
-           for k, v in ckpt['ema_state_dict'].items()
-           if k.startswith('module.backbone.')}
+    ema = {
+        k[len('backbone.'):]: v
+        for k, v in ckpt['state_dict'].items() if k.startswith('backbone.')
+    }
+    raw = {
+        k[len('module.backbone.'):]: v
+        for k, v in ckpt['ema_state_dict'].items()
+        if k.startswith('module.backbone.')
+    }
     assert set(ema) == set(raw)
     assert any(not torch.equal(ema[k], raw[k]) for k in ema)
 
@@ -196,8 +211,8 @@ def test_imagenet_recipe_trains_and_downstream_starts_from_ema(shapes,
     assert any(ckpt_path in m and 'EMA weights' in m
                for m in records.messages), records.messages
 
-    raw_backbone = AttentionViG(**dict(backbone_cfg, init_cfg=dict(
-        backbone_cfg.init_cfg, weights='raw')))
+    raw_backbone = AttentionViG(**dict(
+        backbone_cfg, init_cfg=dict(backbone_cfg.init_cfg, weights='raw')))
     raw_backbone.init_weights()
     for key, value in raw_backbone.state_dict().items():
         assert torch.equal(value, raw[key]), key
@@ -209,8 +224,7 @@ def test_imagenet_recipe_trains_and_downstream_starts_from_ema(shapes,
 
 
 @pytest.mark.slow
-def test_print_beta_reads_detector_and_segmentor_checkpoints(scenes,
-                                                             tmp_path):
+def test_print_beta_reads_detector_and_segmentor_checkpoints(scenes, tmp_path):
     runs = [('configs/demo/mask_rcnn_attentionvig_s_scenes.py', 'epoch_1'),
             ('configs/demo/fpn_attentionvig_s_scenes.py', 'iter_2')]
     for config, name in runs:
@@ -221,14 +235,14 @@ def test_print_beta_reads_detector_and_segmentor_checkpoints(scenes,
         cfg.model.neck.in_channels = TINY['widths']
         use_small_loaders(cfg, scenes, batch_size=2)
         if name == 'epoch_1':
-            cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
-                                 val_interval=10)
-            cfg.val_evaluator.ann_file = osp.join(
-                scenes, 'annotations', 'instances_val.json')
+            cfg.train_cfg = dict(
+                type='EpochBasedTrainLoop', max_epochs=1, val_interval=10)
+            cfg.val_evaluator.ann_file = osp.join(scenes, 'annotations',
+                                                  'instances_val.json')
         else:
             cfg.model.data_preprocessor.size = (96, 128)
-            cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
-                                 val_interval=10)
+            cfg.train_cfg = dict(
+                type='IterBasedTrainLoop', max_iters=2, val_interval=10)
             cfg.default_hooks.checkpoint = dict(
                 type='CheckpointHook', by_epoch=False, interval=2)
         cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0)]
@@ -236,8 +250,8 @@ def test_print_beta_reads_detector_and_segmentor_checkpoints(scenes,
         cfg.log_level = 'WARNING'
         runner = Runner.from_cfg(cfg)
         runner.train()
-        check_printed_betas(osp.join(cfg.work_dir, f'{name}.pth'),
-                            runner.model)
+        check_printed_betas(
+            osp.join(cfg.work_dir, f'{name}.pth'), runner.model)
 
 
 def test_table3_configs_differ_in_the_aggregation_only():
@@ -249,8 +263,8 @@ def test_table3_configs_differ_in_the_aggregation_only():
         cfg = Config.fromfile(config)
         backbone = cfg.model.backbone
         assert backbone.pop('graph_conv_type') == conv
-        assert backbone.pop('type') == ('CrossAttentionVig' if conv ==
-                                        'cross_attention' else 'Vig')
+        assert backbone.pop('type') == ('CrossAttentionVig' if conv
+                                        == 'cross_attention' else 'Vig')
         assert backbone.arch == 'tiny' and backbone.k == 9
         cfg.optim_wrapper.paramwise_cfg.custom_keys.pop('.log_beta', None)
         rest.append(cfg.to_dict())
@@ -263,23 +277,25 @@ def test_table3_configs_differ_in_the_aggregation_only():
         warmup, cosine = cfg.param_scheduler
         assert warmup.end == cosine.begin == 20
         assert warmup.start_factor * optimizer.lr == pytest.approx(1e-6)
-        assert [h.type for h in cfg.custom_hooks] == ['DivergenceHook',
-                                                      'EMAHook']
+        assert [h.type
+                for h in cfg.custom_hooks] == ['DivergenceHook', 'EMAHook']
         assert 1 - cfg.custom_hooks[1].momentum == pytest.approx(0.99996)
         assert cfg.train_dataloader.sampler.type == 'RepeatAugSampler'
-        assert [a.type for a in cfg.model.train_cfg.augments] == ['Mixup',
-                                                                 'CutMix']
+        assert [a.type
+                for a in cfg.model.train_cfg.augments] == ['Mixup', 'CutMix']
     assert all(r == rest[0] for r in rest[1:])
 
 
 def test_cross_attention_on_the_knn_graph_trains_every_part():
     """Gradients reach log_beta and the q, k and v projections of every
     Grapher of vanilla ViG-Ti with cross-attention."""
-    from mmvig.models.vig_cross_attention import CrossAttentionGraphConv, CrossAttentionVig
+    from mmvig.models.vig_cross_attention import (CrossAttentionGraphConv,
+                                                  CrossAttentionVig)
     torch.manual_seed(0)
     model = CrossAttentionVig('tiny', drop_path=0.1)
-    convs = [m for m in model.modules()
-             if isinstance(m, CrossAttentionGraphConv)]
+    convs = [
+        m for m in model.modules() if isinstance(m, CrossAttentionGraphConv)
+    ]
     assert len(convs) == 12
     out = model(torch.randn(2, 3, 224, 224))[-1]
     (out * torch.randn_like(out)).sum().backward()
@@ -297,21 +313,24 @@ def test_table3_configs_train_on_generated_data(config, shapes, tmp_path):
     cfg.optim_wrapper.pop('loss_scale')
     cfg.work_dir = str(tmp_path / 'work')
     use_generated_images(cfg, shapes, batch_size=4)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
-                         val_interval=2)
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0,
-                                by_epoch=False)]
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=2, val_interval=2)
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
     cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2,
-                                        by_epoch=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=2, by_epoch=False)
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
-    before = {n: p.detach().clone()
-              for n, p in runner.model.named_parameters()}
+    before = {
+        n: p.detach().clone()
+        for n, p in runner.model.named_parameters()
+    }
     runner.train()
     assert runner.iter == 2
-    moved = [n for n, p in runner.model.named_parameters()
-             if not torch.equal(before[n], p)]
+    moved = [
+        n for n, p in runner.model.named_parameters()
+        if not torch.equal(before[n], p)
+    ]
     assert len(moved) > 0.9 * len(before)
     assert osp.isfile(osp.join(cfg.work_dir, 'iter_2.pth'))
 
@@ -326,22 +345,31 @@ def test_print_beta_compares_with_table8(tmp_path):
         param.data.fill_(math.log(2.0 + i))
         betas[name] = 2.0 + i
     path = str(tmp_path / 's.pth')
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in
-                               model.state_dict().items()}}, path)
-    rows = list(csv.DictReader(io.StringIO(print_beta(
-        path, '--compare-paper', '--csv'))))
+    torch.save(
+        {
+            'state_dict': {
+                f'backbone.{k}': v
+                for k, v in model.state_dict().items()
+            }
+        }, path)
+    rows = list(
+        csv.DictReader(
+            io.StringIO(print_beta(path, '--compare-paper', '--csv'))))
     paper = [6.79, 29.88, 23.72, 10.96, 6.63, 7.08, 5.33, 4.92]
     assert [float(r['paper_beta']) for r in rows] == paper
-    assert [float(r['beta']) for r in rows] == pytest.approx(
-        list(betas.values()))
+    assert [float(r['beta'])
+            for r in rows] == pytest.approx(list(betas.values()))
     table = print_beta(path, '--compare-paper')
     assert '29.88' in table and 'paper (Table 8)' in table
     tiny = str(tmp_path / 'tiny.pth')
     torch.save({'state_dict': AttentionViG(TINY).state_dict()}, tiny)
-    result = subprocess.run(
-        [sys.executable, 'tools/analysis/print_beta.py', tiny,
-         '--compare-paper'], cwd=REPO_ROOT, capture_output=True, text=True,
-        timeout=300)
+    result = subprocess.run([
+        sys.executable, 'tools/analysis/print_beta.py', tiny, '--compare-paper'
+    ],
+                            cwd=REPO_ROOT,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert "needs AttentionViG-S's layout" in result.stderr
 
@@ -352,8 +380,10 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
     the teacher and both ways out; HF_HUB_OFFLINE unset."""
     import time
     env = {k: v for k, v in os.environ.items() if k != 'HF_HUB_OFFLINE'}
-    env.update(HF_HOME=str(tmp_path / 'hf'), HF_ENDPOINT='http://127.0.0.1:9',
-               TORCH_HOME=str(tmp_path / 'torch'))
+    env.update(
+        HF_HOME=str(tmp_path / 'hf'),
+        HF_ENDPOINT='http://127.0.0.1:9',
+        TORCH_HOME=str(tmp_path / 'torch'))
     code = textwrap.dedent("""
         import time
         import mmvig
@@ -370,8 +400,12 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
             print(f'error: {error}')
         """)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, '-c', code],
+                            cwd=REPO_ROOT,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     seconds = result.stdout.split('seconds: ')[1].split()[0]
     message = result.stdout.split('error: ', 1)[1]
@@ -386,6 +420,9 @@ def test_a_missing_teacher_weights_file_is_named(tmp_path):
     from mmvig.models.distillation import check_teacher_weights
     missing = str(tmp_path / 'regnety_160.pth')
     with pytest.raises(FileNotFoundError, match=missing):
-        check_teacher_weights(dict(
-            type='TimmClassifier', model_name='regnety_160.deit_in1k',
-            pretrained=True, pretrained_cfg_overlay=dict(file=missing)))
+        check_teacher_weights(
+            dict(
+                type='TimmClassifier',
+                model_name='regnety_160.deit_in1k',
+                pretrained=True,
+                pretrained_cfg_overlay=dict(file=missing)))

@@ -23,8 +23,8 @@ def test_imagenet_configs_build(arch, dims):
         model = MODELS.build(cfg.model).eval()
     assert model.backbone.arch_settings['embed_dims'] == dims
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 224, 224), mode='tensor').shape == (
-            1, 1000)
+        assert model(
+            torch.randn(1, 3, 224, 224), mode='tensor').shape == (1, 1000)
 
 
 def test_cifar10_config_reports_f1():
@@ -42,8 +42,10 @@ def test_cifar10_config_reports_f1():
         metrics = [METRICS.build(m) for m in cfg.val_evaluator]
     images = torch.randn(4, 3, 224, 224)
     with torch.no_grad():
-        samples = model(images, [DataSample().set_gt_label(label)
-                                 for label in (0, 1, 2, 3)], mode='predict')
+        samples = model(
+            images,
+            [DataSample().set_gt_label(label) for label in (0, 1, 2, 3)],
+            mode='predict')
     results = {}
     for metric in metrics:
         metric.dataset_meta = dict(classes=[str(i) for i in range(10)])
@@ -73,8 +75,10 @@ def test_short_classification_run_lowers_the_loss(shapes, tmp_path):
 def test_short_dense_runs_train_and_resume(task, scenes, tmp_path):
     """Mask R-CNN and Semantic FPN with SAG-ViT train on generated scenes,
     evaluate, and resume from their checkpoint."""
-    config = {'det': 'configs/demo/mask_rcnn_sagvit_small_scenes.py',
-              'seg': 'configs/demo/fpn_sagvit_small_scenes.py'}[task]
+    config = {
+        'det': 'configs/demo/mask_rcnn_sagvit_small_scenes.py',
+        'seg': 'configs/demo/fpn_sagvit_small_scenes.py'
+    }[task]
     cfg = Config.fromfile(config)
     cfg.work_dir = str(tmp_path)
     cfg.model.backbone.arch = SAG_TINY
@@ -91,14 +95,18 @@ def test_short_dense_runs_train_and_resume(task, scenes, tmp_path):
     else:
         cfg.model.data_preprocessor.size = (96, 128)
         cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = 2
-        cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                            by_epoch=False, interval=2)
+        cfg.default_hooks.checkpoint = dict(
+            type='CheckpointHook', by_epoch=False, interval=2)
     runner = Runner.from_cfg(copy.deepcopy(cfg))
-    before = {n: p.detach().clone() for n, p in
-              runner.model.backbone.named_parameters()}
+    before = {
+        n: p.detach().clone()
+        for n, p in runner.model.backbone.named_parameters()
+    }
     runner.train()
-    changed = [n for n, p in runner.model.backbone.named_parameters()
-               if not torch.equal(p, before[n])]
+    changed = [
+        n for n, p in runner.model.backbone.named_parameters()
+        if not torch.equal(p, before[n])
+    ]
     assert len(changed) > 0.9 * len(before), sorted(set(before) - set(changed))
     metrics = runner.val_loop.run()  # COCO: empty when no box is predicted
     if task == 'seg':
@@ -111,5 +119,5 @@ def test_short_dense_runs_train_and_resume(task, scenes, tmp_path):
         cfg.train_cfg.max_iters = 4
     resumed = Runner.from_cfg(cfg)
     resumed.train()
-    assert (resumed.epoch, resumed.iter) == ((2, 8) if task == 'det'
-                                             else (0, 4))
+    assert (resumed.epoch, resumed.iter) == ((2, 8) if task == 'det' else
+                                             (0, 4))

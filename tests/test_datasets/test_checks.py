@@ -16,8 +16,9 @@ def test_missing_evaluator_annotation_file(scenes):
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = scenes
     cfg.val_evaluator.ann_file = osp.join(scenes, 'missing.json')
-    with pytest.raises(FileNotFoundError,
-                       match=r'val_evaluator\.ann_file.*missing\.json'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'val_evaluator\.ann_file.*missing\.json'):
         check_data_paths(cfg)
 
 
@@ -32,22 +33,26 @@ def test_coco_annotation_with_empty_segmentation(scenes, tmp_path):
     ann_file.write_text(json.dumps(coco))
     with DefaultScope.overwrite_default_scope('mmdet'):
         dataset = CocoDataset(
-            ann_file=str(ann_file), data_prefix=dict(img=osp.join(
-                scenes, 'images', 'train') + '/'),
-            metainfo=dict(classes=tuple(c['name']
-                                        for c in coco['categories'])),
-            pipeline=[dict(type='LoadImageFromFile'),
-                      dict(type='LoadAnnotations', with_bbox=True,
-                           with_mask=True)])
-    with pytest.raises(InputError, match=rf'broken.json: instance \d+ of '
-                       rf'image .*{image["file_name"]} has no mask'):
+            ann_file=str(ann_file),
+            data_prefix=dict(img=osp.join(scenes, 'images', 'train') + '/'),
+            metainfo=dict(
+                classes=tuple(c['name'] for c in coco['categories'])),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', with_bbox=True, with_mask=True)
+            ])
+    with pytest.raises(
+            InputError,
+            match=rf'broken.json: instance \d+ of '
+            rf'image .*{image["file_name"]} has no mask'):
         check_instance_masks(dataset)
 
 
 def test_an_image_that_does_not_decode_names_the_file(shapes, tmp_path):
+    from mmcv.transforms import LoadImageFromFile
+
     from mmvig.datasets import read_image
     from mmvig.datasets.checks import NamedImageLoading
-    from mmcv.transforms import LoadImageFromFile
     empty = tmp_path / 'empty.png'
     empty.write_bytes(b'')
     garbage = tmp_path / 'garbage.png'
@@ -93,8 +98,10 @@ def test_an_image_bomb_is_refused_before_it_is_decoded(size, tmp_path,
     loading = NamedImageLoading(LoadImageFromFile())
     for load in (lambda: read_image(str(path)),
                  lambda: loading(dict(img_path=str(path)))):
-        with pytest.raises(InputError, match=rf'{path} is too large to '
-                           r'decode .*MMVIG_MAX_IMAGE_PIXELS=N'):
+        with pytest.raises(
+                InputError,
+                match=rf'{path} is too large to '
+                r'decode .*MMVIG_MAX_IMAGE_PIXELS=N'):
             load()
     # a higher limit lets it through to the decoder (which then says the
     # file is damaged: it holds no pixels)
@@ -121,28 +128,36 @@ def test_annotations_mmdet_drops_are_named_once(scenes, tmp_path):
         coco = json.load(f)
     anns = coco['annotations']
     nan = float('nan')
-    anns[0]['segmentation'] = [[1.0, 1.0, 5.0, 5.0]]     # two points
-    anns[1]['segmentation'] = [[3.0, 3.0]]               # one point
+    anns[0]['segmentation'] = [[1.0, 1.0, 5.0, 5.0]]  # two points
+    anns[1]['segmentation'] = [[3.0, 3.0]]  # one point
     anns[2]['bbox'] = [nan, 4.0, 10.0, 10.0]
     anns[3]['bbox'][2] = float('-inf')
     anns[4]['area'] = -5.0
     anns[5]['category_id'] = 999
-    anns[6]['bbox'] = [10_000.0, 10_000.0, 5.0, 5.0]      # outside its image
+    anns[6]['bbox'] = [10_000.0, 10_000.0, 5.0, 5.0]  # outside its image
     ann_file = tmp_path / 'degenerate.json'
     ann_file.write_text(json.dumps(coco))
     clean_file = tmp_path / 'clean.json'
-    clean_file.write_text(json.dumps(json.load(open(osp.join(
-        scenes, 'annotations', 'instances_train.json')))))
+    clean_file.write_text(
+        json.dumps(
+            json.load(
+                open(osp.join(scenes, 'annotations',
+                              'instances_train.json')))))
     classes = tuple(c['name'] for c in coco['categories'])
-    pipeline = [dict(type='LoadImageFromFile'),
-                dict(type='LoadAnnotations', with_bbox=True, with_mask=True)]
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True)
+    ]
 
     def build(path):
         with DefaultScope.overwrite_default_scope('mmdet'):
             return CocoDataset(
-                ann_file=str(path), data_prefix=dict(img=osp.join(
-                    scenes, 'images', 'train') + '/'),
-                metainfo=dict(classes=classes), pipeline=pipeline)
+                ann_file=str(path),
+                data_prefix=dict(
+                    img=osp.join(scenes, 'images', 'train') + '/'),
+                metainfo=dict(classes=classes),
+                pipeline=pipeline)
+
     dataset = build(ann_file)
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     # what mmdet does with them: the boxes are gone, and the short polygons
@@ -152,8 +167,8 @@ def test_annotations_mmdet_drops_are_named_once(scenes, tmp_path):
         for ann in anns[:2]:
             index = next(j for j, d in enumerate(infos)
                          if d['img_id'] == ann['image_id'])
-            assert dataset.pipeline(dataset.get_data_info(index))[
-                'gt_ignore_flags'].any()
+            assert dataset.pipeline(
+                dataset.get_data_info(index))['gt_ignore_flags'].any()
     with pytest.warns(DroppedAnnotationsWarning) as record:
         assert warn_dropped_annotations(dataset) == 7
     message = str(record[0].message)

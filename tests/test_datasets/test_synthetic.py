@@ -22,14 +22,14 @@ def test_generator_is_deterministic(tmp_path):
 
 def test_shapes_stand_out_from_their_background():
     import numpy as np
-    from mmvig.datasets.synthetic import (background_colors,
-                                          contrasting_color)
+
+    from mmvig.datasets.synthetic import background_colors, contrasting_color
     rng = np.random.RandomState(0)
     for _ in range(50):
         background = background_colors(rng)
         color = contrasting_color(rng, background)
-        assert all(np.linalg.norm(np.subtract(color, b)) >= 120
-                   for b in background)
+        assert all(
+            np.linalg.norm(np.subtract(color, b)) >= 120 for b in background)
 
 
 def test_command_line_writes_both_layouts(tmp_path):
@@ -37,9 +37,19 @@ def test_command_line_writes_both_layouts(tmp_path):
 
     from mmvig.testing import run_tool
     shapes, scenes = str(tmp_path / 'shapes'), str(tmp_path / 'scenes')
-    out = run_tool('tools/misc/make_synthetic_data.py', 'classification',
-                   shapes, '--train-per-class', '2', '--val-per-class', '1',
-                   '--image-size', '64', '--seed', '5', timeout=300)
+    out = run_tool(
+        'tools/misc/make_synthetic_data.py',
+        'classification',
+        shapes,
+        '--train-per-class',
+        '2',
+        '--val-per-class',
+        '1',
+        '--image-size',
+        '64',
+        '--seed',
+        '5',
+        timeout=300)
     assert out.strip() == f'{shapes}: 12 train, 6 val'
     assert osp.isfile(osp.join(shapes, 'train', 'star', '00001.png'))
     reference = str(tmp_path / 'reference')
@@ -48,8 +58,15 @@ def test_command_line_writes_both_layouts(tmp_path):
     with open(osp.join(shapes, name), 'rb') as a, \
             open(osp.join(reference, name), 'rb') as b:
         assert a.read() == b.read()
-    out = run_tool('tools/misc/make_synthetic_data.py', 'scenes', scenes,
-                   '--num-train', '2', '--num-val', '1', timeout=300)
+    out = run_tool(
+        'tools/misc/make_synthetic_data.py',
+        'scenes',
+        scenes,
+        '--num-train',
+        '2',
+        '--num-val',
+        '1',
+        timeout=300)
     assert out.strip() == f'{scenes}: 2 train, 1 val'
     with open(osp.join(scenes, 'annotations', 'instances_val.json')) as f:
         coco = json.load(f)

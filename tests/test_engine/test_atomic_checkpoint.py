@@ -41,7 +41,9 @@ CHILD = textwrap.dedent("""
 
 def _run(*args):
     return subprocess.run([sys.executable, '-c', CHILD, *map(str, args)],
-                          cwd=REPO_ROOT, capture_output=True, text=True,
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
                           timeout=900)
 
 
@@ -63,5 +65,7 @@ def test_kill_mid_save_with_one_kept_checkpoint(hook, shapes, tmp_path):
     assert f'from path: {work}/epoch_1.pth' in resumed.stdout
     files = sorted(os.listdir(work))
     assert 'epoch_3.pth' in files and 'epoch_1.pth' not in files, files
-    assert not [f for f in files if f.endswith('.partial') and
-                not f.startswith('epoch_2')], files
+    assert not [
+        f for f in files
+        if f.endswith('.partial') and not f.startswith('epoch_2')
+    ], files

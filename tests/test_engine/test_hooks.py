@@ -17,6 +17,7 @@ def test_load_from_a_checkpoint_of_another_arch_stops(bad_checkpoints, scenes,
     """mmengine would log the mismatches and train on; the StrictLoadHook
     that mmvig's tools add stops before the first step."""
     from mmengine.runner import Runner
+
     from mmvig.engine import StrictLoadHook
     cfg = Config.fromfile('configs/demo/fpn_attentionvig_s_scenes.py')
     cfg.model.backbone.arch = TINY
@@ -31,9 +32,10 @@ def test_load_from_a_checkpoint_of_another_arch_stops(bad_checkpoints, scenes,
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     runner.register_hook(StrictLoadHook(), priority='VERY_HIGH')
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'other.pth does not match EncoderDecoder: '
-                       r'\d+ missing keys.*--partial-load'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'other.pth does not match EncoderDecoder: '
+            r'\d+ missing keys.*--partial-load'):
         runner.train()
     assert runner.iter == 0
 
@@ -41,22 +43,38 @@ def test_load_from_a_checkpoint_of_another_arch_stops(bad_checkpoints, scenes,
 def _checkpoint_forms(state):
     """Every form of a whole model's weights mmvig documents."""
     return {
-        'mmengine': {'meta': {}, 'state_dict': state},
+        'mmengine': {
+            'meta': {},
+            'state_dict': state
+        },
         'plain state dict': dict(state),
         'timm-format': dict(state),  # timm's models have mmvig's keys
-        'module. prefix': {f'module.{k}': v for k, v in state.items()},
-        'mmengine with module. prefix': {'state_dict': {
-            f'module.{k}': v for k, v in state.items()}},
-        "timm's train.py": {'state_dict': state, 'state_dict_ema': state,
-                            'epoch': 3},
-        "DeiT's main.py": {'model': state, 'epoch': 3},
+        'module. prefix': {
+            f'module.{k}': v
+            for k, v in state.items()
+        },
+        'mmengine with module. prefix': {
+            'state_dict': {
+                f'module.{k}': v
+                for k, v in state.items()
+            }
+        },
+        "timm's train.py": {
+            'state_dict': state,
+            'state_dict_ema': state,
+            'epoch': 3
+        },
+        "DeiT's main.py": {
+            'model': state,
+            'epoch': 3
+        },
     }
 
 
 def _hook_runner(model, resume=False):
     from types import SimpleNamespace
-    return SimpleNamespace(model=model, _resume=resume,
-                           _load_from='ckpt.pth', work_dir='.')
+    return SimpleNamespace(
+        model=model, _resume=resume, _load_from='ckpt.pth', work_dir='.')
 
 
 @pytest.mark.parametrize('form', sorted(_checkpoint_forms({})))
@@ -64,6 +82,7 @@ def test_strict_load_hook_reads_every_documented_form(form):
     """The hook lets every form through that mmengine then loads whole, and
     mmengine's loader gets every weight."""
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
     from mmvig.engine import StrictLoadHook
     torch.manual_seed(0)
     source = mmvig.AttentionViG(TINY)
@@ -85,12 +104,12 @@ def test_strict_load_hook_stays_strict(resume):
     wrong['stem.0.conv.weight'] = torch.zeros(1, 1, 1, 1)
     hint = ('without --resume' if resume else '--partial-load to '
             'tools/train.py')
-    for checkpoint, message in (
-            (short, r'ckpt.pth does not match AttentionViG: \d+ missing'),
-            ({'model': short}, r'\d+ missing keys'),
-            ({'state_dict': wrong}, '1 with the wrong shape')):
+    cases = [(short, r'ckpt.pth does not match AttentionViG: \d+ missing'),
+             (dict(model=short), r'\d+ missing keys'),
+             (dict(state_dict=wrong), '1 with the wrong shape')]
+    for checkpoint, message in cases:
         with pytest.raises(CheckpointMismatchError, match=message) as error:
-            mmvig.engine.StrictLoadHook().after_load_checkpoint(
+            StrictLoadHook().after_load_checkpoint(
                 _hook_runner(model, resume), checkpoint)
         assert hint in str(error.value)
 
@@ -100,16 +119,19 @@ def test_a_diverged_run_stops_before_saving_nan_weights(shapes, tmp_path):
     loss with the iteration and where to resume, and no checkpoint it wrote
     holds a non-finite tensor."""
     import glob
+
     from mmvig.errors import DivergenceError
     cfg = tiny_classification_config(shapes, str(tmp_path / 'run'), epochs=3)
     cfg.optim_wrapper.optimizer.lr = 1e4
     assert any(h['type'] == 'DivergenceHook' for h in cfg.custom_hooks)
     runner = Runner.from_cfg(cfg)
-    with pytest.raises(DivergenceError,
-                       match=r'(loss is (nan|inf) at|not finite after) '
-                       r'iteration \d+ .*run again'):
+    with pytest.raises(
+            DivergenceError,
+            match=r'(loss is (nan|inf) at|not finite after) '
+            r'iteration \d+ .*run again'):
         runner.train()
     for path in glob.glob(osp.join(cfg.work_dir, '*.pth')):
         state = torch.load(path, weights_only=False)['state_dict']
-        assert all(torch.isfinite(v).all() for v in state.values()
-                   if v.is_floating_point()), path
+        assert all(
+            torch.isfinite(v).all() for v in state.values()
+            if v.is_floating_point()), path

@@ -32,11 +32,12 @@ def test_training_lowers_loss_and_checkpoint_loads_back(shapes, tmp_path):
     fresh.eval()
     x = torch.randn(2, 3, 72, 72)
     with torch.no_grad():
-        torch.testing.assert_close(fresh(x, mode='tensor'),
-                                   model(x, mode='tensor'))
+        torch.testing.assert_close(
+            fresh(x, mode='tensor'), model(x, mode='tensor'))
 
-    backbone = AttentionViG(TINY, init_cfg=dict(
-        type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
+    backbone = AttentionViG(
+        TINY,
+        init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
     backbone.init_weights()
     backbone.eval()
     with torch.no_grad():
@@ -56,10 +57,11 @@ def test_resume_continues_at_the_saved_epoch(shapes, tmp_path):
 
 
 def test_missing_data_root_fails_before_training(tmp_path):
-    cfg = tiny_classification_config(str(tmp_path / 'nowhere'),
-                                     str(tmp_path / 'w'), 1)
-    with pytest.raises(FileNotFoundError,
-                       match=r"train_dataloader\.dataset\.data_root.*nowhere"):
+    cfg = tiny_classification_config(
+        str(tmp_path / 'nowhere'), str(tmp_path / 'w'), 1)
+    with pytest.raises(
+            FileNotFoundError,
+            match=r"train_dataloader\.dataset\.data_root.*nowhere"):
         check_data_paths(cfg)
 
 

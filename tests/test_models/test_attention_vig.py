@@ -34,8 +34,10 @@ def _classic_direct(name, agg, x, nbrs):
         elif name == 'GIN':
             msgs.append((1 + agg.eps) * xi + xj.sum(1))
         elif name == 'EdgeConv':
-            w = torch.cat([agg.self_proj.weight[:, :, 0, 0],
-                           agg.edge_proj.weight[:, :, 0, 0]], 1)
+            w = torch.cat([
+                agg.self_proj.weight[:, :, 0, 0], agg.edge_proj.weight[:, :, 0,
+                                                                       0]
+            ], 1)
             pairs = torch.cat([xi[:, None].expand_as(xj), xj - xi[:, None]], 0)
             msgs.append((w @ pairs).max(1).values)
         elif name == 'GraphSAGE':
@@ -50,8 +52,8 @@ def _classic_direct(name, agg, x, nbrs):
                                       ('GraphSAGE', GraphSAGEAggregation)])
 def test_classic_aggregators_match_per_node_definition(name, cls):
     torch.manual_seed(0)
-    agg = build_aggregator(dict(type=name), 6, dict(type='BN'),
-                           dict(type='GELU')).eval()
+    agg = build_aggregator(
+        dict(type=name), 6, dict(type='BN'), dict(type='GELU')).eval()
     assert isinstance(agg, cls)
     with torch.no_grad():
         if name == 'GIN':
@@ -73,8 +75,8 @@ def test_classic_aggregators_match_per_node_definition(name, cls):
 
 def test_unknown_aggregator_and_bad_heads_raise():
     with pytest.raises(ValueError, match='Unknown aggregator'):
-        build_aggregator(dict(type='Transformer'), 8, dict(type='BN'),
-                         dict(type='GELU'))
+        build_aggregator(
+            dict(type='Transformer'), 8, dict(type='BN'), dict(type='GELU'))
     with pytest.raises(ValueError, match='num_heads'):
         CrossAttentionAggregation(10, num_heads=8)
     with pytest.raises(ValueError, match='normalize'):
@@ -114,31 +116,36 @@ def test_grapher_positional_encoding_layouts():
     """Default: the CPE inside the layer-scaled mixer branch (GreedyViG's
     layout); ``pos_embed_in_branch=False``: on the residual stream."""
     torch.manual_seed(0)
-    in_branch = Grapher(16, dict(type='CrossAttention'),
-                        layer_scale_init_value=0.5).eval()
-    on_stream = Grapher(16, dict(type='CrossAttention'),
-                        layer_scale_init_value=0.5,
-                        pos_embed_in_branch=False).eval()
+    in_branch = Grapher(
+        16, dict(type='CrossAttention'), layer_scale_init_value=0.5).eval()
+    on_stream = Grapher(
+        16,
+        dict(type='CrossAttention'),
+        layer_scale_init_value=0.5,
+        pos_embed_in_branch=False).eval()
     on_stream.load_state_dict(in_branch.state_dict())
     x = torch.randn(2, 16, 8, 6)
     with torch.no_grad():
         pe = in_branch.pos_embed(x)
         message = in_branch.aggregate.branch(pe, in_branch.shifts(8, 6))
         gamma = in_branch.aggregate.layer_scale.weight
-        torch.testing.assert_close(in_branch(x),
-                                   in_branch.ffn(x + gamma * message))
-        torch.testing.assert_close(on_stream(x),
-                                   in_branch.ffn(pe + gamma * message))
+        torch.testing.assert_close(
+            in_branch(x), in_branch.ffn(x + gamma * message))
+        torch.testing.assert_close(
+            on_stream(x), in_branch.ffn(pe + gamma * message))
         assert not torch.allclose(in_branch(x), on_stream(x))
     assert AttentionViG(TINY).stages[0][-1].pos_embed_in_branch
 
 
 def test_heads_from_count_or_head_dim():
+
     def heads(**aggregator):
-        model = AttentionViG('s', aggregator=dict(type='CrossAttention',
-                                                  **aggregator))
-        return [m.num_heads for m in model.modules()
-                if isinstance(m, CrossAttentionAggregation)][::2]
+        model = AttentionViG(
+            's', aggregator=dict(type='CrossAttention', **aggregator))
+        return [
+            m.num_heads for m in model.modules()
+            if isinstance(m, CrossAttentionAggregation)
+        ][::2]
 
     assert heads() == [8, 8, 8, 8]
     assert heads(num_heads=1) == [1, 1, 1, 1]
@@ -159,18 +166,21 @@ def test_frozen_stages(frozen_stages):
 
 
 def test_norm_eval_covers_syncbn_and_keeps_running_stats():
-    model = AttentionViG(TINY, norm_eval=True,
-                         norm_cfg=dict(type='SyncBN', requires_grad=True))
+    model = AttentionViG(
+        TINY, norm_eval=True, norm_cfg=dict(type='SyncBN', requires_grad=True))
     model.train()
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
     assert all(not m.training for m in norms)
     model = AttentionViG(TINY, norm_eval=True).train()
-    before = [m.running_mean.clone() for m in model.modules()
-              if isinstance(m, _BatchNorm)]
+    before = [
+        m.running_mean.clone() for m in model.modules()
+        if isinstance(m, _BatchNorm)
+    ]
     model(torch.randn(2, 3, 96, 96))
-    after = [m.running_mean for m in model.modules()
-             if isinstance(m, _BatchNorm)]
+    after = [
+        m.running_mean for m in model.modules() if isinstance(m, _BatchNorm)
+    ]
     assert all(torch.equal(a, b) for a, b in zip(before, after))
 
 
@@ -181,13 +191,14 @@ def test_log_beta_gets_gradient_and_drop_path_grows():
     betas = [p for n, p in model.named_parameters() if n.endswith('log_beta')]
     assert len(betas) == 4
     assert all(p.grad is not None and p.grad.abs() > 0 for p in betas)
-    rates = [m.drop_prob for m in model.modules()
-             if type(m).__name__ == 'DropPath']
+    rates = [
+        m.drop_prob for m in model.modules() if type(m).__name__ == 'DropPath'
+    ]
     assert rates == sorted(rates) and rates[-1] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize('aggregator', ['MaxRelative', 'EdgeConv', 'GIN',
-                                        'GraphSAGE'])
+@pytest.mark.parametrize('aggregator',
+                         ['MaxRelative', 'EdgeConv', 'GIN', 'GraphSAGE'])
 def test_backbone_with_classic_aggregators(aggregator):
     model = AttentionViG(TINY, aggregator=dict(type=aggregator))
     out = model(torch.randn(2, 3, 80, 72))
@@ -216,29 +227,41 @@ def test_pretrained_init_with_prefix_and_mismatch(tmp_path):
     for p in source.parameters():
         nn.init.normal_(p)
     ckpt = tmp_path / 'cls.pth'
-    torch.save({'state_dict': {
-        **{f'backbone.{k}': v for k, v in source.state_dict().items()},
-        'head.fc.weight': torch.zeros(1)}}, ckpt)
-    model = AttentionViG(TINY, init_cfg=dict(
-        type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    torch.save(
+        {
+            'state_dict': {
+                **{
+                    f'backbone.{k}': v
+                    for k, v in source.state_dict().items()
+                }, 'head.fc.weight': torch.zeros(1)
+            }
+        }, ckpt)
+    model = AttentionViG(
+        TINY,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
     model.init_weights()
     for (k, a), b in zip(source.state_dict().items(),
                          model.state_dict().values()):
         assert torch.equal(a, b), k
-    wrong = AttentionViG(dict(TINY, widths=[16, 32, 64, 256]), init_cfg=dict(
-        type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    wrong = AttentionViG(
+        dict(TINY, widths=[16, 32, 64, 256]),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
     with pytest.raises(CheckpointMismatchError, match='wrong shape'):
         wrong.init_weights()
-    bad_prefix = AttentionViG(TINY, init_cfg=dict(
-        type='Pretrained', checkpoint=str(ckpt), prefix='model.'))
+    bad_prefix = AttentionViG(
+        TINY,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(ckpt), prefix='model.'))
     with pytest.raises(CheckpointMismatchError, match='missing keys'):
         bad_prefix.init_weights()
 
 
 def _assert_all_close(actual, expected, rtol, atol_fraction):
     for a, e in zip(actual, expected):
-        torch.testing.assert_close(a, e, rtol=rtol,
-                                   atol=atol_fraction * e.abs().max().item())
+        torch.testing.assert_close(
+            a, e, rtol=rtol, atol=atol_fraction * e.abs().max().item())
 
 
 def test_optimised_operator_equals_reference_implementation():
@@ -264,8 +287,9 @@ def test_channels_last_input_gives_the_same_results():
     model = AttentionViG(arch=TINY, layer_scale_init_value=1.0).double()
     x = torch.randn(2, 3, 96, 80, dtype=torch.float64)
     expected, weights = outputs_and_grads(model, x)
-    actual, _ = outputs_and_grads(
-        model, x.to(memory_format=torch.channels_last), weights)
+    actual, _ = outputs_and_grads(model,
+                                  x.to(memory_format=torch.channels_last),
+                                  weights)
     _assert_all_close(actual, expected, rtol=1e-4, atol_fraction=1e-4)
 
 
@@ -289,8 +313,10 @@ def test_autocast_training_step(dtype):
 def test_checkpointing_keeps_results_and_running_stats():
     torch.manual_seed(0)
     model = AttentionViG(arch=TINY, layer_scale_init_value=1.0)
-    with_cp = AttentionViG(arch=TINY, layer_scale_init_value=1.0,
-                           with_cp=(True, True, False, True))
+    with_cp = AttentionViG(
+        arch=TINY,
+        layer_scale_init_value=1.0,
+        with_cp=(True, True, False, True))
     with_cp.load_state_dict(model.state_dict())
     x = torch.randn(2, 3, 96, 80)
     expected, weights = outputs_and_grads(model, x)

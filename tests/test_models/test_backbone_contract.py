@@ -13,16 +13,14 @@ from mmvig.models.base import PyramidBackbone
 from mmvig.registry import MODELS
 from mmvig.testing import SAG_TINY, TINY
 
-
-BACKBONES = sorted(name for name, cls in MODELS.module_dict.items()
-                   if isinstance(cls, type) and
-                   issubclass(cls, PyramidBackbone))
-
+BACKBONES = sorted(
+    name for name, cls in MODELS.module_dict.items()
+    if isinstance(cls, type) and issubclass(cls, PyramidBackbone))
 
 CASES = [(name, arch) for name in BACKBONES
-         for arch in sorted({a.lower() for a in MODELS.get(name).arch_zoo}
-                            if name == 'AttentionViG' else ['small', 'base'])]
-
+         for arch in sorted({a.lower()
+                             for a in MODELS.get(name).arch_zoo} if name ==
+                            'AttentionViG' else ['small', 'base'])]
 
 SIZE = (97, 131)  # odd, not square, not a multiple of any stride
 
@@ -43,15 +41,20 @@ def _levels(height, width):
 
 
 # the tiny archs and the channels of their four levels
-TINY_ARCHS = {'AttentionViG': (TINY, TINY['widths']),
-              'SAGViT': (SAG_TINY, [32, 48, 32, 32])}
+TINY_ARCHS = {
+    'AttentionViG': (TINY, TINY['widths']),
+    'SAGViT': (SAG_TINY, [32, 48, 32, 32])
+}
 
 
-@pytest.mark.parametrize('name, height, width', [
-    ('AttentionViG', 223, 197), ('AttentionViG', 96, 96),
-    ('AttentionViG', 65, 130), ('AttentionViG', 129, 67),
-    ('SAGViT', 97, 131), ('SAGViT', 64, 64), ('SAGViT', 225, 161),
-    ('SAGViT', 130, 65)])
+@pytest.mark.parametrize('name, height, width', [('AttentionViG', 223, 197),
+                                                 ('AttentionViG', 96, 96),
+                                                 ('AttentionViG', 65, 130),
+                                                 ('AttentionViG', 129, 67),
+                                                 ('SAGViT', 97, 131),
+                                                 ('SAGViT', 64, 64),
+                                                 ('SAGViT', 225, 161),
+                                                 ('SAGViT', 130, 65)])
 def test_levels_have_ceil_stride_shapes(name, height, width):
     """Level ``i`` is ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``."""
     arch, channels = TINY_ARCHS[name]
@@ -119,11 +122,17 @@ def test_checkpoint_round_trip(name, arch, tmp_path):
     from mmengine.runner.checkpoint import save_checkpoint
     model = build(name, arch).eval()
     path = str(tmp_path / 'backbone.pth')
-    save_checkpoint({f'backbone.{k}': v
-                     for k, v in model.state_dict().items()}, path)
+    save_checkpoint({
+        f'backbone.{k}': v
+        for k, v in model.state_dict().items()
+    }, path)
     torch.manual_seed(1)
-    loaded = MODELS.build(dict(type=name, arch=arch, init_cfg=dict(
-        type='Pretrained', checkpoint=path, prefix='backbone.')))
+    loaded = MODELS.build(
+        dict(
+            type=name,
+            arch=arch,
+            init_cfg=dict(
+                type='Pretrained', checkpoint=path, prefix='backbone.')))
     loaded.init_weights()
     loaded.eval()
     x = torch.randn(1, 3, *SIZE)

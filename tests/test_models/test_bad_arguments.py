@@ -53,8 +53,8 @@ CONSTRUCTION = [
      "Unknown aggregator 'MaxPool'"),
     *[(f'{name}={value!r}', build(**{name: value}),
        f'{name} must be True or False, got {value!r}')
-      for build, names in ((attention_vig, ('with_cp', 'norm_eval',
-                                            'pos_embed_in_branch')),
+      for build, names in ((attention_vig,
+                            ('with_cp', 'norm_eval', 'pos_embed_in_branch')),
                            (sag_vit, ('with_cp', 'norm_eval')))
       for name in names for value in ('no', 'false', 'False', 1, None)],
     ('with_cp per stage with a string',
@@ -64,13 +64,11 @@ CONSTRUCTION = [
       for model, build in (('AttentionViG', attention_vig),
                            ('SAG-ViT', sag_vit))
       for value, message in (
-          ((1.5,), r'out_indices must be integers, got 1.5 in \(1.5,\)'),
+          ((1.5, ), r'out_indices must be integers, got 1.5 in \(1.5,\)'),
           ('0123', "out_indices must be an int or a list/tuple of ints, "
-                   "got '0123'"),
-          ((True,), 'out_indices must be integers, got True'),
+           "got '0123'"), ((True, ), 'out_indices must be integers, got True'),
           ((0, 4), r'out_indices must be in \[-4, 3\], got 4'))],
-    *[(f'{model} frozen_stages={value!r}', build(frozen_stages=value),
-       message)
+    *[(f'{model} frozen_stages={value!r}', build(frozen_stages=value), message)
       for model, build in (('AttentionViG', attention_vig),
                            ('SAG-ViT', sag_vit))
       for value, message in (
@@ -81,16 +79,15 @@ CONSTRUCTION = [
                            ('SAG-ViT', sag_vit))
       for cfg, message in (
           (dict(type='LN'), f"{model}'s norm_cfg {{'type': 'LN'}} cannot "
-                            r'normalise its \(B, \d+, H, W\) feature maps'),
+           r'normalise its \(B, \d+, H, W\) feature maps'),
           (dict(type='BN1d'), 'cannot normalise.*use a 2-D norm'),
           ('BN', f"{model}'s norm_cfg must be a dict with a type, got 'BN'"))],
     ('drop_path_rate as text', attention_vig(drop_path_rate='0.1'),
      "drop_path_rate must be a number, got '0.1'"),
     ('in_channels=0', attention_vig(in_channels=0),
      r'in_channels must be a positive integer, got 0'),
-    ('arch widths as floats',
-     lambda: mmvig.AttentionViG(dict(widths=[16.0] * 4, depths=1,
-                                     num_graphers=1)),
+    ('arch widths as floats', lambda: mmvig.AttentionViG(
+        dict(widths=[16.0] * 4, depths=1, num_graphers=1)),
      'arch.widths must be a positive integer, got 16.0'),
     ('SAG-ViT patch_size as text', sag_vit(patch_size='2'),
      "patch_size must be a positive integer, got '2'"),
@@ -98,15 +95,16 @@ CONSTRUCTION = [
      r'k \(graph connectivity\) must be a positive integer, got 0'),
     ('SAG-ViT trunk_init_cfg as a path', sag_vit(trunk_init_cfg='x.pth'),
      "trunk_init_cfg must be dict\\(type='Pretrained'"),
-    ('input 32x32', forward((32, 32)),
-     'stage 3 would be a 2x2 map.*at least 65 pixels'),
-    ('input 33x33', forward((33, 33)),
-     'stage 4 would be a 2x2 map.*at least 65 pixels'),
+    ('input 32x32', forward(
+        (32, 32)), 'stage 3 would be a 2x2 map.*at least 65 pixels'),
+    ('input 33x33', forward(
+        (33, 33)), 'stage 4 would be a 2x2 map.*at least 65 pixels'),
 ]
 
 
-@pytest.mark.parametrize('build,message', [c[1:] for c in CONSTRUCTION],
-                         ids=[c[0] for c in CONSTRUCTION])
+@pytest.mark.parametrize(
+    'build,message', [c[1:] for c in CONSTRUCTION],
+    ids=[c[0] for c in CONSTRUCTION])
 def test_bad_arguments(build, message):
     with pytest.raises(InputError, match=message):
         build()

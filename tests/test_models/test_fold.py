@@ -11,17 +11,15 @@ from mmvig.models.layers import LayerScale2d
 from mmvig.testing import (SAG_TINY, TINY, assert_relative, randomise_norms,
                            randomised_classifier, tensor_outputs)
 
-
 MODELS = {
-    'AttentionViG-S classifier (mmpretrain), 224': (randomised_classifier,
-                                                     224, 224),
-    'AttentionViG-S dense backbone, 97x131': (
-        lambda: randomise_norms(mmvig.AttentionViG('s')), 97, 131),
-    'AttentionViG-B timm classifier, 97x131': (
-        lambda: randomise_norms(timm.create_model('attentionvig_b')), 97,
-        131),
-    'SAG-ViT dense backbone, 97x131': (
-        lambda: randomise_norms(mmvig.SAGViT('small')), 97, 131),
+    'AttentionViG-S classifier (mmpretrain), 224':
+    (randomised_classifier, 224, 224),
+    'AttentionViG-S dense backbone, 97x131':
+    (lambda: randomise_norms(mmvig.AttentionViG('s')), 97, 131),
+    'AttentionViG-B timm classifier, 97x131':
+    (lambda: randomise_norms(timm.create_model('attentionvig_b')), 97, 131),
+    'SAG-ViT dense backbone, 97x131':
+    (lambda: randomise_norms(mmvig.SAGViT('small')), 97, 131),
 }
 
 
@@ -39,8 +37,9 @@ def test_folding_is_exact(name):
 def test_attention_vig_folds_every_foldable_layer_scale():
     model = randomise_norms(mmvig.AttentionViG(TINY))
     model.switch_to_deploy()
-    scales = [n for n, m in model.named_modules()
-              if isinstance(m, LayerScale2d)]
+    scales = [
+        n for n, m in model.named_modules() if isinstance(m, LayerScale2d)
+    ]
     # Only the aggregation branches keep theirs: a GELU comes before it.
     assert scales and all(n.endswith('aggregate.layer_scale') for n in scales)
     assert all(m.identity_folded for m in model.modules()
@@ -52,8 +51,8 @@ def test_folding_in_training_mode_folds_the_running_statistics():
     it (``switch_to_deploy`` before ``eval``): folded in training mode, the
     model computes what it computed in eval mode."""
     for model in (randomise_norms(mmvig.AttentionViG(TINY)),
-                  randomise_norms(timm.create_model('attentionvig_s',
-                                                    arch=TINY)),
+                  randomise_norms(
+                      timm.create_model('attentionvig_s', arch=TINY)),
                   randomise_norms(mmvig.SAGViT(SAG_TINY))):
         x = torch.randn(2, 3, 97, 131)
         expected = tensor_outputs(model.eval(), x)

@@ -11,9 +11,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig  # noqa: F401
 from mmvig import AttentionViG, SAGViT
-from mmvig.ops.grid_graph import k_connectivity_graph, similarity_edge_weights
 from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.models.sag_vit import GraphAttention
+from mmvig.ops.grid_graph import k_connectivity_graph, similarity_edge_weights
 from mmvig.testing import SAG_TINY, TINY, check_frozen, outputs_and_grads
 
 
@@ -68,20 +68,24 @@ def test_graph_attention_matches_per_node_equations():
     for b in range(2):
         for i in range(height * width):
             r, col = divmod(i, width)
-            neighbours = [j for j in range(height * width)
-                          if max(abs(j // width - r), abs(j % width - col)) <= 1]
+            neighbours = [
+                j for j in range(height * width)
+                if max(abs(j // width - r), abs(j % width - col)) <= 1
+            ]
             per_head = []
             for head in range(heads):
                 part = slice(head * c, (head + 1) * c)
-                logits = torch.stack([F.leaky_relu(
-                    layer.att_dst[head] @ h[b, i, part] +
-                    layer.att_src[head] @ h[b, j, part] +
-                    layer.att_edge[head] *
-                    F.cosine_similarity(x[b, i], x[b, j], dim=0), 0.2)
-                    for j in neighbours])
+                logits = torch.stack([
+                    F.leaky_relu(
+                        layer.att_dst[head] @ h[b, i, part] +
+                        layer.att_src[head] @ h[b, j, part] +
+                        layer.att_edge[head] *
+                        F.cosine_similarity(x[b, i], x[b, j], dim=0), 0.2)
+                    for j in neighbours
+                ])
                 alpha = logits.softmax(0)
-                per_head.append(sum(a * h[b, j, part]
-                                    for a, j in zip(alpha, neighbours)))
+                per_head.append(
+                    sum(a * h[b, j, part] for a, j in zip(alpha, neighbours)))
             expected = layer.proj(F.gelu(torch.cat(per_head) + layer.bias))
             torch.testing.assert_close(out[b, i], expected)
 
@@ -124,8 +128,10 @@ def test_norm_eval_keeps_trunk_statistics():
 
 def test_drop_path_grows_over_graph_and_transformer_layers():
     model = SAGViT(dict(SAG_TINY, gat_layers=2, depth=3), drop_path_rate=0.3)
-    rates = [m.drop_prob for blocks in (model.gat_blocks, model.layers)
-             for m in blocks.modules() if type(m).__name__ == 'DropPath']
+    rates = [
+        m.drop_prob for blocks in (model.gat_blocks, model.layers)
+        for m in blocks.modules() if type(m).__name__ == 'DropPath'
+    ]
     # The first GAT block has rate 0 (no DropPath); each Transformer layer
     # has one before its attention and one before its FFN residual.
     assert len(rates) == 1 + 2 * 3
@@ -157,8 +163,8 @@ def test_bad_arguments_raise_clear_errors():
         SAGViT(dict(SAG_TINY, trunk='b9'))
     with pytest.raises(ValueError, match='num_heads .3. must divide'):
         SAGViT(dict(SAG_TINY, num_heads=3))
-    with pytest.raises(ValueError,
-                       match=r'patch_size must be a positive integer, got 0'):
+    with pytest.raises(
+            ValueError, match=r'patch_size must be a positive integer, got 0'):
         SAGViT(SAG_TINY, patch_size=0)
     with pytest.raises(ValueError, match='k .graph connectivity. must be'):
         SAGViT(SAG_TINY, k=0)
@@ -168,20 +174,30 @@ def test_bad_arguments_raise_clear_errors():
         SAGViT(SAG_TINY, out_indices=(4, ))
     with pytest.raises(ValueError, match='frozen_stages'):
         SAGViT(SAG_TINY, frozen_stages=5)
-    with pytest.raises(ValueError, match='cannot hold one 4x4 patch.*at '
-                       'least 64 pixels'):
+    with pytest.raises(
+            ValueError, match='cannot hold one 4x4 patch.*at '
+            'least 64 pixels'):
         SAGViT(SAG_TINY, patch_size=4)(torch.randn(1, 3, 48, 100))
-    with pytest.raises(ValueError, match='patch grid is 3x3.*cannot hold '
-                       '3-step.*at least 97 pixels'):
+    with pytest.raises(
+            ValueError,
+            match='patch grid is 3x3.*cannot hold '
+            '3-step.*at least 97 pixels'):
         SAGViT(SAG_TINY, k=3)(torch.randn(1, 3, 96, 96))
     # The fine levels need no patch grid.
     SAGViT(SAG_TINY, k=3, out_indices=(0, 1))(torch.randn(1, 3, 32, 32))
 
 
 def _save_classifier(model, path, extra=None):
-    torch.save({'state_dict': {
-        **{f'backbone.{k}': v for k, v in model.state_dict().items()},
-        **(extra or {})}}, path)
+    torch.save(
+        {
+            'state_dict': {
+                **{
+                    f'backbone.{k}': v
+                    for k, v in model.state_dict().items()
+                },
+                **(extra or {})
+            }
+        }, path)
 
 
 def test_pretrained_init_loads_classifier_and_trunk(tmp_path):
@@ -191,8 +207,8 @@ def test_pretrained_init_loads_classifier_and_trunk(tmp_path):
         nn.init.normal_(p)
     ckpt = tmp_path / 'sagvit.pth'
     _save_classifier(source, ckpt, {'head.layers.0.fc.weight': torch.zeros(1)})
-    model = SAGViT(SAG_TINY, init_cfg=dict(type='Pretrained',
-                                           checkpoint=str(ckpt)))
+    model = SAGViT(
+        SAG_TINY, init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
     model.init_weights()
     for (k, a), b in zip(source.state_dict().items(),
                          model.state_dict().values()):
@@ -203,19 +219,24 @@ def test_pretrained_init_loads_classifier_and_trunk(tmp_path):
         nn.init.normal_(p)
     trunk_ckpt = tmp_path / 'effnet.pth'
     _save_classifier(effnet, trunk_ckpt)
-    model = SAGViT(SAG_TINY, trunk_init_cfg=dict(
-        type='Pretrained', checkpoint=str(trunk_ckpt), prefix='backbone.'))
+    model = SAGViT(
+        SAG_TINY,
+        trunk_init_cfg=dict(
+            type='Pretrained', checkpoint=str(trunk_ckpt), prefix='backbone.'))
     model.init_weights()
     for k, v in model.trunk.state_dict().items():
         assert torch.equal(v, effnet.state_dict()[k]), k
 
-    wrong = SAGViT(SAG_TINY, trunk_init_cfg=dict(
-        type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
+    wrong = SAGViT(
+        SAG_TINY,
+        trunk_init_cfg=dict(
+            type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
     with pytest.raises(CheckpointMismatchError, match='missing keys'):
         wrong.init_weights()  # a SAG-ViT checkpoint is no trunk checkpoint
     attention_vig = tmp_path / 'attentionvig.pth'
     _save_classifier(AttentionViG(TINY), attention_vig)
-    model = SAGViT(SAG_TINY, init_cfg=dict(type='Pretrained',
-                                           checkpoint=str(attention_vig)))
+    model = SAGViT(
+        SAG_TINY,
+        init_cfg=dict(type='Pretrained', checkpoint=str(attention_vig)))
     with pytest.raises(CheckpointMismatchError, match='does not match SAGViT'):
         model.init_weights()

@@ -15,8 +15,7 @@ from mmvig.testing import SAG_TINY, TINY
 @pytest.mark.parametrize('family, names, hidden, features_of, channels', [
     ('attentionvig', ('attentionvig_s', 'attentionvig_m', 'attentionvig_b'),
      768, 'attentionvig_b', [64, 512]),
-    ('sagvit', ('sagvit_small', 'sagvit_base'), 256, 'sagvit_base',
-     [48, 384]),
+    ('sagvit', ('sagvit_small', 'sagvit_base'), 256, 'sagvit_base', [48, 384]),
 ])
 def test_timm_models(family, names, hidden, features_of, channels):
     import timm
@@ -26,8 +25,8 @@ def test_timm_models(family, names, hidden, features_of, channels):
         assert model(torch.randn(2, 3, 96, 96)).shape == (2, 7)
         model.reset_classifier(0)  # timm: the head's hidden features
         assert model(torch.randn(1, 3, 96, 96)).shape == (1, hidden)
-    features = timm.create_model(features_of, features_only=True,
-                                 out_indices=(0, 3))
+    features = timm.create_model(
+        features_of, features_only=True, out_indices=(0, 3))
     assert features.feature_info.channels() == channels
     assert features.feature_info.reduction() == [4, 32]
     with pytest.raises(ValueError, match=f'no pretrained {names[0]}'):
@@ -42,8 +41,11 @@ def test_timm_classifier_loads_mmpretrain_classifier_keys():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         classifier = MODELS.build(cfg.model).eval()
     model = timm.create_model('sagvit_small', num_classes=10).eval()
-    own = {k: v for k, v in classifier.state_dict().items()
-           if not k.startswith('data_preprocessor')}
+    own = {
+        k: v
+        for k, v in classifier.state_dict().items()
+        if not k.startswith('data_preprocessor')
+    }
     model.load_state_dict(own)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
@@ -68,8 +70,10 @@ def create(name, kwargs, **extra):
 
 def test_registered_with_default_cfgs():
     names = timm.list_models('attentionvig_*') + timm.list_models('sagvit_*')
-    assert names == ['attentionvig_b', 'attentionvig_m', 'attentionvig_s',
-                     'sagvit_base', 'sagvit_small']
+    assert names == [
+        'attentionvig_b', 'attentionvig_m', 'attentionvig_s', 'sagvit_base',
+        'sagvit_small'
+    ]
     for name in names:
         cfg = timm.models.get_pretrained_cfg(name).to_dict()
         assert cfg['input_size'] == (3, 224, 224)
@@ -92,8 +96,8 @@ def test_forward_backward_and_default_cfg_modules(spec):
     modules = dict(model.named_modules())
     assert isinstance(modules[cfg['first_conv']], torch.nn.Conv2d)
     classifiers = cfg['classifier']
-    for classifier in ([classifiers] if isinstance(classifiers, str)
-                       else classifiers):
+    for classifier in ([classifiers]
+                       if isinstance(classifiers, str) else classifiers):
         assert isinstance(modules[classifier], torch.nn.Linear)
         assert modules[classifier].out_features == 5
 
@@ -158,8 +162,8 @@ def test_group_matcher_and_no_weight_decay(spec):
     for coarse in (False, True):
         groups = group_parameters(model, model.group_matcher(coarse=coarse))
         grouped = [n for names in groups.values() for n in names]
-        assert sorted(grouped) == sorted(n for n, _ in
-                                         model.named_parameters())
+        assert sorted(grouped) == sorted(n
+                                         for n, _ in model.named_parameters())
         assert len(groups) > 2
     params = dict(model.named_parameters())
     assert model.no_weight_decay() and model.no_weight_decay() <= set(params)
@@ -169,12 +173,17 @@ def test_mmvig_checkpoint_loads_through_timm(spec, tmp_path):
     name, kwargs, size = spec
     trained = create(name, kwargs, num_classes=5).eval()
     path = tmp_path / 'cls.pth'
-    torch.save({'state_dict': trained.state_dict(), 'meta': {'epoch': 3}},
-               path)
+    torch.save({
+        'state_dict': trained.state_dict(),
+        'meta': {
+            'epoch': 3
+        }
+    }, path)
     x = torch.randn(1, 3, size, size)
     for extra in (dict(checkpoint_path=str(path)),
-                  dict(pretrained=True,
-                       pretrained_cfg_overlay=dict(file=str(path)))):
+                  dict(
+                      pretrained=True,
+                      pretrained_cfg_overlay=dict(file=str(path)))):
         loaded = create(name, kwargs, num_classes=5, **extra).eval()
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), trained(x))
@@ -205,9 +214,10 @@ def test_reset_classifier_without_pooling_returns_the_unpooled_map(spec):
 
 def _tracer_kwargs():
     from timm.models import get_notrace_functions, get_notrace_modules
-    return dict(leaf_modules=get_notrace_modules(),
-                autowrap_functions=get_notrace_functions(),
-                param_shapes_constant=True)
+    return dict(
+        leaf_modules=get_notrace_modules(),
+        autowrap_functions=get_notrace_functions(),
+        param_shapes_constant=True)
 
 
 def test_fx_feature_extraction_matches_the_model(spec):
@@ -220,8 +230,8 @@ def test_fx_feature_extraction_matches_the_model(spec):
     model = create(name, kwargs, num_classes=7).eval()
     x = torch.randn(2, 3, size, size)
     _, nodes = get_graph_node_names(model, tracer_kwargs=_tracer_kwargs())
-    traced = create_feature_extractor(model, return_nodes=[nodes[-1]],
-                                      tracer_kwargs=_tracer_kwargs())
+    traced = create_feature_extractor(
+        model, return_nodes=[nodes[-1]], tracer_kwargs=_tracer_kwargs())
     with torch.no_grad():
         torch.testing.assert_close(traced(x)[nodes[-1]], model(x))
     traced.train()
@@ -250,12 +260,15 @@ def test_timm_fx_features_only():
     the ``feature_info`` modules) returns the stages that the default
     (``forward_intermediates``) feature extractor returns."""
     torch.manual_seed(0)
-    fx = timm.create_model('attentionvig_s', arch=TINY, features_only=True,
-                           feature_cls='fx').eval()
-    getter = timm.create_model('attentionvig_s', arch=TINY,
-                               features_only=True).eval()
-    getter.load_state_dict({k.replace('graph_module.', 'model.', 1): v
-                            for k, v in fx.state_dict().items()})
+    fx = timm.create_model(
+        'attentionvig_s', arch=TINY, features_only=True,
+        feature_cls='fx').eval()
+    getter = timm.create_model(
+        'attentionvig_s', arch=TINY, features_only=True).eval()
+    getter.load_state_dict({
+        k.replace('graph_module.', 'model.', 1): v
+        for k, v in fx.state_dict().items()
+    })
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
         for a, b in zip(fx(x), getter(x)):
@@ -292,10 +305,11 @@ def test_factory_device_and_dtype(spec):
     meta device (nothing allocated), in the dtype asked for; a new
     classifier follows the model's device and dtype."""
     name, kwargs, _ = spec
-    model = timm.create_model(name, **kwargs, device='meta',
-                              dtype=torch.float64)
+    model = timm.create_model(
+        name, **kwargs, device='meta', dtype=torch.float64)
     tensors = list(model.parameters()) + [
-        b for b in model.buffers() if b.is_floating_point()]
+        b for b in model.buffers() if b.is_floating_point()
+    ]
     assert {t.device.type for t in tensors} == {'meta'}
     assert {t.dtype for t in tensors} == {torch.float64}
     model.reset_classifier(3)
@@ -318,9 +332,10 @@ def test_same_padding_conv_matches_mmcv():
         assert same_padding_convs(conv) == 1
         assert type(conv[0]) is SamePaddingConv2d
         torch.testing.assert_close(conv(x), expected)
-    trunk_convs = [type(m) for m in create(
-        'sagvit_small', dict(arch=SAG_TINY)).modules()
-        if isinstance(m, Conv2dAdaptivePadding)]
+    trunk_convs = [
+        type(m) for m in create('sagvit_small', dict(arch=SAG_TINY)).modules()
+        if isinstance(m, Conv2dAdaptivePadding)
+    ]
     assert trunk_convs and set(trunk_convs) == {SamePaddingConv2d}
 
 

@@ -16,9 +16,11 @@ def test_k_connectivity_matches_direct_neighbour_sets(height, width, k):
                                                      (2 * k + 1)**2)
     for node in range(height * width):
         r, c = divmod(node, width)
-        expected = {rr * width + cc for rr in range(height)
-                    for cc in range(width)
-                    if max(abs(rr - r), abs(cc - c)) <= k}
+        expected = {
+            rr * width + cc
+            for rr in range(height)
+            for cc in range(width) if max(abs(rr - r), abs(cc - c)) <= k
+        }
         valid = graph.index[node][graph.mask[node]].tolist()
         assert len(valid) == len(set(valid)) and set(valid) == expected
         for slot, (dr, dc) in enumerate(graph.offsets.tolist()):
@@ -38,7 +40,8 @@ def test_edge_weights_are_cosine_similarities_of_the_endpoints():
         for i in range(12):
             for slot in range(9):
                 j = int(graph.index[i, slot])
-                expected = (F.cosine_similarity(x[b, i], x[b, j], dim=0)
-                            if graph.mask[i, slot] else 0.)
+                expected = (
+                    F.cosine_similarity(x[b, i], x[b, j], dim=0)
+                    if graph.mask[i, slot] else 0.)
                 assert float(weights[b, i, slot]) == pytest.approx(
                     float(expected), abs=1e-12)

@@ -26,8 +26,10 @@ def direct_cross_attention(q, k, v, beta, nbrs, heads, normalize):
         for i, js in enumerate(nbrs):
             if not js:
                 continue
-            sims = torch.stack([F.cosine_similarity(q[h, :, i], k[h, :, j], 0,
-                                                    eps=1e-6) for j in js])
+            sims = torch.stack([
+                F.cosine_similarity(q[h, :, i], k[h, :, j], 0, eps=1e-6)
+                for j in js
+            ])
             alpha = torch.exp(-beta * (1 - sims))
             if normalize == 'softmax':
                 alpha = alpha / alpha.sum()
@@ -66,8 +68,8 @@ def test_cross_attention_matches_per_node_equations(impl, grid, normalize,
     height, width, stride, max_shifts = grid
     channels = 8
     dtype = torch.float32 if impl == 'triton' else torch.float64
-    q, k, v = (torch.randn(2, channels, height, width, dtype=dtype)
-               for _ in range(3))
+    q, k, v = (
+        torch.randn(2, channels, height, width, dtype=dtype) for _ in range(3))
     log_beta = torch.tensor(math.log(3.0), dtype=dtype)
     shifts = svga_shifts(height, width, stride, max_shifts)
     out = svga_cross_attention(q, k, v, log_beta, shifts, heads, normalize,
@@ -98,15 +100,15 @@ def test_cross_attention_gradcheck(normalize, path, monkeypatch):
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
 def test_operator_matches_plain_autograd(impl, normalize):
     torch.manual_seed(0)
-    q, k, v = (torch.randn(2, 16, 13, 10, requires_grad=True)
-               for _ in range(3))
+    q, k, v = (
+        torch.randn(2, 16, 13, 10, requires_grad=True) for _ in range(3))
     log_beta = torch.tensor(2.0, requires_grad=True)
     shifts = svga_shifts(13, 10, 2)
     grads = []
     for fn_impl in (impl, 'reference'):
         out = svga_cross_attention(q, k, v, log_beta, shifts, 4, normalize,
                                    fn_impl)
-        grads.append((out,) + torch.autograd.grad(
+        grads.append((out, ) + torch.autograd.grad(
             (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(),
             (q, k, v, log_beta)))
     for a, b in zip(*grads):
@@ -128,8 +130,8 @@ def _saved_bytes(fn) -> int:
 
 @pytest.mark.parametrize('normalize', ['none', 'softmax'])
 def test_saved_state_does_not_grow_with_neighbours(normalize):
-    q, k, v = (torch.randn(1, 16, 24, 24, requires_grad=True)
-               for _ in range(3))
+    q, k, v = (
+        torch.randn(1, 16, 24, 24, requires_grad=True) for _ in range(3))
     log_beta = torch.tensor(1.0, requires_grad=True)
     saved = {}
     for impl in ('auto', 'reference'):
@@ -145,8 +147,8 @@ def test_saved_state_does_not_grow_with_neighbours(normalize):
 def test_unknown_impl_is_rejected():
     x = torch.randn(1, 8, 4, 4)
     with pytest.raises(ValueError, match='impl must be one of'):
-        svga_cross_attention(x, x, x, torch.tensor(0.), svga_shifts(4, 4, 2),
-                             2, impl='cuda')
+        svga_cross_attention(
+            x, x, x, torch.tensor(0.), svga_shifts(4, 4, 2), 2, impl='cuda')
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -202,8 +204,8 @@ def test_log_beta_receives_gradient_under_autocast():
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
-@pytest.mark.parametrize('height,width,stride,max_shifts,heads', [
-    (6, 8, 2, None, 2), (7, 9, 3, 2, 1)])
+@pytest.mark.parametrize('height,width,stride,max_shifts,heads',
+                         [(6, 8, 2, None, 2), (7, 9, 3, 2, 1)])
 @pytest.mark.parametrize('impl', ['torch', 'reference'])
 def test_gather_path_matches_the_svga_operator(height, width, stride,
                                                max_shifts, heads, normalize,
@@ -215,10 +217,12 @@ def test_gather_path_matches_the_svga_operator(height, width, stride,
     torch.manual_seed(0)
     shifts = svga_shifts(height, width, stride, max_shifts)
     index = svga_neighbour_index(height, width, shifts)
-    q, k, v = (torch.randn(2, 8, height, width, dtype=torch.float64,
-                           requires_grad=True) for _ in range(3))
-    log_beta = torch.tensor(math.log(12.0), dtype=torch.float64,
-                            requires_grad=True)
+    q, k, v = (
+        torch.randn(
+            2, 8, height, width, dtype=torch.float64, requires_grad=True)
+        for _ in range(3))
+    log_beta = torch.tensor(
+        math.log(12.0), dtype=torch.float64, requires_grad=True)
     weights = torch.randn(2, 8, height, width, dtype=torch.float64)
     inputs = (q, k, v, log_beta)
     svga = svga_cross_attention(q, k, v, log_beta, shifts, heads, normalize,
@@ -227,15 +231,18 @@ def test_gather_path_matches_the_svga_operator(height, width, stride,
     gather = gather_cross_attention(*nodes, log_beta, index.expand(2, -1, -1),
                                     heads, normalize).reshape(svga.shape)
     torch.testing.assert_close(gather, svga, rtol=1e-10, atol=1e-12)
-    for a, b in zip(torch.autograd.grad((svga * weights).sum(), inputs),
-                    torch.autograd.grad((gather * weights).sum(), inputs)):
+    for a, b in zip(
+            torch.autograd.grad((svga * weights).sum(), inputs),
+            torch.autograd.grad((gather * weights).sum(), inputs)):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-11)
 
 
 def test_gather_path_checks_its_index():
     from mmvig.ops import gather_cross_attention
     q = torch.randn(2, 8, 10, 1)
-    with pytest.raises(ValueError, match=r'index \(2, 9, 3\) does not list '
-                       'the neighbours of 10 nodes of 2 samples'):
-        gather_cross_attention(q, q, q, torch.tensor(0.), torch.zeros(
-            2, 9, 3, dtype=torch.long), 2)
+    with pytest.raises(
+            ValueError,
+            match=r'index \(2, 9, 3\) does not list '
+            'the neighbours of 10 nodes of 2 samples'):
+        gather_cross_attention(q, q, q, torch.tensor(0.),
+                               torch.zeros(2, 9, 3, dtype=torch.long), 2)

@@ -13,16 +13,15 @@ import torch
 from triton.runtime import interpreter
 
 from mmvig.errors import KernelError
-from mmvig.ops import svga_attention, svga_attention_triton as kernels
+from mmvig.ops import svga_attention
+from mmvig.ops import svga_attention_triton as kernels
 from mmvig.ops.svga_attention import (fused_cross_attention,
                                       reference_cross_attention,
                                       svga_cross_attention)
 from mmvig.ops.svga_graph import residue_classes, svga_shifts
 from mmvig.testing import REPO_ROOT
 
-
 triton = pytest.importorskip('triton')
-
 
 # The value and fallback tests run the kernels on CPU tensors in Triton's
 # interpreter (tests/conftest.py sets it where there is no GPU).
@@ -91,8 +90,8 @@ def test_split_products_are_float32_accurate_where_tf32_is_not(
 # stride that divides neither (shift kernels), dense next to shifts, stride 1
 # (one class: the whole line), and a capped graph whose stride does not
 # divide.
-GRIDS = [(8, 6, 2, None), (140, 6, 2, None), (7, 9, 2, None),
-         (9, 8, 2, None), (5, 6, 1, None), (12, 10, 2, 2)]
+GRIDS = [(8, 6, 2, None), (140, 6, 2, None), (7, 9, 2, None), (9, 8, 2, None),
+         (5, 6, 1, None), (12, 10, 2, 2)]
 
 
 def _check_against_float64_reference(grid, normalize: str,
@@ -100,20 +99,27 @@ def _check_against_float64_reference(grid, normalize: str,
     torch.manual_seed(0)
     height, width, stride, max_shifts = grid
     shifts = svga_shifts(height, width, stride, max_shifts)
-    q, k, v = (torch.randn(2, 12, height, width, dtype=torch.float64,
-                           device=device, requires_grad=True)
-               for _ in range(3))
-    log_beta = torch.tensor(math.log(30.0), dtype=torch.float64,
-                            device=device, requires_grad=True)
-    weights = torch.randn(2, 12, height, width, dtype=torch.float64,
-                          device=device)
+    q, k, v = (
+        torch.randn(
+            2,
+            12,
+            height,
+            width,
+            dtype=torch.float64,
+            device=device,
+            requires_grad=True) for _ in range(3))
+    log_beta = torch.tensor(
+        math.log(30.0), dtype=torch.float64, device=device, requires_grad=True)
+    weights = torch.randn(
+        2, 12, height, width, dtype=torch.float64, device=device)
     results = []
     for impl in ('triton', 'reference'):
         dtype = torch.float32 if impl == 'triton' else torch.float64
         inputs = [t.to(dtype) for t in (q, k, v, log_beta)]
-        out = (svga_cross_attention(*inputs, shifts, 2, normalize, impl)
-               if impl == 'triton' else
-               reference_cross_attention(*inputs, shifts, 2, normalize))
+        out = (
+            svga_cross_attention(*inputs, shifts, 2, normalize, impl)
+            if impl == 'triton' else reference_cross_attention(
+                *inputs, shifts, 2, normalize))
         grads = torch.autograd.grad((out * weights.to(dtype)).sum(),
                                     (q, k, v, log_beta))
         results.append([out.double(), *(g.double() for g in grads)])
@@ -138,8 +144,9 @@ def test_kernels_match_float64_reference_at_beta_30(grid, normalize,
 # The same on a GPU's CUDA tensors (real TF32 tensor cores, compiled
 # kernels), at the grids above and a stage-1 map of a 400x672 image.
 def on_gpu(test):
-    return pytest.mark.gpu(pytest.mark.skipif(
-        not torch.cuda.is_available(), reason='needs a CUDA GPU')(test))
+    return pytest.mark.gpu(
+        pytest.mark.skipif(
+            not torch.cuda.is_available(), reason='needs a CUDA GPU')(test))
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
@@ -160,10 +167,10 @@ def test_cuda_auto_runs_the_kernels_and_autocast(recwarn):
     log_beta = torch.tensor(math.log(10.0), device='cuda')
     full = svga_cross_attention(q, k, v, log_beta, shifts, 8)
     assert not [w for w in recwarn if 'PyTorch' in str(w.message)]
-    torch_path = svga_cross_attention(q, k, v, log_beta, shifts, 8,
-                                      impl='torch')
-    assert float((full - torch_path).abs().max() /
-                 torch_path.abs().max()) < 1e-4
+    torch_path = svga_cross_attention(
+        q, k, v, log_beta, shifts, 8, impl='torch')
+    assert float(
+        (full - torch_path).abs().max() / torch_path.abs().max()) < 1e-4
     with torch.autocast('cuda', dtype=torch.bfloat16):
         half = svga_cross_attention(q, k, v, log_beta, shifts, 8)
     assert torch.isfinite(half).all()
@@ -184,8 +191,10 @@ def test_grids_cover_both_kernel_families():
 
 
 def _failing(monkeypatch, kernel, message='ptxas fatal: unsupported arch'):
+
     def run(*args, **kwargs):
         raise RuntimeError(message)
+
     monkeypatch.setattr(kernel, 'run', run)
 
 
@@ -200,8 +209,8 @@ def _inputs(requires_grad=False):
 
 
 @interpreted
-@pytest.mark.parametrize('failing', ['_dense_forward_kernel',
-                                     '_dense_grad_key_value_kernel'])
+@pytest.mark.parametrize(
+    'failing', ['_dense_forward_kernel', '_dense_grad_key_value_kernel'])
 def test_auto_falls_back_once_with_a_warning(failing, monkeypatch):
     monkeypatch.setattr(svga_attention, '_TRITON_FAILURE', [])
     _failing(monkeypatch, getattr(kernels, failing))
@@ -245,8 +254,10 @@ def test_missing_triton_is_a_failure_auto_survives(monkeypatch):
     with pytest.warns(RuntimeWarning, match='import triton'):
         out = fused_cross_attention(*_inputs(), svga_shifts(6, 8, 2), 'none',
                                     'auto')
-    torch.testing.assert_close(out, fused_cross_attention(
-        *_inputs(), svga_shifts(6, 8, 2), 'none', 'torch'))
+    torch.testing.assert_close(
+        out,
+        fused_cross_attention(*_inputs(), svga_shifts(6, 8, 2), 'none',
+                              'torch'))
 
 
 @pytest.mark.parametrize('size', [(56, 56), (200, 336), (25, 42), (7, 7)])
@@ -259,8 +270,9 @@ def test_launch_arguments_are_host_integers(size):
         for backward in (False, True):
             for launch in kernels.launches(shape, svga_shifts(*size, 2),
                                            normalize, backward):
-                assert all(type(v) in (int, bool)
-                           for v in launch.scalars.values()), launch.scalars
+                assert all(
+                    type(v) in (int, bool)
+                    for v in launch.scalars.values()), launch.scalars
                 assert all(type(g) is int for g in launch.grid)
 
 
@@ -272,11 +284,15 @@ def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
     every product in TF32 (split in three by the kernels)."""
     out = tmp_path / 'static.json'
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
-    result = subprocess.run(
-        [sys.executable,
-         os.path.join(REPO_ROOT, 'benchmarks', 'triton_static.py'),
-         '--json', str(out)], capture_output=True, text=True, env=env,
-        cwd=REPO_ROOT)
+    result = subprocess.run([
+        sys.executable,
+        os.path.join(REPO_ROOT, 'benchmarks', 'triton_static.py'), '--json',
+        str(out)
+    ],
+                            capture_output=True,
+                            text=True,
+                            env=env,
+                            cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
     # 2 models x 2 sizes x 4 stages x 2 normalisations x 2 passes x 2 archs

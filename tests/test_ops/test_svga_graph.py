@@ -7,9 +7,11 @@ from mmvig.ops.svga_graph import svga_shifts
 from mmvig.testing import svga_neighbour_lists
 
 
-@pytest.mark.parametrize('height,width,stride,max_shifts', [
-    (5, 7, 2, None), (6, 6, 1, None), (9, 4, 2, 2), (3, 11, 3, None),
-    (1, 6, 2, None)])
+@pytest.mark.parametrize('height,width,stride,max_shifts', [(5, 7, 2, None),
+                                                            (6, 6, 1, None),
+                                                            (9, 4, 2, 2),
+                                                            (3, 11, 3, None),
+                                                            (1, 6, 2, None)])
 def test_svga_shifts_match_definition(height, width, stride, max_shifts):
     shifts = svga_shifts(height, width, stride, max_shifts)
     lists = svga_neighbour_lists(height, width, stride, max_shifts)
@@ -24,7 +26,8 @@ def test_svga_shifts_match_definition(height, width, stride, max_shifts):
     assert from_shifts == lists
     assert all(i not in nbrs for i, nbrs in enumerate(lists))
     if max_shifts is not None:
-        assert len(shifts.rows) <= max_shifts and len(shifts.cols) <= max_shifts
+        assert len(shifts.rows) <= max_shifts and len(
+            shifts.cols) <= max_shifts
 
 
 def test_max_shifts_keeps_neighbour_count_fixed():
@@ -33,12 +36,13 @@ def test_max_shifts_keeps_neighbour_count_fixed():
     assert svga_shifts(200, 200, 2).num_neighbours == 2 * 99
 
 
-@pytest.mark.parametrize('height,width,stride,max_shifts', [
-    (5, 7, 2, None), (9, 4, 2, 2), (1, 6, 2, None)])
+@pytest.mark.parametrize('height,width,stride,max_shifts', [(5, 7, 2, None),
+                                                            (9, 4, 2, 2),
+                                                            (1, 6, 2, None)])
 def test_svga_neighbour_index_is_the_definition(height, width, stride,
                                                 max_shifts):
     from mmvig.ops import svga_neighbour_index
-    index = svga_neighbour_index(height, width, svga_shifts(
-        height, width, stride, max_shifts))
+    index = svga_neighbour_index(
+        height, width, svga_shifts(height, width, stride, max_shifts))
     assert index.tolist() == svga_neighbour_lists(height, width, stride,
-                                             max_shifts)
+                                                  max_shifts)

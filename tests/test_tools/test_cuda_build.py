@@ -23,8 +23,8 @@ BIN = osp.dirname(sys.executable)
 
 
 def _run(args, **kwargs):
-    result = subprocess.run(args, capture_output=True, text=True,
-                            timeout=3000, **kwargs)
+    result = subprocess.run(
+        args, capture_output=True, text=True, timeout=3000, **kwargs)
     assert result.returncode == 0, (args, result.stdout[-3000:],
                                     result.stderr[-3000:])
     return result.stdout
@@ -49,16 +49,21 @@ def _ninja_file(source_dir: str, env: dict) -> str:
             pass
         """)
     out = _run([sys.executable, '-c', script], cwd=source_dir, env=env)
-    build_dir = [line.split('=', 1)[1] for line in out.splitlines()
-                 if line.startswith('BUILD_DIR=')][-1]
+    build_dir = [
+        line.split('=', 1)[1] for line in out.splitlines()
+        if line.startswith('BUILD_DIR=')
+    ][-1]
     return osp.join(build_dir, 'build.ninja')
 
 
 @pytest.mark.slow
 def test_registry_toolchain_compiles_the_detection_ops_for_sm80(tmp_path):
-    _run([sys.executable, osp.join(REPO_ROOT, 'tools', 'dev',
-                                   'mmcv_ops_used.py'), '--out',
-          str(tmp_path / 'ops.json')], cwd=REPO_ROOT)
+    _run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'dev', 'mmcv_ops_used.py'), '--out',
+        str(tmp_path / 'ops.json')
+    ],
+         cwd=REPO_ROOT)
     used = json.loads((tmp_path / 'ops.json').read_text())
     assert {'nms', 'roi_align_forward'} <= set(used['mask_rcnn'])
     sources = sorted(set(used['cuda_sources'].values()))
@@ -67,24 +72,34 @@ def test_registry_toolchain_compiles_the_detection_ops_for_sm80(tmp_path):
     cuda = torch.version.cuda
     installer = f'{BIN}/uv pip install -q --python {sys.executable}'
     tool = osp.join(REPO_ROOT, 'tools', 'misc', 'cuda_toolchain.py')
-    home = _run([sys.executable, tool, '--cuda', cuda, '--dest',
-                 osp.join(CACHE, 'cuda'), '--installer',
-                 installer]).strip().splitlines()[-1]
-    includes = _run([sys.executable, tool, '--cuda', cuda, '--dest', '-',
-                     '--include-dirs']).strip()
+    home = _run([
+        sys.executable, tool, '--cuda', cuda, '--dest',
+        osp.join(CACHE, 'cuda'), '--installer', installer
+    ]).strip().splitlines()[-1]
+    includes = _run([
+        sys.executable, tool, '--cuda', cuda, '--dest', '-', '--include-dirs'
+    ]).strip()
     assert osp.isfile(osp.join(home, 'bin', 'nvcc'))
 
-    _run([sys.executable, '-m', 'pip', 'download', '-q', '--no-deps',
-          '--no-binary', 'mmcv', '--no-build-isolation', '-d',
-          str(tmp_path), 'mmcv==2.1.0'], env=dict(os.environ,
-                                                   PIP_FIND_LINKS=''))
+    _run([
+        sys.executable, '-m', 'pip', 'download', '-q', '--no-deps',
+        '--no-binary', 'mmcv', '--no-build-isolation', '-d',
+        str(tmp_path), 'mmcv==2.1.0'
+    ],
+         env=dict(os.environ, PIP_FIND_LINKS=''))
     with tarfile.open(glob.glob(str(tmp_path / 'mmcv-2.1.0.tar.gz'))[0]) as t:
         t.extractall(tmp_path, filter='data')
     source_dir = str(tmp_path / 'mmcv-2.1.0')
     # the environment tools/setup_env.sh builds mmcv with
-    env = dict(os.environ, MMCV_WITH_OPS='1', FORCE_CUDA='1',
-               TORCH_CUDA_ARCH_LIST='8.0', CUDA_HOME=home, CPATH=includes,
-               MAX_JOBS='2', PATH=f'{BIN}:{os.environ["PATH"]}')
+    env = dict(
+        os.environ,
+        MMCV_WITH_OPS='1',
+        FORCE_CUDA='1',
+        TORCH_CUDA_ARCH_LIST='8.0',
+        CUDA_HOME=home,
+        CPATH=includes,
+        MAX_JOBS='2',
+        PATH=f'{BIN}:{os.environ["PATH"]}')
     ninja_file = _ninja_file(source_dir, env)
     rules = open(ninja_file).read()
     assert '-gencode=arch=compute_80,code=sm_80' in rules
@@ -95,11 +110,13 @@ def test_registry_toolchain_compiles_the_detection_ops_for_sm80(tmp_path):
                 for name in sources + ['cudabind.cpp']):
             targets.append(line[len('build '):].split(':')[0].strip())
     assert len(targets) == len(sources) + 1, targets
-    _run([osp.join(BIN, 'ninja'), '-f', ninja_file] + targets, env=env,
-         cwd=osp.dirname(ninja_file))
+    _run(
+        [osp.join(BIN, 'ninja'), '-f', ninja_file] + targets,
+        env=env,
+        cwd=osp.dirname(ninja_file))
     import triton
-    cuobjdump = osp.join(osp.dirname(triton.__file__), 'backends', 'nvidia',
-                         'bin', 'cuobjdump')
+    cuobjdump = osp.join(
+        osp.dirname(triton.__file__), 'backends', 'nvidia', 'bin', 'cuobjdump')
     for target in targets:
         assert osp.getsize(target) > 0
         if target.endswith('_cuda.o'):

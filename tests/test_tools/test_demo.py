@@ -9,9 +9,10 @@ from mmvig.testing import run_tool
 @pytest.mark.slow
 def test_demo_pipeline_smoke_run(tmp_path):
     """Both backbones through classifier -> Mask R-CNN -> Semantic FPN."""
-    out = run_tool('tools/demo.py', '--small', '--backbones', 'attentionvig',
-              'sagvit', '--work-dir', str(tmp_path / 'work'), '--data-root',
-              str(tmp_path / 'data'))
+    out = run_tool('tools/demo.py', '--small', '--backbones',
+                   'attentionvig', 'sagvit', '--work-dir',
+                   str(tmp_path / 'work'), '--data-root',
+                   str(tmp_path / 'data'))
     table = out[out.rindex('metric'):]
     for label in ('top-1 (%)', 'bbox mAP (%)', 'segm mAP (%)', 'mIoU (%)'):
         for model in ('AttentionViG-S', 'SAG-ViT-small'):

@@ -29,8 +29,9 @@ def _demo_checkpoint_and_image(config: str, scope: str, directory) -> tuple:
     rng = np.random.RandomState(0)
     background = background_colors(rng)
     image = str(directory / 'scene.png')
-    render_scene(random_scene(rng, (192, 160), 3, background), (192, 160),
-                 rng, background).save(image)
+    render_scene(
+        random_scene(rng, (192, 160), 3, background), (192, 160), rng,
+        background).save(image)
     return checkpoint, image
 
 
@@ -46,26 +47,30 @@ def _demo_checkpoint_and_image(config: str, scope: str, directory) -> tuple:
      'segmentation_onnxruntime_static-512x512'),
 ])
 def test_whole_model_deploys_through_mmdeploy(config, scope, deploy_cfg,
-                                               tmp_path):
+                                              tmp_path):
     """tools/deploy/mmdeploy_onnxruntime.py: mmdeploy's pipeline exports the
     whole demo detector / segmentor (no config change), mmdeploy's
     onnxruntime wrapper runs it, and its results match PyTorch's. An
     untrained detector's boxes differ by a fraction of a pixel (mmdeploy's
     own box decoding: mmdet's Mask R-CNN R-50 differs as much, README)."""
     pytest.importorskip('mmdeploy')
-    checkpoint, image = _demo_checkpoint_and_image(
-        f'configs/demo/{config}.py', scope, tmp_path)
-    result = subprocess.run(
-        [sys.executable, 'tools/deploy/mmdeploy_onnxruntime.py',
-         f'configs/deploy/{deploy_cfg}.py', f'configs/demo/{config}.py',
-         checkpoint, image, '--shape', '160', '192', '--work-dir',
-         str(tmp_path / 'work')], capture_output=True, text=True)
+    checkpoint, image = _demo_checkpoint_and_image(f'configs/demo/{config}.py',
+                                                   scope, tmp_path)
+    result = subprocess.run([
+        sys.executable, 'tools/deploy/mmdeploy_onnxruntime.py',
+        f'configs/deploy/{deploy_cfg}.py', f'configs/demo/{config}.py',
+        checkpoint, image, '--shape', '160', '192', '--work-dir',
+        str(tmp_path / 'work')
+    ],
+                            capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     line = result.stdout.strip().splitlines()[-1]
     print(line)
     assert line.startswith('onnxruntime vs PyTorch: ')
-    diff = dict(item.rsplit(' ', 1) for item in
-                line[len('onnxruntime vs PyTorch: '):].split(', '))
+    diff = dict(
+        item.rsplit(' ', 1)
+        for item in line[len('onnxruntime vs PyTorch: '):].split(', '))
     diff = {k: float(v) for k, v in diff.items()}
     assert (tmp_path / 'work' / 'end2end.onnx').exists()
     if scope == 'mmseg':

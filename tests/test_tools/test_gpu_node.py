@@ -35,8 +35,13 @@ def run(args, path_first=None, env=None, timeout=600):
     environ = dict(os.environ, **(env or {}))
     if path_first:
         environ['PATH'] = f'{path_first}:{environ["PATH"]}'
-    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=environ)
+    return subprocess.run(
+        args,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environ)
 
 
 V100 = ('Tesla V100-SXM2-32GB', '535.104.05', '7.0')
@@ -72,8 +77,7 @@ def test_setup_stops_a_node_the_registry_torch_does_not_fit(
 
 
 def test_setup_refuses_an_unknown_torch_choice():
-    result = run(['bash', 'tools/setup_env.sh'],
-                 env={'MMVIG_TORCH': 'conda'})
+    result = run(['bash', 'tools/setup_env.sh'], env={'MMVIG_TORCH': 'conda'})
     assert result.returncode == 1
     assert "MMVIG_TORCH=conda: use 'registry' (default) or 'keep'" in \
         result.stderr
@@ -101,12 +105,11 @@ def test_check_env_on_a_driver_torch_cannot_use(tmp_path):
 
 def _probes(**overrides):
     """Simulated facts of a healthy H100 node; ``overrides`` break one."""
-    torch_facts = check_env.TorchFacts(
-        '2.13.0+cu130', '13.0', True, 1, list(check_env.REGISTRY_ARCHS),
-        '2.29.7')
+    torch_facts = check_env.TorchFacts('2.13.0+cu130', '13.0', True, 1,
+                                       list(check_env.REGISTRY_ARCHS),
+                                       '2.29.7')
     probes = dict(
-        driver=lambda: ('580.95.05', [check_env.Gpu(0, H100[0], (9, 0))],
-                        ''),
+        driver=lambda: ('580.95.05', [check_env.Gpu(0, H100[0], (9, 0))], ''),
         torch=lambda: torch_facts,
         mmcv=lambda: check_env.MmcvFacts('2.1.0', True, '13.0', ''),
         compiler=lambda: '/usr/bin/gcc',
@@ -145,18 +148,24 @@ def test_check_env_healthy_gpu_node_passes():
 def test_check_env_names_each_fault_and_its_fix(fault, name, fix):
     facts = _probes()['torch']()
     overrides = {
-        'mmcv without CUDA ops': dict(mmcv=lambda: check_env.MmcvFacts(
-            '2.1.0', True, None, '')),
-        'mmcv without ops': dict(mmcv=lambda: check_env.MmcvFacts(
-            '2.1.0', False, None, 'No module named mmcv._ext')),
-        'mmcv 2.2': dict(mmcv=lambda: check_env.MmcvFacts(
-            '2.2.0', True, '13.0', '')),
-        'no C compiler': dict(compiler=lambda: None),
-        'GPU not in torch': dict(driver=lambda: (
-            '580.95.05', [check_env.Gpu(0, 'Tesla V100', (7, 0))], '')),
-        'torch 2.14': dict(torch=lambda: facts._replace(version='2.14.1')),
-        'no NCCL': dict(torch=lambda: facts._replace(nccl=None)),
-        'CPU torch': dict(torch=lambda: facts._replace(
+        'mmcv without CUDA ops':
+        dict(mmcv=lambda: check_env.MmcvFacts('2.1.0', True, None, '')),
+        'mmcv without ops':
+        dict(mmcv=lambda: check_env.MmcvFacts('2.1.0', False, None,
+                                              'No module named mmcv._ext')),
+        'mmcv 2.2':
+        dict(mmcv=lambda: check_env.MmcvFacts('2.2.0', True, '13.0', '')),
+        'no C compiler':
+        dict(compiler=lambda: None),
+        'GPU not in torch':
+        dict(driver=lambda:
+             ('580.95.05', [check_env.Gpu(0, 'Tesla V100', (7, 0))], '')),
+        'torch 2.14':
+        dict(torch=lambda: facts._replace(version='2.14.1')),
+        'no NCCL':
+        dict(torch=lambda: facts._replace(nccl=None)),
+        'CPU torch':
+        dict(torch=lambda: facts._replace(
             cuda=None, available=False, archs=[])),
     }[fault]
     failures, _ = _failures(_probes(**overrides))
@@ -165,9 +174,10 @@ def test_check_env_names_each_fault_and_its_fix(fault, name, fix):
 
 
 def test_check_env_on_a_cpu_machine_warns_of_a_missing_compiler():
-    failures, checks = _failures(_probes(
-        driver=lambda: (None, [], 'no nvidia-smi on PATH'),
-        compiler=lambda: None))
+    failures, checks = _failures(
+        _probes(
+            driver=lambda: (None, [], 'no nvidia-smi on PATH'),
+            compiler=lambda: None))
     assert not failures
     assert any(c.name == 'C compiler for Triton' and c.status == 'warn'
                for c in checks)
@@ -183,8 +193,9 @@ def test_check_env_without_a_compiler_in_a_real_process(tmp_path):
     result = run([sys.executable, CHECK_ENV], env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'warn  C compiler for Triton' in result.stdout
-    result = run([sys.executable, CHECK_ENV], env=dict(
-        env, PATH=f'{fake_nvidia_smi(tmp_path, H100)}:{bare}'))
+    result = run([sys.executable, CHECK_ENV],
+                 env=dict(
+                     env, PATH=f'{fake_nvidia_smi(tmp_path, H100)}:{bare}'))
     assert result.returncode == 1
     assert 'FAIL  C compiler for Triton' in result.stdout
     assert 'fix: install gcc' in result.stdout
@@ -202,11 +213,13 @@ def test_toolchain_requirements_follow_torch_cuda():
     assert cuda_toolchain.requirements('13.0') == [
         'nvidia-cuda-nvcc==13.0.*', 'nvidia-cuda-crt==13.0.*',
         'nvidia-nvvm==13.0.*', 'nvidia-cuda-cccl==13.0.*',
-        'nvidia-cuda-runtime==13.0.*']
+        'nvidia-cuda-runtime==13.0.*'
+    ]
     assert cuda_toolchain.requirements('12.6')[0] == \
         'nvidia-cuda-nvcc-cu12==12.6.*'
-    with pytest.raises(SystemExit, match='no registry toolchain known for '
-                       'CUDA 11.8'):
+    with pytest.raises(
+            SystemExit, match='no registry toolchain known for '
+            'CUDA 11.8'):
         cuda_toolchain.requirements('11.8')
 
 
@@ -215,20 +228,22 @@ def test_toolchain_wheels_join_into_one_cuda_home(tmp_path):
     extension builder expect it: bin/nvcc beside its profile, include, lib
     with the libcudart.so the linker looks for, lib64."""
     site = tmp_path / 'site' / 'nvidia'
-    files = {'cuda_nvcc/bin/nvcc': '#!/bin/sh\necho "release 12.6, V12.6.85"',
-             'cuda_nvcc/bin/nvcc.profile': 'TOP = $(_HERE_)/..',
-             'cuda_nvcc/include/crt/host_config.h': '',
-             'cuda_nvcc/nvvm/bin/cicc': '',
-             'cuda_runtime/include/cuda_runtime.h': '',
-             'cuda_runtime/lib/libcudart.so.12': '',
-             'cuda_cccl/include/cuda/std/version': ''}
+    files = {
+        'cuda_nvcc/bin/nvcc': '#!/bin/sh\necho "release 12.6, V12.6.85"',
+        'cuda_nvcc/bin/nvcc.profile': 'TOP = $(_HERE_)/..',
+        'cuda_nvcc/include/crt/host_config.h': '',
+        'cuda_nvcc/nvvm/bin/cicc': '',
+        'cuda_runtime/include/cuda_runtime.h': '',
+        'cuda_runtime/lib/libcudart.so.12': '',
+        'cuda_cccl/include/cuda/std/version': ''
+    }
     for name, text in files.items():
         path = site / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     (site / 'cuda_nvcc/bin/nvcc').chmod(0o755)
-    home = cuda_toolchain.join_home(str(tmp_path / 'site'),
-                                    str(tmp_path / 'home'))
+    home = cuda_toolchain.join_home(
+        str(tmp_path / 'site'), str(tmp_path / 'home'))
     for name in ('bin/nvcc', 'bin/nvcc.profile', 'include/cuda_runtime.h',
                  'include/crt/host_config.h', 'include/cuda/std/version',
                  'nvvm/bin/cicc', 'lib64/libcudart.so.12'):
@@ -242,11 +257,12 @@ def test_toolchain_wheels_join_into_one_cuda_home(tmp_path):
 @pytest.mark.slow
 def test_gpu_acceptance_dry_run(tmp_path):
     result = run(['bash', 'tools/dev/gpu_acceptance.sh', '--dry-run'],
-                 env={'OUT': str(tmp_path)}, timeout=1800)
+                 env={'OUT': str(tmp_path)},
+                 timeout=1800)
     summary = (tmp_path / 'summary.txt').read_text()
     assert result.returncode == 0, summary + result.stderr[-2000:]
     assert 'FAIL' not in summary
-    for step in ('check_env.py', 'pytest -m gpu', 'Mask R-CNN',
-                 'Semantic FPN', 'benchmarks/gpu.py --smoke'):
+    for step in ('check_env.py', 'pytest -m gpu', 'Mask R-CNN', 'Semantic FPN',
+                 'benchmarks/gpu.py --smoke'):
         assert step in summary, summary
     assert len(list(tmp_path.iterdir())) <= 8

@@ -87,15 +87,22 @@ def count(model: torch.nn.Module, shape: int) -> Tuple[int, int, int]:
         x, edge_index = args[:2]
         other.append(2 * x.shape[1] * edge_index[0].numel())
 
-    hooks = [m.register_forward_hook(grapher) for m in model.modules()
-             if isinstance(m, Grapher)]
-    hooks += [m.register_forward_hook(knn_attention) for m in model.modules()
-              if isinstance(m, CrossAttentionGraphConv)]
+    hooks = [
+        m.register_forward_hook(grapher) for m in model.modules()
+        if isinstance(m, Grapher)
+    ]
+    hooks += [
+        m.register_forward_hook(knn_attention) for m in model.modules()
+        if isinstance(m, CrossAttentionGraphConv)
+    ]
     for sag_vit in [m for m in model.modules() if isinstance(m, SAGViT)]:
-        hooks.append(sag_vit.patch_embed.register_forward_hook(
-            functools.partial(edge_weights, sag_vit.k)))
-        hooks += [layer.register_forward_hook(transformer_layer)
-                  for layer in sag_vit.layers]
+        hooks.append(
+            sag_vit.patch_embed.register_forward_hook(
+                functools.partial(edge_weights, sag_vit.k)))
+        hooks += [
+            layer.register_forward_hook(transformer_layer)
+            for layer in sag_vit.layers
+        ]
     with torch.no_grad():
         model(inputs, mode='tensor')
     for hook in hooks:
@@ -107,18 +114,23 @@ def count(model: torch.nn.Module, shape: int) -> Tuple[int, int, int]:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('configs', nargs='*',
-                        help='classification configs (default: ImageNet ones)')
-    parser.add_argument('--table3', action='store_true',
-                        help="the paper's Table 3 configs (vanilla ViG-Ti)")
-    parser.add_argument('--shape', type=int, default=224,
-                        help='input side in pixels')
+    parser.add_argument(
+        'configs',
+        nargs='*',
+        help='classification configs (default: ImageNet ones)')
+    parser.add_argument(
+        '--table3',
+        action='store_true',
+        help="the paper's Table 3 configs (vanilla ViG-Ti)")
+    parser.add_argument(
+        '--shape', type=int, default=224, help='input side in pixels')
     args = parser.parse_args(argv)
-    configs = args.configs or (list(TABLE3) if args.table3 else
-                               list(PAPER) + OTHERS)
+    configs = args.configs or (list(TABLE3) if args.table3 else list(PAPER) +
+                               OTHERS)
     width = max(34, *(len(c) for c in configs))
-    header = (f"{'config':<{width}} {'params (M)':>10} {'paper':>6} {'diff':>7} "
-              f"{'GMACs':>7} {'paper':>6} {'diff':>7} {'+other':>6}  within bounds")
+    header = (
+        f"{'config':<{width}} {'params (M)':>10} {'paper':>6} {'diff':>7} "
+        f"{'GMACs':>7} {'paper':>6} {'diff':>7} {'+other':>6}  within bounds")
     print(header)
     print('-' * len(header))
     all_ok = True

@@ -40,21 +40,35 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('image')
-    parser.add_argument('--points', nargs='+', type=point,
-                        help='locations X,Y in pixels of the image as '
-                        'shown (default: three across it)')
-    parser.add_argument('--stage', type=int, default=3,
-                        help='stage 1-4 (default 3, stride 16)')
-    parser.add_argument('--layer', type=int, default=2,
-                        help='Grapher of the stage, 1-based (default: the '
-                        'second, as in the paper)')
-    parser.add_argument('--head', type=int,
-                        help='one head (0-based); default: mean over heads')
-    parser.add_argument('--size', type=int, default=224,
-                        help='shorter image side the model sees (0: as is)')
+    parser.add_argument(
+        '--points',
+        nargs='+',
+        type=point,
+        help='locations X,Y in pixels of the image as '
+        'shown (default: three across it)')
+    parser.add_argument(
+        '--stage',
+        type=int,
+        default=3,
+        help='stage 1-4 (default 3, stride 16)')
+    parser.add_argument(
+        '--layer',
+        type=int,
+        default=2,
+        help='Grapher of the stage, 1-based (default: the '
+        'second, as in the paper)')
+    parser.add_argument(
+        '--head',
+        type=int,
+        help='one head (0-based); default: mean over heads')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=224,
+        help='shorter image side the model sees (0: as is)')
     parser.add_argument('--out', default='neighbours.png')
-    parser.add_argument('--beta-curves', metavar='PNG',
-                        help='also plot Fig. 7 to this file')
+    parser.add_argument(
+        '--beta-curves', metavar='PNG', help='also plot Fig. 7 to this file')
     return parser.parse_args()
 
 
@@ -65,7 +79,8 @@ def main() -> None:
     if args.size:
         image = mmcv.imrescale(image, args.size / min(image.shape[:2]))
     neighbours_figure(model, image, args.stage, args.layer, args.points,
-                      args.head).savefig(args.out, dpi=110)
+                      args.head).savefig(
+                          args.out, dpi=110)
     print(f'wrote {args.out}')
     if args.beta_curves:
         plot_beta_curves(temperatures_of(model.backbone)).savefig(

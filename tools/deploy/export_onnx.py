@@ -36,19 +36,31 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', help='an mmvig config')
     parser.add_argument('checkpoint', nargs='?', help='its checkpoint')
-    parser.add_argument('--timm', metavar='NAME',
-                        help='export timm.create_model(NAME) instead')
-    parser.add_argument('--checkpoint', dest='timm_checkpoint',
-                        help='with --timm: checkpoint_path for timm')
-    parser.add_argument('--shape', type=int, nargs=2, default=(224, 224),
-                        metavar=('HEIGHT', 'WIDTH'),
-                        help='the one input size of the export')
-    parser.add_argument('--backbone', action='store_true',
-                        help="export a classifier's backbone (its levels)")
+    parser.add_argument(
+        '--timm',
+        metavar='NAME',
+        help='export timm.create_model(NAME) instead')
+    parser.add_argument(
+        '--checkpoint',
+        dest='timm_checkpoint',
+        help='with --timm: checkpoint_path for timm')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=(224, 224),
+        metavar=('HEIGHT', 'WIDTH'),
+        help='the one input size of the export')
+    parser.add_argument(
+        '--backbone',
+        action='store_true',
+        help="export a classifier's backbone (its levels)")
     parser.add_argument('--out', default='model.onnx')
     parser.add_argument('--opset', type=int, default=OPSET)
-    parser.add_argument('--no-check', action='store_true',
-                        help='skip the onnxruntime comparison')
+    parser.add_argument(
+        '--no-check',
+        action='store_true',
+        help='skip the onnxruntime comparison')
     args = parser.parse_args()
     if bool(args.timm) == bool(args.config and args.checkpoint):
         parser.error('give CONFIG CHECKPOINT, or --timm NAME')
@@ -63,8 +75,8 @@ def build(args: argparse.Namespace) -> torch.nn.Module:
                 timm.list_models('sagvit_*')
             raise InputError(f'--timm {args.timm!r} is not a timm model; '
                              f"mmvig's are {ours}")
-        return timm.create_model(args.timm,
-                                 checkpoint_path=args.timm_checkpoint or '')
+        return timm.create_model(
+            args.timm, checkpoint_path=args.timm_checkpoint or '')
     model = init_model(args.config, args.checkpoint)
     is_classifier = hasattr(model, 'head')  # detectors, segmentors: no
     return model.backbone if args.backbone or not is_classifier else model

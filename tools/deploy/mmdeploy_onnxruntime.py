@@ -8,8 +8,8 @@ the PyTorch model on the same image and prints how far apart they are
 (boxes, labels, scores and masks of a detector; the class map of a
 segmentor).
 
-    python tools/deploy/mmdeploy_onnxruntime.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMAGE \\
-        [--work-dir work_dirs/deploy] [--shape HEIGHT WIDTH]
+    python tools/deploy/mmdeploy_onnxruntime.py DEPLOY_CFG MODEL_CFG \\
+        CHECKPOINT IMAGE [--work-dir work_dirs/deploy] [--shape HEIGHT WIDTH]
 
 ``DEPLOY_CFG`` is one of ``configs/deploy/`` (static shapes: the SVGA graph
 fixes the feature-map sizes, so an export is for one input size).
@@ -56,30 +56,39 @@ def patch_for_torch() -> None:
     if not hasattr(symbolic_opset9, '_cast_Long'):
 
         def _cast_Long(g, input, non_blocking):  # noqa: N802 (torch's name)
-            return g.op('Cast', input,
-                        to_i=torch.onnx.TensorProtoDataType.INT64)
+            return g.op(
+                'Cast', input, to_i=torch.onnx.TensorProtoDataType.INT64)
 
         symbolic_opset9._cast_Long = _cast_Long
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('deploy_cfg', help='an mmdeploy config '
-                        '(configs/deploy/)')
-    parser.add_argument('model_cfg', help='an mmvig detection or '
-                        'segmentation config')
+    parser.add_argument(
+        'deploy_cfg', help='an mmdeploy config '
+        '(configs/deploy/)')
+    parser.add_argument(
+        'model_cfg', help='an mmvig detection or '
+        'segmentation config')
     parser.add_argument('checkpoint', help='its checkpoint')
     parser.add_argument('image', help='an image to export with and check on')
     parser.add_argument('--work-dir', default='work_dirs/deploy')
-    parser.add_argument('--shape', type=int, nargs=2,
-                        metavar=('HEIGHT', 'WIDTH'),
-                        help="the export's input size instead of the deploy "
-                        "config's")
-    parser.add_argument('--device', default='cpu',
-                        help='device of the PyTorch model (the export runs '
-                        'on the CPU)')
-    parser.add_argument('--no-check', action='store_true',
-                        help='skip the onnxruntime comparison')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('HEIGHT', 'WIDTH'),
+        help="the export's input size instead of the deploy "
+        "config's")
+    parser.add_argument(
+        '--device',
+        default='cpu',
+        help='device of the PyTorch model (the export runs '
+        'on the CPU)')
+    parser.add_argument(
+        '--no-check',
+        action='store_true',
+        help='skip the onnxruntime comparison')
     return parser.parse_args()
 
 
@@ -92,8 +101,7 @@ def load_configs(args: argparse.Namespace):
             'mmdeploy==1.3.1 --override requirements/mmdeploy-overrides.txt '
             '(or pip install mmdeploy==1.3.1 --no-deps && pip install aenum '
             'grpcio multiprocess prettytable terminaltables)') from None
-    for path in (args.deploy_cfg, args.model_cfg, args.checkpoint,
-                 args.image):
+    for path in (args.deploy_cfg, args.model_cfg, args.checkpoint, args.image):
         if not osp.isfile(path):
             raise InputError(f'{path} does not exist')
     deploy_cfg, model_cfg = load_config(args.deploy_cfg, args.model_cfg)
@@ -125,8 +133,8 @@ def detection_difference(expected, actual) -> Dict[str, float]:
     pair = overlaps.argmax(1)
     b = b[pair]
     out['box_max_abs'] = float((a.bboxes - b.bboxes).abs().max())
-    out['box_rel'] = out['box_max_abs'] / max(float(a.bboxes.abs().max()),
-                                              1e-6)
+    out['box_rel'] = out['box_max_abs'] / max(
+        float(a.bboxes.abs().max()), 1e-6)
     out['score_max_abs'] = float((a.scores - b.scores).abs().max())
     out['labels_equal'] = float((a.labels == b.labels).float().mean())
     if 'masks' in a and 'masks' in b:
@@ -145,8 +153,8 @@ def segmentation_difference(expected, actual) -> Dict[str, float]:
     return dict(pixels_equal=float((a == b).float().mean()))
 
 
-def compare(task_processor, onnx_files: List[str], checkpoint: str,
-            image: str, input_shape) -> Dict[str, float]:
+def compare(task_processor, onnx_files: List[str], checkpoint: str, image: str,
+            input_shape) -> Dict[str, float]:
     """Run the PyTorch model and the onnxruntime model on ``image``."""
     torch_model = task_processor.build_pytorch_model(checkpoint)
     data, _ = task_processor.create_input(image, input_shape)
@@ -168,8 +176,14 @@ def main() -> None:
     from mmdeploy.utils import get_input_shape, get_ir_config
 
     save_file = get_ir_config(deploy_cfg)['save_file']
-    torch2onnx(args.image, args.work_dir, save_file, deploy_cfg, model_cfg,
-               args.checkpoint, device='cpu')
+    torch2onnx(
+        args.image,
+        args.work_dir,
+        save_file,
+        deploy_cfg,
+        model_cfg,
+        args.checkpoint,
+        device='cpu')
     onnx_file = osp.join(args.work_dir, save_file)
     width, height = get_input_shape(deploy_cfg)
     print(f'wrote {onnx_file}: input (1, 3, {height}, {width}), static')
@@ -178,8 +192,8 @@ def main() -> None:
     task_processor = build_task_processor(model_cfg, deploy_cfg, args.device)
     diff = compare(task_processor, [onnx_file], args.checkpoint, args.image,
                    get_input_shape(deploy_cfg))
-    print('onnxruntime vs PyTorch: ' + ', '.join(
-        f'{k} {v:.3g}' for k, v in diff.items()))
+    print('onnxruntime vs PyTorch: ' + ', '.join(f'{k} {v:.3g}'
+                                                 for k, v in diff.items()))
 
 
 if __name__ == '__main__':

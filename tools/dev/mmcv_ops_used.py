@@ -40,8 +40,10 @@ def cuda_sources(ops: List[str], mmcv_root: str) -> Dict[str, str]:
     whose X starts the op's name (``roi_align_forward`` ->
     ``roi_align_cuda.cu``)."""
     folder = osp.join(mmcv_root, 'ops', 'csrc', 'pytorch', 'cuda')
-    stems = sorted((f[:-len('_cuda.cu')] for f in os.listdir(folder)
-                    if f.endswith('_cuda.cu')), key=len, reverse=True)
+    stems = sorted((f[:-len('_cuda.cu')]
+                    for f in os.listdir(folder) if f.endswith('_cuda.cu')),
+                   key=len,
+                   reverse=True)
     found = {}
     for op in ops:
         for stem in stems:
@@ -55,18 +57,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', help='write the JSON here (default: print)')
     args = parser.parse_args()
+    import mmcv
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    import mmcv
     from mmvig.datasets import make_scene_set
     from mmvig.testing import tiny_task_config
     called = record_ext_calls()
     used = {}
     with tempfile.TemporaryDirectory() as root:
         scenes = osp.join(root, 'scenes')
-        make_scene_set(scenes, num_train=4, num_val=2, image_size=(128, 96),
-                       seed=1)
+        make_scene_set(
+            scenes, num_train=4, num_val=2, image_size=(128, 96), seed=1)
         for task in ('det', 'seg'):
             called.clear()
             cfg = Config.fromfile(tiny_task_config(root, task, scenes))
@@ -76,9 +78,13 @@ def main() -> int:
             Runner.from_cfg(cfg).train()
             used[task] = sorted(called)
     ops = sorted({op for names in used.values() for op in names})
-    text = json.dumps({'mask_rcnn': used['det'], 'semantic_fpn': used['seg'],
-                       'cuda_sources': cuda_sources(
-                           ops, osp.dirname(mmcv.__file__))}, indent=1)
+    text = json.dumps(
+        {
+            'mask_rcnn': used['det'],
+            'semantic_fpn': used['seg'],
+            'cuda_sources': cuda_sources(ops, osp.dirname(mmcv.__file__))
+        },
+        indent=1)
     if args.out:
         with open(args.out, 'w') as f:
             f.write(text)

@@ -12,7 +12,7 @@ for its own families (module ``timm_models`` with the models that have
 non-standard models, as timm's ViTs), and runs pytest on
 ``attentionvig_*`` and ``sagvit_*``.
 
-    python tools/dev/timm_suite.py            # the whole suite (make test-timm)
+    python tools/dev/timm_suite.py          # the whole suite (make test-timm)
     python tools/dev/timm_suite.py -k fx      # extra pytest arguments
 
 TorchScript is out of scope: mmcv's ``ConvModule`` is not scriptable and
@@ -50,9 +50,11 @@ def fetch_suite(dest: str) -> None:
     installed version, from its sdist; timm's package source stays out so
     the installed timm is the one tested."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps',
-               '--no-binary', ':all:', '-q', '-d', tmp,
-               f'timm=={timm.__version__}']
+        cmd = [
+            sys.executable, '-m', 'pip', 'download', '--no-deps',
+            '--no-binary', ':all:', '-q', '-d', tmp,
+            f'timm=={timm.__version__}'
+        ]
         if subprocess.run(cmd).returncode:
             sys.exit(f'error: could not download timm {timm.__version__}\'s '
                      'source from PyPI; give a timm checkout\'s tests with '
@@ -60,9 +62,11 @@ def fetch_suite(dest: str) -> None:
         (sdist, ) = os.listdir(tmp)
         with tarfile.open(osp.join(tmp, sdist)) as tar:
             prefix = tar.getnames()[0].split('/')[0] + '/'
-            members = [m for m in tar.getmembers()
-                       if m.name.startswith(prefix + 'tests/')
-                       or m.name == prefix + 'pyproject.toml']
+            members = [
+                m for m in tar.getmembers()
+                if m.name.startswith(prefix + 'tests/') or m.name == prefix +
+                'pyproject.toml'
+            ]
             for m in members:
                 m.name = m.name[len(prefix):]
             os.makedirs(dest, exist_ok=True)
@@ -95,11 +99,14 @@ def write_suite(tests_dir: str, dest: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('-k', dest='keyword',
-                        help='a pytest -k expression, within mmvig\'s models')
-    parser.add_argument('--tests-dir',
-                        help="a timm checkout's tests/ (default: the "
-                        "installed version's, from PyPI)")
+    parser.add_argument(
+        '-k',
+        dest='keyword',
+        help='a pytest -k expression, within mmvig\'s models')
+    parser.add_argument(
+        '--tests-dir',
+        help="a timm checkout's tests/ (default: the "
+        "installed version's, from PyPI)")
     args, pytest_args = parser.parse_known_args()
     dest = cache_dir()
     if args.tests_dir:

@@ -37,9 +37,16 @@ MIN_DRIVER = {11: (450, 80), 12: (525, 60), 13: (580, 0)}
 # mmcv 2.1.0 compiles with -std=c++17; torch 2.14's headers need C++20.
 MMCV_VERSION = '2.1.0'
 MMCV_TORCH_RANGE = ((2, 0), (2, 14))
-GPU_NAMES = {(7, 0): 'V100', (7, 5): 'T4', (8, 0): 'A100', (8, 6): 'A10',
-             (8, 9): 'L40', (9, 0): 'H100/H200', (10, 0): 'B200',
-             (12, 0): 'RTX 50'}
+GPU_NAMES = {
+    (7, 0): 'V100',
+    (7, 5): 'T4',
+    (8, 0): 'A100',
+    (8, 6): 'A10',
+    (8, 9): 'L40',
+    (9, 0): 'H100/H200',
+    (10, 0): 'B200',
+    (12, 0): 'RTX 50'
+}
 
 
 class Gpu(NamedTuple):
@@ -78,15 +85,18 @@ def read_driver() -> Tuple[Optional[str], List[Gpu], str]:
     if smi is None:
         return None, [], 'no nvidia-smi on PATH'
     try:
-        out = subprocess.run(
-            [smi, '--query-gpu=index,name,driver_version,compute_cap',
-             '--format=csv,noheader'], capture_output=True, text=True,
-            timeout=60)
+        out = subprocess.run([
+            smi, '--query-gpu=index,name,driver_version,compute_cap',
+            '--format=csv,noheader'
+        ],
+                             capture_output=True,
+                             text=True,
+                             timeout=60)
     except (OSError, subprocess.SubprocessError) as error:
         return None, [], f'nvidia-smi failed: {error}'
     if out.returncode != 0:
-        return None, [], ('nvidia-smi failed: ' +
-                          ' '.join((out.stdout + out.stderr).split())[:200])
+        return None, [], ('nvidia-smi failed: ' + ' '.join(
+            (out.stdout + out.stderr).split())[:200])
     driver, gpus = None, []
     for line in out.stdout.strip().splitlines():
         fields = [f.strip() for f in line.split(',')]
@@ -144,15 +154,20 @@ def _advice(driver: Tuple[int, ...], gpus: List[Gpu]) -> str:
 def check_driver(driver: Optional[str], gpus: List[Gpu],
                  why: str) -> List[Check]:
     if driver is None:
-        return [Check('NVIDIA driver', 'skip',
-                      f'none ({why}): a CPU machine, training runs on the '
-                      'CPU and the GPU checks are skipped')]
+        return [
+            Check(
+                'NVIDIA driver', 'skip',
+                f'none ({why}): a CPU machine, training runs on the '
+                'CPU and the GPU checks are skipped')
+        ]
     if not gpus:
-        return [Check('NVIDIA driver', 'FAIL', f'{driver}, but no GPU listed',
-                      'nvidia-smi sees no GPU: check CUDA_VISIBLE_DEVICES and '
-                      "the node's GPU allocation")]
-    return [Check('NVIDIA driver', 'ok',
-                  f'{driver}; GPUs {_gpu_label(gpus)}')]
+        return [
+            Check(
+                'NVIDIA driver', 'FAIL', f'{driver}, but no GPU listed',
+                'nvidia-smi sees no GPU: check CUDA_VISIBLE_DEVICES and '
+                "the node's GPU allocation")
+        ]
+    return [Check('NVIDIA driver', 'ok', f'{driver}; GPUs {_gpu_label(gpus)}')]
 
 
 def check_registry_torch(driver: Optional[str],
@@ -167,17 +182,21 @@ def check_registry_torch(driver: Optional[str],
     if version < MIN_DRIVER[13]:
         problems.append(f'driver {driver} is older than 580, which CUDA '
                         f'{REGISTRY_CUDA} needs')
-    unsupported = [g for g in gpus
-                   if not arch_supported(g.capability, list(REGISTRY_ARCHS))]
+    unsupported = [
+        g for g in gpus
+        if not arch_supported(g.capability, list(REGISTRY_ARCHS))
+    ]
     if unsupported:
         problems.append(
             f'GPU {_gpu_label(unsupported)} is not among the build\'s '
             f'architectures ({" ".join(REGISTRY_ARCHS)})')
     if not problems:
-        return [Check(name, 'ok', f'driver {driver} and GPUs '
-                      f'{", ".join(sorted({g.sm for g in gpus}))} fit')]
-    return [Check(name, 'FAIL', '; '.join(problems),
-                  _advice(version, gpus))]
+        return [
+            Check(
+                name, 'ok', f'driver {driver} and GPUs '
+                f'{", ".join(sorted({g.sm for g in gpus}))} fit')
+        ]
+    return [Check(name, 'FAIL', '; '.join(problems), _advice(version, gpus))]
 
 
 class TorchFacts(NamedTuple):
@@ -211,56 +230,72 @@ def read_torch() -> Optional[TorchFacts]:
 def check_torch(facts: Optional[TorchFacts], driver: Optional[str],
                 gpus: List[Gpu]) -> List[Check]:
     if facts is None:
-        return [Check('torch', 'FAIL', 'not importable',
-                      'run bash tools/setup_env.sh')]
+        return [
+            Check('torch', 'FAIL', 'not importable',
+                  'run bash tools/setup_env.sh')
+        ]
     checks = []
     low, high = MMCV_TORCH_RANGE
     version = _version(facts.version)
     if not low <= version[:2] < high:
-        checks.append(Check(
-            'torch', 'FAIL', f'{facts.version}: mmcv {MMCV_VERSION} builds '
-            f'against torch >= {low[0]}.{low[1]}, < {high[0]}.{high[1]} only',
-            f'install torch {REGISTRY_TORCH} (bash tools/setup_env.sh)'))
+        checks.append(
+            Check(
+                'torch', 'FAIL',
+                f'{facts.version}: mmcv {MMCV_VERSION} builds '
+                f'against torch >= {low[0]}.{low[1]}, '
+                f'< {high[0]}.{high[1]} only',
+                f'install torch {REGISTRY_TORCH} (bash tools/setup_env.sh)'))
     else:
-        checks.append(Check('torch', 'ok', f'{facts.version}, CUDA '
-                            f'{facts.cuda or "none (a CPU build)"}'))
+        checks.append(
+            Check(
+                'torch', 'ok', f'{facts.version}, CUDA '
+                f'{facts.cuda or "none (a CPU build)"}'))
     if driver is None:
         return checks
     if not facts.cuda:
-        return checks + [Check(
-            'torch CUDA build', 'FAIL', f'torch {facts.version} is a CPU build '
-            'on a machine with GPUs', 'reinstall: bash tools/setup_env.sh '
-            '(or TORCH_INDEX_URL=... for another CUDA build)')]
+        return checks + [
+            Check(
+                'torch CUDA build', 'FAIL',
+                f'torch {facts.version} is a CPU build '
+                'on a machine with GPUs', 'reinstall: bash tools/setup_env.sh '
+                '(or TORCH_INDEX_URL=... for another CUDA build)')
+        ]
     cuda_major = _version(facts.cuda)[0]
     need = MIN_DRIVER.get(cuda_major)
     if need and _version(driver) < need:
-        checks.append(Check(
-            'torch CUDA vs driver', 'FAIL',
-            f'torch is built for CUDA {facts.cuda}, which needs driver >= '
-            f'{need[0]}, this node has {driver}',
-            _advice(_version(driver), gpus)))
+        checks.append(
+            Check(
+                'torch CUDA vs driver', 'FAIL',
+                f'torch is built for CUDA {facts.cuda}, which needs driver >= '
+                f'{need[0]}, this node has {driver}',
+                _advice(_version(driver), gpus)))
     else:
-        checks.append(Check('torch CUDA vs driver', 'ok',
-                            f'CUDA {facts.cuda} on driver {driver}'))
+        checks.append(
+            Check('torch CUDA vs driver', 'ok',
+                  f'CUDA {facts.cuda} on driver {driver}'))
     if not facts.available:
-        checks.append(Check(
-            'torch sees the GPUs', 'FAIL',
-            f'torch.cuda.is_available() is False with driver {driver}',
-            'a driver too old for torch\'s CUDA (above), CUDA_VISIBLE_DEVICES '
-            'set to nothing, or a container without the GPU devices'))
+        checks.append(
+            Check(
+                'torch sees the GPUs', 'FAIL',
+                f'torch.cuda.is_available() is False with driver {driver}',
+                'a driver too old for torch\'s CUDA (above), '
+                'CUDA_VISIBLE_DEVICES set to nothing, or a container without '
+                'the GPU devices'))
     else:
-        checks.append(Check('torch sees the GPUs', 'ok',
-                            f'{facts.device_count} GPU(s)'))
-    unsupported = [g for g in gpus
-                   if not arch_supported(g.capability, facts.archs)]
+        checks.append(
+            Check('torch sees the GPUs', 'ok', f'{facts.device_count} GPU(s)'))
+    unsupported = [
+        g for g in gpus if not arch_supported(g.capability, facts.archs)
+    ]
     if unsupported:
-        checks.append(Check(
-            'torch kernels for the GPUs', 'FAIL',
-            f'torch was built for {" ".join(facts.archs)}, not for '
-            f'{_gpu_label(unsupported)}', _advice(_version(driver), gpus)))
+        checks.append(
+            Check(
+                'torch kernels for the GPUs', 'FAIL',
+                f'torch was built for {" ".join(facts.archs)}, not for '
+                f'{_gpu_label(unsupported)}', _advice(_version(driver), gpus)))
     else:
-        checks.append(Check('torch kernels for the GPUs', 'ok',
-                            ' '.join(facts.archs)))
+        checks.append(
+            Check('torch kernels for the GPUs', 'ok', ' '.join(facts.archs)))
     return checks
 
 
@@ -289,36 +324,52 @@ def read_mmcv() -> MmcvFacts:
 def check_mmcv(facts: MmcvFacts, gpu: bool,
                torch_cuda: Optional[str]) -> List[Check]:
     if facts.version is None:
-        return [Check('mmcv', 'FAIL', f'not importable ({facts.error})',
-                      'run bash tools/setup_env.sh')]
+        return [
+            Check('mmcv', 'FAIL', f'not importable ({facts.error})',
+                  'run bash tools/setup_env.sh')
+        ]
     if facts.version != MMCV_VERSION:
-        return [Check('mmcv', 'FAIL', f'{facts.version}: mmdet 3.3 and mmseg '
-                      f'1.2 need {MMCV_VERSION}',
-                      'run bash tools/setup_env.sh')]
+        return [
+            Check(
+                'mmcv', 'FAIL', f'{facts.version}: mmdet 3.3 and mmseg '
+                f'1.2 need {MMCV_VERSION}', 'run bash tools/setup_env.sh')
+        ]
     if not facts.ops:
-        return [Check('mmcv ops', 'FAIL',
-                      f'mmcv {facts.version} without compiled ops '
-                      f'({facts.error})', 'rebuild it with its ops: '
-                      'bash tools/setup_env.sh')]
-    checks = [Check('mmcv ops', 'ok', f'mmcv {facts.version} with compiled '
-                    f'ops (CUDA: {facts.cuda_ops or "none"})')]
+        return [
+            Check(
+                'mmcv ops', 'FAIL',
+                f'mmcv {facts.version} without compiled ops '
+                f'({facts.error})', 'rebuild it with its ops: '
+                'bash tools/setup_env.sh')
+        ]
+    checks = [
+        Check(
+            'mmcv ops', 'ok', f'mmcv {facts.version} with compiled '
+            f'ops (CUDA: {facts.cuda_ops or "none"})')
+    ]
     if not gpu:
         return checks
     if facts.cuda_ops is None:
-        checks.append(Check(
-            'mmcv CUDA ops', 'FAIL', 'mmcv was built without CUDA ops: the '
-            'first RoIAlign on a GPU tensor fails inside mmdet',
-            'rebuild it on this node: bash tools/setup_env.sh (it compiles '
-            'the CUDA ops for the visible GPUs)'))
+        checks.append(
+            Check(
+                'mmcv CUDA ops', 'FAIL',
+                'mmcv was built without CUDA ops: the '
+                'first RoIAlign on a GPU tensor fails inside mmdet',
+                'rebuild it on this node: bash tools/setup_env.sh (it '
+                'compiles the CUDA ops for the visible GPUs)'))
     elif torch_cuda and _version(facts.cuda_ops)[:1] != \
             _version(torch_cuda)[:1]:
-        checks.append(Check(
-            'mmcv CUDA ops', 'FAIL', f'compiled with CUDA {facts.cuda_ops}, '
-            f'torch has CUDA {torch_cuda}', 'rebuild it for this torch: bash '
-            'tools/setup_env.sh'))
+        checks.append(
+            Check(
+                'mmcv CUDA ops', 'FAIL',
+                f'compiled with CUDA {facts.cuda_ops}, '
+                f'torch has CUDA {torch_cuda}',
+                'rebuild it for this torch: bash '
+                'tools/setup_env.sh'))
     else:
-        checks.append(Check('mmcv CUDA ops', 'ok',
-                            f'compiled with CUDA {facts.cuda_ops}'))
+        checks.append(
+            Check('mmcv CUDA ops', 'ok',
+                  f'compiled with CUDA {facts.cuda_ops}'))
     return checks
 
 
@@ -368,18 +419,23 @@ def check_triton(gpus: List[Gpu], compiler: Optional[str]) -> List[Check]:
         import triton
     except ImportError:
         status = 'FAIL' if gpus else 'warn'
-        return [Check('Triton', status, 'not installed: the SVGA aggregation '
-                      'runs its PyTorch path on the GPU (slower)',
-                      'pip install triton (torch installs the version it '
-                      'supports)')]
+        return [
+            Check(
+                'Triton', status, 'not installed: the SVGA aggregation '
+                'runs its PyTorch path on the GPU (slower)',
+                'pip install triton (torch installs the version it '
+                'supports)')
+        ]
     checks = [Check('Triton', 'ok', triton.__version__)]
     if compiler is None:
-        checks.append(Check(
-            'C compiler for Triton', 'FAIL' if gpus else 'warn',
-            'none (CC unset or not found; no cc, gcc or clang on PATH): '
-            "Triton cannot build its launcher, and mmvig's SVGA kernels fall "
-            'back to PyTorch with a warning', 'install gcc (apt-get install '
-            'gcc, or load the compiler module) or set CC'))
+        checks.append(
+            Check(
+                'C compiler for Triton', 'FAIL' if gpus else 'warn',
+                'none (CC unset or not found; no cc, gcc or clang on PATH): '
+                "Triton cannot build its launcher, and mmvig's SVGA kernels "
+                'fall back to PyTorch with a warning',
+                'install gcc (apt-get install '
+                'gcc, or load the compiler module) or set CC'))
     else:
         checks.append(Check('C compiler for Triton', 'ok', compiler))
     return checks
@@ -393,41 +449,49 @@ def compile_svga_kernel(arch: int) -> Check:
         from mmvig.ops import svga_attention_triton as kernels
         from mmvig.ops.svga_graph import svga_shifts
         from mmvig.ops.triton_aot import compile_launch, launch_arguments
-        launch = kernels.launches((1, 8, 8, 14, 14), svga_shifts(14, 14, 2),
-                                  'none', backward=False)[0]
+        launch = kernels.launches((1, 8, 8, 14, 14),
+                                  svga_shifts(14, 14, 2),
+                                  'none',
+                                  backward=False)[0]
         compiled = compile_launch(launch.kernel, launch_arguments(launch),
                                   arch)
     except Exception as error:  # noqa: BLE001 -- reported with its words
-        return Check(name, 'FAIL', ' '.join(str(error).split())[:300],
-                     'Triton cannot compile for this GPU: install the '
-                     "Triton version torch pins (pip install torch's triton);"
-                     ' the SVGA aggregation falls back to PyTorch meanwhile')
-    return Check(name, 'ok', f'{compiled.metadata.num_warps} warps, '
-                 f'{compiled.metadata.shared} B shared memory')
+        return Check(
+            name, 'FAIL', ' '.join(str(error).split())[:300],
+            'Triton cannot compile for this GPU: install the '
+            "Triton version torch pins (pip install torch's triton);"
+            ' the SVGA aggregation falls back to PyTorch meanwhile')
+    return Check(
+        name, 'ok', f'{compiled.metadata.num_warps} warps, '
+        f'{compiled.metadata.shared} B shared memory')
 
 
 def check_nccl(facts: Optional[TorchFacts], gpus: List[Gpu]) -> List[Check]:
     if not gpus or facts is None:
         return []
     if facts.nccl is None:
-        return [Check('NCCL', 'FAIL', 'torch has no NCCL: dist_train.sh on '
-                      'GPUs needs it', 'install a CUDA build of torch (bash '
-                      'tools/setup_env.sh)')]
+        return [
+            Check('NCCL', 'FAIL', 'torch has no NCCL: dist_train.sh on '
+                  'GPUs needs it', 'install a CUDA build of torch (bash '
+                  'tools/setup_env.sh)')
+        ]
     return [Check('NCCL', 'ok', facts.nccl)]
 
 
 def check_libraries() -> List[Check]:
     checks = []
     for module, name in (('mmengine', 'mmengine'), ('mmdet', 'mmdet'),
-                         ('mmseg', 'mmsegmentation'),
-                         ('mmpretrain', 'mmpretrain'), ('timm', 'timm'),
-                         ('mmvig', 'mmvig')):
+                         ('mmseg', 'mmsegmentation'), ('mmpretrain',
+                                                       'mmpretrain'),
+                         ('timm', 'timm'), ('mmvig', 'mmvig')):
         try:
             version = __import__(module).__version__
         except Exception as error:  # noqa: BLE001 -- any import failure
-            checks.append(Check(name, 'FAIL', ' '.join(
-                f'{type(error).__name__}: {error}'.split())[:200],
-                'run bash tools/setup_env.sh'))
+            checks.append(
+                Check(
+                    name, 'FAIL',
+                    ' '.join(f'{type(error).__name__}: {error}'.split())[:200],
+                    'run bash tools/setup_env.sh'))
         else:
             checks.append(Check(name, 'ok', version))
     return checks
@@ -437,19 +501,23 @@ def report(checks: List[Check], out=sys.stdout) -> int:
     """Print one line per check (and its fix); 1 when any check failed."""
     width = max(len(c.name) for c in checks)
     for check in checks:
-        print(f'{check.status:<4}  {check.name:<{width}}  {check.detail}',
-              file=out)
+        print(
+            f'{check.status:<4}  {check.name:<{width}}  {check.detail}',
+            file=out)
         if check.fix and check.status in ('FAIL', 'warn'):
             print(f'{"":<4}  {"":<{width}}  fix: {check.fix}', file=out)
     failed = [c.name for c in checks if c.status == 'FAIL']
     if failed:
-        print(f'\nnot ready: {len(failed)} check(s) failed '
-              f'({", ".join(failed)})', file=out)
+        print(
+            f'\nnot ready: {len(failed)} check(s) failed '
+            f'({", ".join(failed)})',
+            file=out)
         return 1
     return 0
 
 
-def collect(probes: Dict[str, Callable], preflight: bool = False,
+def collect(probes: Dict[str, Callable],
+            preflight: bool = False,
             torch_only: bool = False) -> List[Check]:
     """Every check, from the facts ``probes`` read (each a zero-argument
     callable: ``driver``, ``torch``, ``mmcv``, ``compiler``, and the GPU
@@ -472,21 +540,29 @@ def collect(probes: Dict[str, Callable], preflight: bool = False,
     triton_checks = check_triton(gpus if gpu else [], probes['compiler']())
     checks += triton_checks
     if gpu and triton_checks[0].status == 'ok':
-        for arch in sorted({g.capability[0] * 10 + g.capability[1]
-                            for g in gpus}):
+        for arch in sorted(
+            {g.capability[0] * 10 + g.capability[1]
+             for g in gpus}):
             checks.append(probes['svga_kernel'](arch))
     checks += check_nccl(torch_facts, gpus if gpu else [])
     checks += probes['libraries']()
     if not gpu:
-        checks.append(Check('verdict', 'ok', 'a CPU machine: mmvig trains '
-                            'and tests on the CPU; run this on a GPU node '
-                            'to check the GPU stack'))
+        checks.append(
+            Check(
+                'verdict', 'ok', 'a CPU machine: mmvig trains '
+                'and tests on the CPU; run this on a GPU node '
+                'to check the GPU stack'))
     return checks
 
 
-PROBES = dict(driver=read_driver, torch=read_torch, mmcv=read_mmcv,
-              compiler=find_c_compiler, cuda_ops=run_mmcv_cuda_ops,
-              svga_kernel=compile_svga_kernel, libraries=check_libraries)
+PROBES = dict(
+    driver=read_driver,
+    torch=read_torch,
+    mmcv=read_mmcv,
+    compiler=find_c_compiler,
+    cuda_ops=run_mmcv_cuda_ops,
+    svga_kernel=compile_svga_kernel,
+    libraries=check_libraries)
 
 
 def main(argv=None) -> int:
@@ -494,13 +570,19 @@ def main(argv=None) -> int:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--preflight', action='store_true',
-                       help="the driver and GPUs against the registry's torch "
-                       '(needs no torch)')
-    group.add_argument('--torch-only', action='store_true',
-                       help='the driver, GPUs and the installed torch')
-    parser.add_argument('--verbose', action='store_true',
-                        help="print mmengine's collect_env first")
+    group.add_argument(
+        '--preflight',
+        action='store_true',
+        help="the driver and GPUs against the registry's torch "
+        '(needs no torch)')
+    group.add_argument(
+        '--torch-only',
+        action='store_true',
+        help='the driver, GPUs and the installed torch')
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help="print mmengine's collect_env first")
     args = parser.parse_args(argv)
     if args.verbose:
         from mmengine.utils.dl_utils import collect_env

@@ -28,10 +28,14 @@ from typing import Dict, List
 # CUDA 13 wheels share one prefix (nvidia/cu13/); CUDA 12 wheels each have
 # their own folder (nvidia/cuda_nvcc/, nvidia/cuda_runtime/, ...).
 TOOLCHAIN_WHEELS: Dict[int, List[str]] = {
-    13: ['nvidia-cuda-nvcc', 'nvidia-cuda-crt', 'nvidia-nvvm',
-         'nvidia-cuda-cccl', 'nvidia-cuda-runtime'],
-    12: ['nvidia-cuda-nvcc-cu12', 'nvidia-cuda-cccl-cu12',
-         'nvidia-cuda-runtime-cu12'],
+    13: [
+        'nvidia-cuda-nvcc', 'nvidia-cuda-crt', 'nvidia-nvvm',
+        'nvidia-cuda-cccl', 'nvidia-cuda-runtime'
+    ],
+    12: [
+        'nvidia-cuda-nvcc-cu12', 'nvidia-cuda-cccl-cu12',
+        'nvidia-cuda-runtime-cu12'
+    ],
 }
 _HOME_PARTS = ('bin', 'include', 'lib', 'nvvm')
 
@@ -51,8 +55,10 @@ def _package_roots(site: str) -> List[str]:
     root = osp.join(site, 'nvidia')
     if not osp.isdir(root):
         return []
-    return [osp.join(root, name) for name in sorted(os.listdir(root))
-            if osp.isdir(osp.join(root, name))]
+    return [
+        osp.join(root, name) for name in sorted(os.listdir(root))
+        if osp.isdir(osp.join(root, name))
+    ]
 
 
 def _link_tree(src: str, dst: str) -> None:
@@ -102,15 +108,19 @@ def torch_cuda_include_dirs() -> List[str]:
     (for ``CPATH``): the headers torch's own CUDA headers include."""
     import torch
     site = osp.dirname(osp.dirname(torch.__file__))
-    return [osp.join(p, 'include') for p in _package_roots(site)
-            if osp.isdir(osp.join(p, 'include'))]
+    return [
+        osp.join(p, 'include') for p in _package_roots(site)
+        if osp.isdir(osp.join(p, 'include'))
+    ]
 
 
 def nvcc_version(nvcc: str) -> str:
     """``major.minor`` of an nvcc binary ('' when it does not run)."""
     try:
-        out = subprocess.run([nvcc, '--version'], capture_output=True,
-                             text=True, timeout=60).stdout
+        out = subprocess.run([nvcc, '--version'],
+                             capture_output=True,
+                             text=True,
+                             timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return ''
     for word in out.replace(',', ' ').split():
@@ -130,8 +140,8 @@ def assemble(cuda: str, dest: str, installer: List[str]) -> str:
         return home
     site = osp.join(root, 'site')
     shutil.rmtree(site, ignore_errors=True)
-    subprocess.run(installer + ['--target', site] + requirements(cuda),
-                   check=True)
+    subprocess.run(
+        installer + ['--target', site] + requirements(cuda), check=True)
     join_home(site, home)
     found = nvcc_version(osp.join(home, 'bin', 'nvcc'))
     if found != cuda:
@@ -142,16 +152,21 @@ def assemble(cuda: str, dest: str, installer: List[str]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--cuda', required=True,
-                        help="CUDA major.minor (torch.version.cuda)")
-    parser.add_argument('--dest', required=True,
-                        help='cache folder; the toolkit goes to DEST/<cuda>/')
     parser.add_argument(
-        '--installer', default=f'{sys.executable} -m pip install -q',
+        '--cuda', required=True, help="CUDA major.minor (torch.version.cuda)")
+    parser.add_argument(
+        '--dest',
+        required=True,
+        help='cache folder; the toolkit goes to DEST/<cuda>/')
+    parser.add_argument(
+        '--installer',
+        default=f'{sys.executable} -m pip install -q',
         help='the install command (--target and the wheels are appended)')
-    parser.add_argument('--include-dirs', action='store_true',
-                        help="print torch's CUDA library include folders "
-                        '(for CPATH) instead')
+    parser.add_argument(
+        '--include-dirs',
+        action='store_true',
+        help="print torch's CUDA library include folders "
+        '(for CPATH) instead')
     args = parser.parse_args(argv)
     if args.include_dirs:
         print(os.pathsep.join(torch_cuda_include_dirs()))

@@ -7,7 +7,8 @@ layouts the demo configs read (mmvig.datasets.synthetic says what is drawn).
 
 Usage::
 
-    python tools/misc/make_synthetic_data.py classification data/shapes --seed 0
+    python tools/misc/make_synthetic_data.py classification data/shapes \\
+        --seed 0
     python tools/misc/make_synthetic_data.py scenes data/scenes --seed 0
 """
 import argparse
@@ -24,20 +25,23 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--image-size', type=int, default=96)
     parser.add_argument('--train-per-class', type=int, default=200)
     parser.add_argument('--val-per-class', type=int, default=50)
-    parser.add_argument('--distractors', type=int, default=0,
-                        help='maximum smaller shapes of any class per image')
-    parser.add_argument('--num-train', type=int, default=200,
-                        help='scenes: training scenes')
-    parser.add_argument('--num-val', type=int, default=50,
-                        help='scenes: validation scenes')
+    parser.add_argument(
+        '--distractors',
+        type=int,
+        default=0,
+        help='maximum smaller shapes of any class per image')
+    parser.add_argument(
+        '--num-train', type=int, default=200, help='scenes: training scenes')
+    parser.add_argument(
+        '--num-val', type=int, default=50, help='scenes: validation scenes')
     args = parser.parse_args(argv)
     if args.task == 'scenes':
-        summary = make_scene_set(args.root, args.num_train, args.num_val,
-                                 seed=args.seed)
+        summary = make_scene_set(
+            args.root, args.num_train, args.num_val, seed=args.seed)
     else:
-        summary = make_classification_set(
-            args.root, args.train_per_class, args.val_per_class,
-            args.image_size, args.seed, args.distractors)
+        summary = make_classification_set(args.root, args.train_per_class,
+                                          args.val_per_class, args.image_size,
+                                          args.seed, args.distractors)
     print(f'{args.root}: ' + ', '.join(f'{n} {s}' for s, n in summary.items()))
 
 

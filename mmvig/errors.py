@@ -25,6 +25,15 @@ class RegistrationClash(KeyError):
     """Another package registered one of mmvig's names first."""
 
 
+class MMVigWarning(UserWarning):
+    """Every warning mmvig gives (its tests turn them into errors unless a
+    test expects one)."""
+
+
+class KernelFallbackWarning(MMVigWarning, RuntimeWarning):
+    """The Triton SVGA kernels failed; the process runs the PyTorch path."""
+
+
 # The errors whose message is meant for the user: a tool prints it as one
 # line (:func:`mmvig.apis.report_input_errors`), not a traceback.
 INPUT_ERRORS = (InputError, FileNotFoundError, RegistrationClash,

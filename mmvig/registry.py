@@ -34,7 +34,7 @@ from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-from .errors import RegistrationClash
+from .errors import MMVigWarning, RegistrationClash
 
 PACKAGE = __name__.rpartition('.')[0]
 # Modules whose classes build on a library that mmvig does not import
@@ -42,7 +42,8 @@ PACKAGE = __name__.rpartition('.')[0]
 AFTER_IMPORT = {
     'mmpretrain.models':
     ('.models.distillation', '.models.vig_cross_attention'),
-    'timm': ('.models.timm_models', )
+    'timm': ('.models.timm_models', ),
+    'mmpretrain.apis': ('.models.model_hub', )
 }
 
 
@@ -95,8 +96,9 @@ def _importer(modules) -> Callable[[], None]:
             try:
                 importlib.import_module(module, PACKAGE)
             except Exception as error:  # noqa: BLE001 -- never break theirs
-                warnings.warn(f'mmvig could not register the classes of '
-                              f'{PACKAGE}{module}: {error!r}')
+                warnings.warn(
+                    f'mmvig could not register the classes of '
+                    f'{PACKAGE}{module}: {error!r}', MMVigWarning)
 
     return register
 

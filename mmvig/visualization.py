@@ -5,8 +5,8 @@ training curves. Computation and drawing are separate: the ``*_maps`` and
 ``plot_*`` functions draw them on matplotlib ``Figure`` objects (no
 pyplot state; ``fig.savefig(path)`` writes them).
 
-Used by ``tools/analysis/visualize_neighbours.py``,
-``tools/analysis/plot_beta.py`` and the demo's report.
+Used by ``tools/analysis/visualize_neighbours.py`` (neighbour maps and,
+with ``--beta-curves``, the temperatures' curves) and the demo's report.
 """
 import glob
 import json

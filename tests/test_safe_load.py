@@ -330,8 +330,9 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
 def test_import_changes_nothing_else():
     """mmengine's checkpoint loaders, distributed init and every warnings
     filter are the same objects before and after ``import mmvig``; the only
-    import finders it adds wait for timm and mmpretrain's models, and leave
-    once those are imported."""
+    import finders it adds wait for timm and mmpretrain's models and APIs,
+    and leave once those are imported (the APIs add mmvig's one checkpoint
+    scheme, for its unpublished weights)."""
     code = textwrap.dedent("""
         import sys, warnings
         import torch
@@ -349,10 +350,14 @@ def test_import_changes_nothing_else():
         assert before[2] == after[2], 'warnings filters changed'
         added = [f for f in after[3] if f not in before[3]]
         assert {type(f).__name__ for f in added} == {'_AfterImport'}, added
-        assert sorted(f.name for f in added) == ['mmpretrain.models', 'timm']
+        assert sorted(f.name for f in added) == [
+            'mmpretrain.apis', 'mmpretrain.models', 'timm']
         import timm  # each finder registers mmvig's classes, then leaves
         import mmpretrain.models
+        import mmpretrain.apis  # mmvig's model index joins mmpretrain's hub
         assert not [f for f in added if f in sys.meta_path]
+        new = set(CheckpointLoader._schemes) - set(before[0])
+        assert new == {'mmvig://no-published-weights/'}, new
         print('ok')
         """)
     result = run([sys.executable, '-c', code])

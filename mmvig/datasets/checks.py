@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple
 
 from mmengine.config import Config
 
-from ..errors import InputError
+from ..errors import InputError, MMVigWarning
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,7 +111,7 @@ def check_instance_masks(dataset) -> None:
     'mask'``, far from the cause.
 
     Raises:
-        ValueError: an instance has no mask.
+        InputError: an instance has no mask.
     """
     for inner in _unwrapped(dataset):
         if not _loads_masks(inner):
@@ -132,7 +132,7 @@ def check_instance_masks(dataset) -> None:
                         'without.')
 
 
-class DroppedAnnotationsWarning(UserWarning):
+class DroppedAnnotationsWarning(MMVigWarning):
     """Annotations of a training set that mmdet drops or ignores."""
 
 

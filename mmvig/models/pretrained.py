@@ -47,7 +47,7 @@ def select_weights(checkpoint: dict,
         where they were found, for the log.
 
     Raises:
-        ValueError: ``weights`` is unknown, or ``'ema'`` is asked of a
+        InputError: ``weights`` is unknown, or ``'ema'`` is asked of a
             checkpoint without EMA weights.
     """
     if weights not in WEIGHTS:

@@ -47,7 +47,7 @@ def k_connectivity_graph(
     """Neighbour table of the k-connectivity graph of an ``H x W`` grid.
 
     Raises:
-        ValueError: ``k < 1`` or an empty grid.
+        InputError: ``k < 1`` or an empty grid.
     """
     if k < 1:
         raise InputError(f'k-connectivity needs k >= 1, got {k}')

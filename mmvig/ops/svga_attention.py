@@ -46,7 +46,7 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..errors import InputError, KernelError
+from ..errors import InputError, KernelError, KernelFallbackWarning
 from .svga_graph import SVGAShifts, residue_classes, shift_axes, shifted_views
 
 NORMALIZATIONS = ('none', 'mean', 'softmax')
@@ -364,7 +364,7 @@ def _run(backend: str, step: str, *args):
             'this process now runs the SVGA aggregation on its '
             f'PyTorch path. {_FALLBACK_HINT[0].upper()}'
             f'{_FALLBACK_HINT[1:]} and silence this warning.',
-            RuntimeWarning,
+            KernelFallbackWarning,
             stacklevel=2)
         return _run('torch', step, *args)
 

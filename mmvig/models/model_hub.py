@@ -87,10 +87,16 @@ def register_model_index(path: str = MODEL_INDEX) -> int:
         config = osp.join(osp.dirname(path), model.config)
         _CONFIGS[name] = model.config
         ModelHub._models_dict[name] = HubModel(
-            name=name, metadata=model.metadata, results=model.results,
-            paper=model.paper, code=model.code, weights=NO_WEIGHTS + name,
-            config=config, readme=model.readme,
-            in_collection=model.in_collection, _filepath=model.filepath)
+            name=name,
+            metadata=model.metadata,
+            results=model.results,
+            paper=model.paper,
+            code=model.code,
+            weights=NO_WEIGHTS + name,
+            config=config,
+            readme=model.readme,
+            in_collection=model.in_collection,
+            _filepath=model.filepath)
         added += 1
     return added
 

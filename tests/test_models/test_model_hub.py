@@ -11,9 +11,11 @@ from mmvig.errors import InputError
 def test_mmpretrain_lists_and_builds_mmvig_models():
     from mmpretrain import get_model, list_models
     assert set(list_models('*attentionvig*')) == {
-        'attentionvig-s_in1k', 'attentionvig-m_in1k', 'attentionvig-b_in1k'}
+        'attentionvig-s_in1k', 'attentionvig-m_in1k', 'attentionvig-b_in1k'
+    }
     assert set(list_models('*sagvit*')) == {
-        'sagvit-small_in1k', 'sagvit-base_in1k', 'sagvit-base_cifar10'}
+        'sagvit-small_in1k', 'sagvit-base_in1k', 'sagvit-base_cifar10'
+    }
     model = get_model('attentionvig-s_in1k')
     assert type(model).__name__ == 'DistillationClassifier'
     assert type(model.backbone).__name__ == 'AttentionViG'
@@ -24,9 +26,11 @@ def test_mmpretrain_lists_and_builds_mmvig_models():
 @pytest.mark.parametrize('build', ['get_model', 'inferencer'])
 def test_weights_are_refused_with_the_command_that_trains_them(build):
     from mmpretrain import ImageClassificationInferencer, get_model
-    with pytest.raises(InputError, match=r'mmvig publishes no pretrained '
-                       r'weights for attentionvig-s_in1k: train them '
-                       r'\(tools/train.py configs/attentionvig_s_in1k.py\)'):
+    with pytest.raises(
+            InputError,
+            match=r'mmvig publishes no pretrained '
+            r'weights for attentionvig-s_in1k: train them '
+            r'\(tools/train.py configs/attentionvig_s_in1k.py\)'):
         if build == 'get_model':
             get_model('attentionvig-s_in1k', pretrained=True)
         else:
@@ -35,10 +39,10 @@ def test_weights_are_refused_with_the_command_that_trains_them(build):
 
 def test_inferencer_runs_an_initialised_model():
     from mmpretrain import ImageClassificationInferencer
-    inferencer = ImageClassificationInferencer('attentionvig-s_in1k',
-                                               pretrained=False)
-    image = np.random.default_rng(0).integers(0, 255, (240, 300, 3),
-                                              dtype=np.uint8)
+    inferencer = ImageClassificationInferencer(
+        'attentionvig-s_in1k', pretrained=False)
+    image = np.random.default_rng(0).integers(
+        0, 255, (240, 300, 3), dtype=np.uint8)
     result = inferencer(image)[0]
     assert 0 <= result['pred_label'] < 1000
     assert result['pred_scores'].shape == (1000, )

@@ -20,11 +20,18 @@ the same four modes:
 Within a mode the models are timed in turn (median of ``--repeats``
 rounds, one warm-up round), so a slow spell of the machine hits them alike.
 A mode a model cannot run in is reported with the reason, not skipped
-silently. ``--profile`` prints where each mode's time goes for
-AttentionViG-S and ResNet-50 (top operators).
+silently. The peers a user would pick at AttentionViG-S's size run beside
+it (random weights, from the installed packages): timm's FastViT-SA12 and
+EfficientFormerV2-S2 (folded by timm's ``reparameterize_model``) and
+mmpretrain's PyramidVig. ``--profile`` prints where each mode's time goes
+for AttentionViG-S and ResNet-50 (top PyTorch operators) and, in
+onnxruntime, the node time per operator type of AttentionViG-S, ResNet-50
+and FastViT-SA12 (onnxruntime's profiler) with the share of data-movement
+operators (Transpose, Where, Slice, Concat, Reshape, ..., Reorder*).
 
     python benchmarks/throughput.py [--device cpu|cuda] [--repeats 3]
                                     [--modes eager folded compiled onnxruntime]
+                                    [--models 'AttentionViG-S' ...] [--profile]
 """
 import os.path as osp
 import re
@@ -40,6 +47,8 @@ from fold_peers import fold_batchnorm_after_conv
 BATCH, SIZE = 32, 224
 MODELS = {
     'ResNet-50 (mmpretrain)': 'resnet50',
+    'FastViT-SA12 (timm)': 'timm:fastvit_sa12',
+    'EfficientFormerV2-S2 (timm)': 'timm:efficientformerv2_s2',
     'PyramidVig-Ti (mmpretrain)': 'pvig-tiny',
     'PyramidVig-S (mmpretrain)': 'pvig-small',
     'PyramidVig-M (mmpretrain)': 'pvig-medium',
@@ -64,6 +73,11 @@ BEST_TARGETS = [('AttentionViG-S', 1.5), ('AttentionViG-B', 0.8)]
 # onnxruntime against ResNet-50 in onnxruntime (the SVGA aggregation exports
 # as MatMul over residue classes)
 ONNX_TARGETS = BEST_TARGETS
+FASTVIT = 'FastViT-SA12 (timm)'
+# --profile: onnxruntime's per-operator table for these; data-movement
+# operators at most this share of AttentionViG-S's node time.
+PROFILED = ('AttentionViG-S', REFERENCE, FASTVIT)
+LAYOUT_SHARE_TARGET = 0.10
 
 
 def build(name: str) -> torch.nn.Module:
@@ -71,6 +85,9 @@ def build(name: str) -> torch.nn.Module:
     ``name`` with the ImageNet configs' (default) settings. SAG-ViT returns its
     class token, as in its ImageNet configs."""
     import mmvig
+    if name.startswith('timm:'):
+        import timm  # random weights, classifier left out
+        return timm.create_model(name[len('timm:'):], num_classes=0)
     if name in ('s', 'm', 'b'):
         return mmvig.AttentionViG(arch=name, out_indices=(3, ))
     if name.startswith('sagvit-'):
@@ -92,6 +109,10 @@ def folded(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
         expected = first(model(x[:2]))
     if hasattr(model, 'switch_to_deploy'):
         model.switch_to_deploy()
+    elif type(model).__module__.startswith('timm.'):
+        from timm.utils.model import reparameterize_model
+        model = reparameterize_model(model)  # timm's own inference form
+        fold_batchnorm_after_conv(model, x[:2])
     else:
         fold_batchnorm_after_conv(model, x[:2])
     with torch.no_grad():
@@ -115,11 +136,69 @@ def onnxruntime_runner(model: torch.nn.Module, x: torch.Tensor, directory: str,
     """The (already folded) model exported by mmvig's exporter, run by
     onnxruntime."""
     from mmvig.deploy import export_onnx, onnxruntime_session, use_standard_ops
-    path = osp.join(directory, re.sub(r'\W+', '_', label) + '.onnx')
+    path = onnx_path(directory, label)
     export_onnx(use_standard_ops(model), path, (SIZE, SIZE))
     session = onnxruntime_session(path)
     feed = {'images': x.cpu().numpy()}
     return lambda: session.run(None, feed)
+
+
+def onnx_path(directory: str, label: str) -> str:
+    return osp.join(directory, re.sub(r'\W+', '_', label) + '.onnx')
+
+
+# Operators that move or select data without arithmetic (issue: the layout
+# copies around the SVGA aggregation).
+LAYOUT_OPS = ('Transpose', 'Where', 'Slice', 'Concat', 'Reshape', 'Gather',
+              'Expand', 'Squeeze', 'Unsqueeze', 'Split', 'Tile')
+
+
+def onnxruntime_op_times(path: str,
+                         x: torch.Tensor,
+                         runs: int = 2) -> Dict[str, float]:
+    """Microseconds of node time per operator type over ``runs`` batches
+    (onnxruntime's own profiler; the first, warm-up run not counted)."""
+    import json
+
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = path[:-len('.onnx')]
+    session = ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
+    feed = {'images': x.cpu().numpy()}
+    session.run(None, feed)
+    for _ in range(runs):
+        session.run(None, feed)
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    runs_seen, totals = 0, {}
+    for event in events:
+        if event.get('name') == 'model_run':
+            runs_seen += 1
+        args = event.get('args', {})
+        if event.get('cat') == 'Node' and runs_seen > 1 and \
+                event.get('name', '').endswith('_kernel_time'):
+            op = args.get('op_name', '?')
+            totals[op] = totals.get(op, 0.) + event.get('dur', 0)
+    return totals
+
+
+def layout_share(totals: Dict[str, float]) -> float:
+    """The share of node time in data-movement operators
+    (:data:`LAYOUT_OPS`, and onnxruntime's own layout ``Reorder*``)."""
+    layout = sum(t for op, t in totals.items()
+                 if op in LAYOUT_OPS or op.startswith('Reorder'))
+    return layout / max(sum(totals.values()), 1e-9)
+
+
+def print_op_table(label: str, totals: Dict[str, float]) -> None:
+    total = sum(totals.values())
+    rows = [[op, f'{t / 1e3:.1f}', f'{100 * t / total:.1f} %']
+            for op, t in sorted(totals.items(), key=lambda kv: -kv[1])[:12]]
+    print(f'\n{label}, onnxruntime: node time by operator type '
+          f'(layout operators {100 * layout_share(totals):.1f} %)')
+    print(table(['operator', 'ms', 'share'], rows))
 
 
 def runners(mode: str, models: Dict[str, torch.nn.Module], x: torch.Tensor,
@@ -167,13 +246,24 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
     p.add_argument('--profile', action='store_true')
+    p.add_argument(
+        '--models',
+        nargs='+',
+        default=list(MODELS),
+        choices=list(MODELS),
+        metavar='LABEL',
+        help='a subset of the models (ResNet-50 always runs: the ratios '
+        'are against it)')
     args = p.parse_args()
+    others = [m for m in MODELS if m in args.models and m != REFERENCE]
+    chosen = [REFERENCE] + others
     dev = device(args.device)
     print(f'inference throughput, batch {BATCH}, {SIZE}x{SIZE}; '
           f'{machine(dev)}')
     x = torch.randn(BATCH, 3, SIZE, SIZE, device=dev)
     models = {}
-    for label, name in MODELS.items():
+    for label in chosen:
+        name = MODELS[label]
         torch.manual_seed(0)
         models[label] = build(name).to(dev)
         models[label].eval()  # mmpretrain's train() returns None
@@ -182,6 +272,7 @@ def main() -> None:
         for label, m in models.items()
     }
     results: Dict[str, Dict[str, object]] = {}
+    op_times: Dict[str, Dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as directory:
         for mode in args.modes:
             if mode == 'folded':
@@ -198,15 +289,21 @@ def main() -> None:
             speeds = time_round_robin(calls, dev, args.repeats)
             results[mode] = {
                 label: speeds.get(label, calls.get(label, models[label]))
-                for label in MODELS
+                for label in chosen
             }
-            if args.profile:
+            if args.profile and mode == 'onnxruntime':
+                for label in PROFILED:
+                    if callable(calls.get(label)):
+                        op_times[label] = onnxruntime_op_times(
+                            onnx_path(directory, label), x)
+                        print_op_table(label, op_times[label])
+            elif args.profile:
                 for label in ('AttentionViG-S', REFERENCE):
                     if callable(calls.get(label)):
                         profile(calls[label], label, mode)
     ref = {mode: results[mode][REFERENCE] for mode in results}
     rows = []
-    for label in MODELS:
+    for label in chosen:
         row = [label, f'{params[label]:.1f} M']
         for mode in results:
             value = results[mode][label]
@@ -221,16 +318,35 @@ def main() -> None:
     if 'eager' in results:
         eager = results['eager']
         peers = [(label, eager[label] / eager[peer])
-                 for label, peer in VIG_PEER.items()]
+                 for label, peer in VIG_PEER.items()
+                 if label in eager and peer in eager]
         print('eager vs the PyramidVig peer: ' +
               ', '.join(f'{label} {ratio:.2f}x' for label, ratio in peers))
         for label, bound in TARGETS:
+            if label not in eager:
+                continue
             target(
                 f'{label} img/s / ResNet-50 (eager)',
                 eager[label] / eager[REFERENCE],
                 bound,
                 at_most=False)
+    if 'AttentionViG-S' in op_times:
+        target(
+            'AttentionViG-S layout operators / onnxruntime node time',
+            layout_share(op_times['AttentionViG-S']),
+            LAYOUT_SHARE_TARGET,
+            at_most=True)
     onnx = results.get('onnxruntime', {})
+    if all(
+            isinstance(onnx.get(k), float)
+            for k in (REFERENCE, FASTVIT, 'AttentionViG-S')):
+        ratio = onnx['AttentionViG-S'] / onnx[FASTVIT]
+        target(
+            "AttentionViG-S's ratio to ResNet-50 / FastViT-SA12's "
+            '(onnxruntime)',
+            ratio,
+            1.0,
+            at_most=False)
     if all(
             isinstance(onnx.get(k), float)
             for k in [REFERENCE] + [label for label, _ in ONNX_TARGETS]):
@@ -245,9 +361,11 @@ def main() -> None:
         max((results[m][label]
              for m in results if isinstance(results[m][label], float)),
             default=0.)
-        for label in MODELS
+        for label in chosen
     }
     for label, bound in BEST_TARGETS:
+        if label not in best:
+            continue
         target(
             f'{label} best mode / ResNet-50 best mode',
             best[label] / best[REFERENCE],

@@ -554,8 +554,10 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
     if residue_classes(qn.shape[dim], offsets) > 1:
         seqs = _AxisSequences(qn.shape, dim, offsets)
         q, k, vs = (seqs.to_seq(x) for x in (qn, kn, v))
-        logit = (torch.matmul(q, k.transpose(1, 2)) - 1) * beta
-        logit = logit.masked_fill(~seqs.mask.to(logit.device), -math.inf)
+        # the graph as an additive constant, 0 on edges, -inf elsewhere
+        # (ONNX: one Add, not a Where per axis)
+        logit = (torch.matmul(q, k.transpose(1, 2)) - 1) * beta + \
+            seqs.bias(q)
         if not softmax:
             return _Partial(
                 seqs.from_seq(torch.matmul(logit.exp(), vs)), None, None)

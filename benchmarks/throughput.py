@@ -156,8 +156,10 @@ LAYOUT_OPS = ('Transpose', 'Where', 'Slice', 'Concat', 'Reshape', 'Gather',
 def onnxruntime_op_times(path: str,
                          x: torch.Tensor,
                          runs: int = 2) -> Dict[str, float]:
-    """Microseconds of node time per operator type over ``runs`` batches
-    (onnxruntime's own profiler; the first, warm-up run not counted)."""
+    """Microseconds of node time per batch by operator type, the mean of
+    ``runs`` batches (onnxruntime's own profiler; the first, warm-up run not
+    counted: onnxruntime writes a run's ``model_run`` event after its
+    nodes' events)."""
     import json
 
     import onnxruntime as ort
@@ -177,10 +179,10 @@ def onnxruntime_op_times(path: str,
         if event.get('name') == 'model_run':
             runs_seen += 1
         args = event.get('args', {})
-        if event.get('cat') == 'Node' and runs_seen > 1 and \
+        if event.get('cat') == 'Node' and runs_seen >= 1 and \
                 event.get('name', '').endswith('_kernel_time'):
             op = args.get('op_name', '?')
-            totals[op] = totals.get(op, 0.) + event.get('dur', 0)
+            totals[op] = totals.get(op, 0.) + event.get('dur', 0) / runs
     return totals
 
 
@@ -198,7 +200,7 @@ def print_op_table(label: str, totals: Dict[str, float]) -> None:
             for op, t in sorted(totals.items(), key=lambda kv: -kv[1])[:12]]
     print(f'\n{label}, onnxruntime: node time by operator type '
           f'(layout operators {100 * layout_share(totals):.1f} %)')
-    print(table(['operator', 'ms', 'share'], rows))
+    print(table(['operator', 'ms per batch', 'share'], rows))
 
 
 def runners(mode: str, models: Dict[str, torch.nn.Module], x: torch.Tensor,

@@ -34,13 +34,14 @@ MODEL_INDEX = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
     'model-index.yml')
 NO_WEIGHTS = 'mmvig://no-published-weights/'
-_CONFIGS = {}
 
 
 @CheckpointLoader.register_scheme(prefixes=NO_WEIGHTS)
 def load_from_mmvig_unpublished(filename: str, map_location=None):
     name = filename[len(NO_WEIGHTS):]
-    config = _CONFIGS.get(name, 'its config')
+    model = ModelHub._models_dict.get(name)
+    config = osp.relpath(model.data['Config'], osp.dirname(MODEL_INDEX)) \
+        if isinstance(model, HubModel) else 'its config'
     raise InputError(
         f'mmvig publishes no pretrained weights for {name}: train them '
         f'(tools/train.py {config}) and pass pretrained=PATH of the '
@@ -85,7 +86,6 @@ def register_model_index(path: str = MODEL_INDEX) -> int:
         if ModelHub.has(name) or downstream:
             continue
         config = osp.join(osp.dirname(path), model.config)
-        _CONFIGS[name] = model.config
         ModelHub._models_dict[name] = HubModel(
             name=name,
             metadata=model.metadata,

@@ -68,6 +68,48 @@ def test_onnx_writes_dense_axes_as_matmul(size, tmp_path):
     assert ops.count('MatMul') >= 2 * dense  # scores and weighted sums
 
 
+def _moves_one_axis(perm) -> bool:
+    """Whether a Transpose's ``perm`` moves at most one axis once the input
+    axes that stay adjacent and in order are merged."""
+    groups = [[perm[0]]]
+    for axis in perm[1:]:
+        if axis == groups[-1][-1] + 1:
+            groups[-1].append(axis)
+        else:
+            groups.append([axis])
+    order = [g[0] for g in groups]
+    return any(
+        all(a < b for a, b in zip(rest, rest[1:]))
+        for rest in (order[:i] + order[i + 1:] for i in range(len(order))))
+
+
+@pytest.mark.parametrize('size', [(224, 224), (97, 131)])
+def test_onnx_transposes_move_one_axis(size, tmp_path):
+    """Every Transpose that onnxruntime runs for the exported model (after
+    its graph optimisations, which merge consecutive transposes) moves one
+    axis: the copies it makes at memory speed. A permutation that moves
+    several axes runs element by element, about ten times slower."""
+    onnx = pytest.importorskip('onnx')
+    ort = pytest.importorskip('onnxruntime')
+    assert _moves_one_axis([0, 1, 3, 2, 4]) and \
+        not _moves_one_axis([0, 1, 3, 5, 4, 2])
+    model = exportable(randomised_classifier())
+    path = str(tmp_path / 'model.onnx')
+    export_onnx(model, path, size)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = \
+        ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / 'optimized.onnx')
+    ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    perms = [
+        list(node.attribute[0].ints)
+        for node in onnx.load(options.optimized_model_filepath).graph.node
+        if node.op_type == 'Transpose'
+    ]
+    assert perms
+    assert [p for p in perms if not _moves_one_axis(p)] == []
+
+
 def test_onnx_export_of_a_dense_backbone(tmp_path):
     pytest.importorskip('onnxruntime')
     model = exportable(randomise_norms(mmvig.AttentionViG(TINY)))

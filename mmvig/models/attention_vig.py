@@ -17,12 +17,16 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from torch import Tensor, nn
 
 from ..errors import InputError
 from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
-                                  check_normalize, svga_cross_attention)
+                                  check_normalize, natural_order,
+                                  residue_major, row_residue_classes,
+                                  standard_cross_attention,
+                                  svga_cross_attention)
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
 from ..registry import MODELS
 from ..typing_utils import ConfigType
@@ -110,6 +114,7 @@ class CrossAttentionAggregation(nn.Module):
         self.normalize = normalize
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.log_beta = nn.Parameter(torch.tensor(math.log(init_beta)))
+        self.pointwise_out = out is None
         self.out = out if out is not None else conv1x1(2 * channels, channels,
                                                        norm_cfg, act_cfg)
 
@@ -125,10 +130,30 @@ class CrossAttentionAggregation(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        if self.impl == 'standard' or (self.impl != 'reference'
+                                       and torch.onnx.is_in_onnx_export()):
+            return self._standard_forward(x, shifts)
         q, k, v = self.qkv(x).chunk(3, dim=1)
         m = svga_cross_attention(q, k, v, self.log_beta, shifts,
                                  self.num_heads, self.normalize, self.impl)
         return self.out(torch.cat([x, m], dim=1))
+
+    def _standard_forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        """The forward pass in standard operators (ONNX exports). The
+        projections are pointwise, so they run in the pixel order in which
+        each row's residue classes are contiguous: one reorder in and one out
+        per block instead of one per tensor and axis."""
+        groups = row_residue_classes(shifts, x.shape[-1]) \
+            if self.pointwise_out else 1
+        x = residue_major(x, groups)
+        rows_residue_major = groups > 1
+        # three convolutions, not one and a split: no copy of q, k, v
+        q, k, v = (F.conv2d(x, weight, bias) for weight, bias in zip(
+            self.qkv.weight.chunk(3), self.qkv.bias.chunk(3)))
+        m = standard_cross_attention(q, k, v, self.log_beta, shifts,
+                                     self.num_heads, self.normalize,
+                                     rows_residue_major)
+        return natural_order(self.out(torch.cat([x, m], dim=1)), groups)
 
 
 @torch.fx.wrap

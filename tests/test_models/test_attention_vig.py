@@ -264,17 +264,23 @@ def _assert_all_close(actual, expected, rtol, atol_fraction):
             a, e, rtol=rtol, atol=atol_fraction * e.abs().max().item())
 
 
-def test_optimised_operator_equals_reference_implementation():
+@pytest.mark.parametrize('impl', ['auto', 'standard'])
+@pytest.mark.parametrize('size', [(96, 80), (104, 120)])
+def test_optimised_operator_equals_reference_implementation(impl, size):
     """Whole backbone, outputs and every gradient, in float64 so that the
     comparison sees the mathematics and not float32 summation order (the
-    float32 agreement of the operator is tested in test_aggregation)."""
+    float32 agreement of the operator is tested in test_aggregation). The
+    standard path (ONNX exports) runs each Grapher's pointwise projections
+    with the rows stored residue-major; 104x120 gives the stage-3 map
+    (7x8) a row axis with residue classes and a column axis without."""
     torch.manual_seed(0)
     model = AttentionViG(arch=TINY, layer_scale_init_value=1.0).double()
     reference = copy.deepcopy(model)
-    for module in reference.modules():
-        if isinstance(module, CrossAttentionAggregation):
-            module.impl = 'reference'
-    x = torch.randn(2, 3, 96, 80, dtype=torch.float64)
+    for name, m in ((impl, model), ('reference', reference)):
+        for module in m.modules():
+            if isinstance(module, CrossAttentionAggregation):
+                module.impl = name
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
     expected, weights = outputs_and_grads(reference, x)
     actual, _ = outputs_and_grads(model, x, weights)
     _assert_all_close(actual, expected, rtol=1e-5, atol_fraction=1e-5)

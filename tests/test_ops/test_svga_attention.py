@@ -55,8 +55,10 @@ def impl(request, monkeypatch):
 
 
 # (height, width, stride, max_shifts): stride dividing the axis (neighbours
-# are residue classes), not dividing it, stride 1, and a capped graph.
-GRIDS = [(5, 6, 2, None), (6, 7, 1, None), (8, 5, 2, 3), (3, 11, 3, None)]
+# are residue classes: 2, 4 or 5 of them), not dividing it, stride 1, and a
+# capped graph.
+GRIDS = [(5, 6, 2, None), (6, 7, 1, None), (8, 5, 2, 3), (3, 11, 3, None),
+         (8, 12, 4, None), (10, 5, 5, None)]
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])

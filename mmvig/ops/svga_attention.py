@@ -636,10 +636,9 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
     groups = residue_classes(qn.shape[dim], offsets)
     if groups > 1:
         classes = _row_classes if dim == 4 else _column_classes
-        # a class of a K-strided axis: its node and len(offsets) others
+        seq_len = len(offsets) + 1  # a node and its neighbours on the axis
         part = _class_attention(*(classes(x, groups) for x in (qn, kn, v)),
-                                beta,
-                                len(offsets) + 1, softmax)
+                                beta, seq_len, softmax)
         return _Partial(
             *(None if t is None else _from_classes(t, dim, qn.shape)
               for t in part))

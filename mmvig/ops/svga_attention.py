@@ -569,39 +569,39 @@ def natural_order(x: Tensor, groups: int) -> Tensor:
 # where a permutation that moves several axes (the 6-D ones of
 # _AxisSequences) runs element by element, about ten times slower. Rows
 # need their classes contiguous (residue_major); columns are read in the
-# natural order.
+# natural order. The sequences form one 3-D batch, on which onnxruntime ran
+# one axis's MatMuls and Add faster than on a 5-D or 6-D batch.
 
 
 def _row_classes(x: Tensor, groups: int) -> Tensor:
-    """``(B, h, d, H, W)``, ``W`` residue-major -> ``(B, h, H, K, d,
+    """``(B, h, d, H, W)``, ``W`` residue-major -> ``(B * h * H * K, d,
     W / K)``: one sequence per row and class."""
     batch, heads, depth, height, width = x.shape
-    return x.reshape(batch, heads, depth, height * groups,
-                     width // groups).transpose(2, 3).reshape(
-                         batch, heads, height, groups, depth, width // groups)
+    x = x.reshape(batch, heads, depth, height * groups, width // groups)
+    return x.transpose(2, 3).reshape(-1, depth, width // groups)
 
 
 def _column_classes(x: Tensor, groups: int) -> Tensor:
-    """``(B, h, d, H, W)`` -> ``(B, h, K * W, d, H / K)``: one sequence per
+    """``(B, h, d, H, W)`` -> ``(B * h * K * W, d, H / K)``: one sequence per
     column and class (node ``t * K + r`` of a column is entry ``t`` of class
     ``r``)."""
     batch, heads, depth, height, width = x.shape
     seq_len = height // groups
     x = x.reshape(batch, heads, depth * seq_len, groups * width)
-    return x.transpose(2, 3).reshape(batch, heads, groups * width, depth,
-                                     seq_len)
+    return x.transpose(2, 3).reshape(-1, depth, seq_len)
 
 
-def _from_classes(x: Tensor, dim: int, shape: Sequence[int]) -> Tensor:
+def _from_classes(x: Tensor, dim: int, groups: int,
+                  shape: Sequence[int]) -> Tensor:
     """The inverse of :func:`_row_classes` (``dim=4``) or
     :func:`_column_classes` (``dim=3``), to ``shape`` with ``x``'s depth."""
     batch, heads, _, height, width = shape
-    depth = x.shape[-2]
+    depth = x.shape[1]
     if dim == 4:
-        x = x.flatten(2, 3).transpose(2, 3)
+        x = x.reshape(batch, heads, height * groups, depth, width // groups)
     else:
-        x = x.reshape(batch, heads, x.shape[2], -1).transpose(2, 3)
-    return x.reshape(batch, heads, depth, height, width)
+        x = x.reshape(batch, heads, groups * width, depth * height // groups)
+    return x.transpose(2, 3).reshape(batch, heads, depth, height, width)
 
 
 def _class_attention(q: Tensor, k: Tensor, v: Tensor, beta: Tensor,
@@ -640,7 +640,7 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
         part = _class_attention(*(classes(x, groups) for x in (qn, kn, v)),
                                 beta, seq_len, softmax)
         return _Partial(
-            *(None if t is None else _from_classes(t, dim, qn.shape)
+            *(None if t is None else _from_classes(t, dim, groups, qn.shape)
               for t in part))
     axis = SVGAShifts(tuple(offsets), ()) if dim == 3 else SVGAShifts(
         (), tuple(offsets))

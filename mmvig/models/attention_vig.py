@@ -26,7 +26,7 @@ from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
                                   check_normalize, natural_order,
                                   residue_major, row_residue_classes,
                                   standard_cross_attention,
-                                  svga_cross_attention)
+                                  svga_cross_attention, uses_standard_ops)
 from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
 from ..registry import MODELS
 from ..typing_utils import ConfigType
@@ -130,8 +130,7 @@ class CrossAttentionAggregation(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
-        if self.impl == 'standard' or (self.impl != 'reference'
-                                       and torch.onnx.is_in_onnx_export()):
+        if uses_standard_ops(self.impl):
             return self._standard_forward(x, shifts)
         q, k, v = self.qkv(x).chunk(3, dim=1)
         m = svga_cross_attention(q, k, v, self.log_beta, shifts,

@@ -491,6 +491,14 @@ def triton_available(x: Tensor) -> bool:
     return importlib.util.find_spec('triton') is not None
 
 
+def uses_standard_ops(impl: str) -> bool:
+    """Whether ``impl`` runs as :func:`standard_cross_attention`: when asked
+    for, and under any ONNX export (what ONNX expresses), ``'reference'``
+    aside."""
+    return impl == 'standard' or (impl != 'reference'
+                                  and torch.onnx.is_in_onnx_export())
+
+
 def svga_cross_attention(q: Tensor,
                          k: Tensor,
                          v: Tensor,
@@ -526,10 +534,8 @@ def svga_cross_attention(q: Tensor,
     if impl not in IMPLEMENTATIONS:
         raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
                          f'got {impl!r}')
-    if impl != 'reference' and torch.onnx.is_in_onnx_export():
-        impl = 'standard'  # what ONNX expresses, under any export call
-    if impl in ('standard', 'reference'):
-        fn = standard_cross_attention if impl == 'standard' else \
+    if uses_standard_ops(impl) or impl == 'reference':
+        fn = standard_cross_attention if uses_standard_ops(impl) else \
             reference_cross_attention
         return fn(q, k, v, log_beta, shifts, num_heads, normalize)
     if impl == 'auto':  # the kernels compute in float32

@@ -94,3 +94,31 @@ def bad_checkpoints(tmp_path):
     paths['another arch'] = tmp_path / 'other.pth'
     torch.save({'state_dict': other.state_dict()}, paths['another arch'])
     return {k: str(v) for k, v in paths.items()}
+
+
+class _Payload:
+    """Unpickling this runs ``touch MARKER``."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+@pytest.fixture
+def malicious(tmp_path):
+    """A checkpoint with real weights of the tiny AttentionViG and a payload
+    in its meta; returns (path, marker file that the payload would create)."""
+    import mmvig
+    from mmvig.testing import TINY
+    marker = str(tmp_path / 'payload_ran')
+    path = str(tmp_path / 'malicious.pth')
+    torch.save(
+        {
+            'state_dict': mmvig.AttentionViG(TINY).state_dict(),
+            'meta': {
+                'note': _Payload(marker)
+            }
+        }, path)
+    return path, marker

@@ -166,32 +166,6 @@ def test_checkpoint_with_numpy_values_loads_safely(tmp_path):
     assert torch.equal(fresh.weight, model.weight)
 
 
-class _Payload:
-    """Unpickling this runs ``touch MARKER``."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}', )
-
-
-@pytest.fixture
-def malicious(tmp_path):
-    """A checkpoint with real weights of the tiny AttentionViG and a payload
-    in its meta; returns (path, marker file that the payload would create)."""
-    marker = str(tmp_path / 'payload_ran')
-    path = str(tmp_path / 'malicious.pth')
-    torch.save(
-        {
-            'state_dict': mmvig.AttentionViG(TINY).state_dict(),
-            'meta': {
-                'note': _Payload(marker)
-            }
-        }, path)
-    return path, marker
-
-
 def run(args, env=None, timeout=900):
     return subprocess.run(
         args,

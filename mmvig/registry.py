@@ -13,7 +13,8 @@ mmengine's root registries with the scope ``mmvig``:
 
 ``import mmvig`` registers the backbones (``AttentionViG``, ``SAGViT``), the
 hooks (``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``,
-``DivergenceHook``) and the DDP wrapper (``AnyDeviceDistributedDataParallel``).
+``DivergenceHook``), the DDP wrapper (``AnyDeviceDistributedDataParallel``)
+and the runner (``MMVigRunner``, every mmvig config's ``runner_type``).
 The classes built on mmpretrain's (``AttentionViGClsHead``,
 ``DistillationClassifier``, ``CrossAttentionVig``) register as soon as
 ``mmpretrain.models`` is imported, before or after mmvig (mmpretrain's
@@ -32,6 +33,7 @@ from typing import Callable, List, Optional, Union
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import Registry
 
 from .errors import MMVigWarning, RegistrationClash
@@ -85,6 +87,11 @@ HOOKS = MMVigRegistry(
 MODEL_WRAPPERS = MMVigRegistry(
     'model_wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,
+    scope=PACKAGE,
+    locations=[f'{PACKAGE}.engine'])
+RUNNERS = MMVigRegistry(
+    'runner',
+    parent=MMENGINE_RUNNERS,
     scope=PACKAGE,
     locations=[f'{PACKAGE}.engine'])
 

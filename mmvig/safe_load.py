@@ -44,7 +44,24 @@ A checkpoint that needs anything else is refused with
 such a file opts in with torch's own switch, for one process:
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (mmvig's loader then leaves the
 choice to torch, as mmengine's does).
+
+mmvig's own loader, :func:`read_checkpoint`, reads every source (local
+files, URLs, mmengine's schemes and storage backends) by one path,
+:func:`load_checkpoint_file`, and checks more than torch does, before
+anything is unpickled: the zip layout (:func:`check_checkpoint_file`:
+records stored uncompressed, each name once, none overlapping; no format
+older than zip) and the pickle's calls (:func:`_scan_pickle`: a subset of
+torch's allowlist, with the arguments a training checkpoint gives them);
+while torch unpickles, the numpy data are charged against the file's size;
+after, every stand-in must have been built and no tensor may outgrow its
+storage (:func:`check_tensor_storage`). :func:`checked_checkpoint_loaders`
+puts that loader under every scheme of mmengine's ``CheckpointLoader`` for
+a block (``mmvig.engine.MMVigRunner`` does, for its runs), and
+:func:`check_resume_meta` checks a resume's ``meta`` before mmengine reads
+it.
 """
+import contextlib
+import contextvars
 import functools
 import os
 import os.path as osp
@@ -53,6 +70,7 @@ import re
 import sys
 import weakref
 import zipfile
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -140,16 +158,46 @@ def _stream_size(unpickler: Any) -> Optional[int]:
         return None
 
 
+class _LoadState:
+    """One load by :func:`load_checkpoint_file`: the numpy data it may build
+    (at most the file's size on disk: a file holds each array's bytes once)
+    and the stand-ins it made, each of which must be built by its end."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.built = 0
+        self.made: List[Any] = []
+
+
+_LOAD: 'contextvars.ContextVar[Optional[_LoadState]]' = \
+    contextvars.ContextVar('mmvig_checkpoint_load', default=None)
+
+
+def _made(obj: Any) -> None:
+    """Record a stand-in that its one BUILD has still to fill."""
+    _UNBUILT.add(obj)
+    state = _LOAD.get()
+    if state is not None:
+        state.made.append(obj)
+
+
 def _charge(unpickler: Any, nbytes: int) -> None:
-    """Count ``nbytes`` of numpy data against the pickle stream: a file
-    holds each array's bytes once, so a load that builds more than the
-    stream's size reuses bytes (a memoised buffer under many arrays)."""
-    used = _BUILT_BYTES.get(unpickler, 0) + nbytes
-    limit = _stream_size(unpickler)
+    """Count ``nbytes`` of numpy data against what the file holds: its size
+    on disk in mmvig's loader, else the pickle stream's. A load that builds
+    more reuses bytes (a memoised buffer under many arrays)."""
+    state = _LOAD.get()
+    if state is not None:
+        used, limit, what = state.built + nbytes, state.budget, 'file'
+    else:
+        used = _BUILT_BYTES.get(unpickler, 0) + nbytes
+        limit, what = _stream_size(unpickler), 'pickle'
     if limit is not None and used > limit:
         raise _refuse(f'its numpy data ({used} bytes) exceed the '
-                      f'{limit} bytes of the pickle that holds them')
-    _BUILT_BYTES[unpickler] = used
+                      f'{limit} bytes of the {what} that holds them')
+    if state is not None:
+        state.built = used
+    else:
+        _BUILT_BYTES[unpickler] = used
 
 
 class LoadedDtype:
@@ -187,12 +235,63 @@ class LoadedDtype:
         return f'LoadedDtype({self.dtype!r})'
 
 
-def _short(value: Any) -> str:
-    """``repr`` of a checkpoint value, cut short, never failing."""
+def _short(value: Any, limit: int = 200) -> str:
+    """``repr`` of a checkpoint value, at most ``limit`` characters, built
+    within that bound (a nested or long value is never written out whole
+    first) and never failing."""
+    parts: List[str] = []
+    room = [limit + 1]
+
+    def put(text: str) -> bool:
+        parts.append(text[:room[0]])
+        room[0] -= len(parts[-1])
+        return room[0] > 0
+
+    def walk(x: Any, depth: int) -> bool:
+        if isinstance(x, (str, bytes)):
+            return put(repr(x[:room[0]]))
+        if isinstance(x, int) and not isinstance(x, bool):
+            return put(
+                repr(x) if x.bit_length() <
+                256 else f'<int of {x.bit_length()} bits>')
+        if x is None or isinstance(
+                x, (bool, float, complex, torch.dtype, torch.device)):
+            return put(repr(x))
+        if isinstance(x, torch.Tensor):
+            return put(f'<tensor {tuple(x.shape)} {x.dtype}>')
+        if isinstance(x, np.ndarray):
+            return put(f'<array {x.shape} {x.dtype}>')
+        if isinstance(x, LoadedDtype):
+            return put(f'LoadedDtype({x.dtype})')
+        if isinstance(x, (tuple, list, set, frozenset, dict)):
+            if depth >= 4:
+                return put('...')
+            opening, closing = {
+                tuple: '()',
+                list: '[]',
+                dict: '{}'
+            }.get(type(x), f'{type(x).__name__}(' + ')')
+            if not put(opening):
+                return False
+            items = x.items() if isinstance(x, dict) else x
+            for i, item in enumerate(items):
+                if i and not put(', '):
+                    return False
+                if isinstance(x, dict):
+                    if not (walk(item[0], depth + 1) and put(': ')
+                            and walk(item[1], depth + 1)):
+                        return False
+                elif not walk(item, depth + 1):
+                    return False
+            return put(closing)
+        return put(f'<{type(x).__name__}>')
+
     try:
-        return f'{value!r:.200}'
-    except Exception:  # noqa: BLE001 -- a repr that fails is named by type
+        walk(value, 0)
+    except Exception:  # noqa: BLE001 -- a value that fails is named by type
         return f'<{type(value).__name__}>'
+    text = ''.join(parts)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def _dtype(code: Any, align: Any = False, copy: Any = True) -> LoadedDtype:
@@ -205,7 +304,7 @@ def _dtype(code: Any, align: Any = False, copy: Any = True) -> LoadedDtype:
                       f'(one of {" ".join(PLAIN_DTYPES)})')
     loaded = object.__new__(LoadedDtype)
     loaded.dtype = PLAIN_DTYPES[code]
-    _UNBUILT.add(loaded)
+    _made(loaded)
     return loaded
 
 
@@ -240,7 +339,7 @@ class LoadedArray(np.ndarray):
         if not (type(state) is tuple and len(state) == 5
                 and type(state[0]) is int and state[0] == 1
                 and type(state[1]) is tuple and len(state[1]) <= _MAX_DIMS
-                and all(type(n) is int and n >= 0 for n in state[1])
+                and all(type(n) is int and 0 <= n < 2**40 for n in state[1])
                 and type(state[3]) is bool and type(state[4]) is bytes):
             raise _refuse(f'an array state is not (1, shape, dtype, fortran, '
                           f'bytes) of a plain numeric array: {_short(state)}')
@@ -254,10 +353,14 @@ class LoadedArray(np.ndarray):
                           f'holds {len(data)} bytes')
         _charge(unpickler, len(data))
         _UNBUILT.discard(self)
-        if fortran and len(shape) > 1:
-            data = np.frombuffer(data, dtype).reshape(shape[::-1]).T.tobytes()
-        # numpy copies the bytes into memory the array owns (C order)
-        np.ndarray.__setstate__(self, (1, shape, dtype, False, data))
+        # numpy's own BUILD would keep a pointer into ``data`` (a bytes the
+        # pickle may share between arrays): the array gets memory of its
+        # own instead, C-ordered, and a copy of the values
+        np.ndarray.__setstate__(self, (1, (0, ), dtype, False, b''))
+        self.resize(shape, refcheck=False)
+        values = np.frombuffer(data, dtype)
+        self[...] = values.reshape(shape[::-1]).T if fortran else \
+            values.reshape(shape)
 
     def __reduce_ex__(self, protocol: int) -> Any:
         return self.view(np.ndarray).__reduce_ex__(protocol)
@@ -277,7 +380,7 @@ def _reconstruct(subtype: Any, shape: Any, typecode: Any) -> LoadedArray:
         raise _refuse(f'_reconstruct({_short(subtype)}, {_short(shape)}, '
                       f'{_short(typecode)}) is not how numpy pickles an array')
     empty = np.ndarray.__new__(LoadedArray, (0, ), np.longdouble)
-    _UNBUILT.add(empty)
+    _made(empty)
     return empty
 
 
@@ -374,7 +477,7 @@ def _checked_history_buffer():
                               'mmengine pickles it with no arguments')
             buffer = object.__new__(cls)
             HistoryBuffer.__init__(buffer)
-            _UNBUILT.add(buffer)
+            _made(buffer)
             return buffer
 
         def __setstate__(self, state: Any) -> None:
@@ -430,6 +533,240 @@ def allow_training_checkpoint_types() -> None:
     torch.serialization.add_safe_globals(safe_types())
 
 
+# What a checkpoint's pickle may call (REDUCE) in mmvig's loader: the
+# functions and types a training checkpoint needs, a subset of torch's
+# allowlist and mmvig's stand-ins. Each call is checked before anything is
+# built (:func:`_scan_pickle`); torch's other entries (legacy tensor
+# constructors, which allocate what a file declares and leave it
+# uninitialised; sparse, quantised, nested and device tensors) are refused.
+_TENSOR_REBUILDS = frozenset(
+    f'torch._utils.{name}'
+    for name in ('_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3',
+                 '_rebuild_parameter', '_rebuild_parameter_with_state',
+                 '_rebuild_meta_tensor_no_storage'))
+_TENSOR_TYPES = frozenset({'torch.Tensor', 'torch.nn.parameter.Parameter'})
+_PLAIN_CALLS = _TENSOR_REBUILDS | {
+    'collections.OrderedDict', 'collections.Counter', 'builtins.set',
+    'builtins.complex', 'torch.Size', 'torch.device',
+    'torch.serialization._get_layout', 'numpy.dtype', 'builtins.bytes',
+    'builtins.getattr'
+} | {
+    f'{module}.{name}'
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray')
+    for name in ('_reconstruct', 'scalar')
+}
+_HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
+# Objects a BUILD may set the state of: a state dict (its ``_metadata``) and
+# the stand-ins, each once.
+_BUILT_BY = frozenset({
+    'collections.OrderedDict', 'collections.Counter', 'numpy.dtype',
+    _HISTORY_BUFFER, 'numpy.core.multiarray._reconstruct',
+    'numpy._core.multiarray._reconstruct'
+})
+_LATIN1 = frozenset({'latin1', 'latin-1'})
+# Opcodes whose argument has a fixed size, as torch's unpickler reads them.
+_FIXED_ARGS = {
+    pickle.BININT: 4,
+    pickle.BININT1: 1,
+    pickle.BININT2: 2,
+    pickle.BINFLOAT: 8,
+    pickle.BINGET: 1,
+    pickle.LONG_BINGET: 4,
+    pickle.BINPUT: 1,
+    pickle.LONG_BINPUT: 4,
+}
+
+
+class _UnknownGlobal(Exception):
+    """A GLOBAL outside every allowlist: left to torch's own refusal, which
+    names what could run code."""
+
+
+def _scan_pickle(data: bytes, budget: int) -> None:
+    """Check a checkpoint's pickle before torch's unpickler runs it: one
+    pass over its opcodes with a stack of placeholders (names, strings'
+    lengths, tuples of placeholders), linear in ``data`` and building
+    nothing. Every call must be one :data:`_PLAIN_CALLS` makes with the
+    arguments a training checkpoint gives it: ``_codecs.encode(str,
+    'latin1')`` (how protocol 2 writes bytes) and ``bytearray`` of that,
+    together at most ``budget`` bytes; ``_rebuild_from_type_v2`` of a tensor
+    rebuild function and a tensor type; NEWOBJ of mmengine's history buffer
+    only; BUILD of a state dict or a stand-in only. Opcodes torch's
+    unpickler does not read are refused as it would refuse them.
+
+    Raises:
+        pickle.UnpicklingError: a refusal (starting with ``refused: ``).
+        _UnknownGlobal: a GLOBAL no allowlist admits.
+    """
+    allowed = torch._weights_only_unpickler._get_allowed_globals()
+    user = torch._weights_only_unpickler._get_user_allowed_globals()
+    pos, end = 0, len(data)
+    stack: List[Any] = []
+    marks: List[List[Any]] = []
+    memo: Dict[int, Any] = {}
+    charged = 0
+    written_out = 4 * end + 1024
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > end:
+            raise pickle.UnpicklingError('the pickle ends in an opcode')
+        pos += n
+        return data[pos - n:pos]
+
+    def line() -> str:
+        nonlocal pos
+        stop = data.find(b'\n', pos, min(end, pos + 1024))
+        if stop < 0:
+            raise pickle.UnpicklingError('a GLOBAL name is not a line')
+        text = data[pos:stop].decode('utf-8', 'replace')
+        pos = stop + 1
+        return text
+
+    def pop(n: int = 1) -> List[Any]:
+        if len(stack) < n:
+            raise pickle.UnpicklingError('the pickle pops an empty stack')
+        items = stack[-n:]
+        del stack[-n:]
+        return items
+
+    def name_of(token: Any) -> str:
+        return token[1] if type(token) is tuple and token[0] in 'gro' \
+            else ''
+
+    def tuple_of(items: List[Any]) -> Any:
+        """A tuple's placeholder, with how many elements it has written
+        out (memoised tuples inside it counted each time they appear):
+        torch's unpickler hashes a tuple key, and a repr walks a value,
+        element by element."""
+        size = 1 + sum(x[2] if x[0] == 't' else 1 for x in items)
+        if size > written_out:
+            raise _refuse(f'it holds a tuple of over {written_out} elements '
+                          'written out (tuples that repeat one another: 2**n '
+                          'leaves from n levels), which no saved object is')
+        return ('t', items, size)
+
+    def call(func: Any, args: Any) -> Any:
+        nonlocal charged
+        if type(func) is not tuple or func[0] != 'g':
+            raise _refuse(f'it calls the result of {_short(name_of(func))}'
+                          ' (a checkpoint calls named functions only)')
+        name = func[1]
+        items = args[1] if type(args) is tuple and args[0] == 't' else None
+        if name == '_codecs.encode':
+            if not (items and len(items) == 2 and items[0][0] == 's'
+                    and items[1][0] == 's' and items[1][2] in _LATIN1):
+                raise _refuse('it calls _codecs.encode other than on a string'
+                              " with 'latin1' (how pickle writes bytes)")
+            charged += items[0][1]
+        elif name == 'builtins.bytearray':
+            if items is None or len(items) > 1 or (
+                    items and
+                (items[0][0] != 'r' or items[0][1] != '_codecs.encode')):
+                raise _refuse('it calls bytearray other than on bytes it '
+                              'holds')
+            charged += items[0][2] if items else 0
+        elif name == 'torch._tensor._rebuild_from_type_v2':
+            if not (items and len(items) == 4 and items[0][0] == 'g'
+                    and items[0][1] in _TENSOR_REBUILDS
+                    and name_of(items[1]) in _TENSOR_TYPES):
+                first = name_of(items[0]) if items else ''
+                raise _refuse(f'it calls _rebuild_from_type_v2 with '
+                              f'{_short(first)} (a tensor is rebuilt by '
+                              'torch._utils functions as a Tensor or '
+                              'Parameter)')
+        elif name not in _PLAIN_CALLS:
+            raise _refuse(f'it calls {name}, which mmvig\'s loader does not '
+                          'admit (a training checkpoint of a dense model '
+                          'holds no such object)')
+        if charged > budget:
+            raise _refuse(f'its bytes objects ({charged} bytes) exceed the '
+                          f'{budget} bytes of the file that holds them')
+        size = items[0][2] if name == '_codecs.encode' else 0
+        return ('r', name, size)
+
+    while True:
+        op = take(1)
+        if op == pickle.GLOBAL:
+            module, name = line(), line()
+            if (module, name) in NAME_MAPPING:  # as torch reads Python 2's
+                module, name = NAME_MAPPING[module, name]
+            elif module in IMPORT_MAPPING:
+                module = IMPORT_MAPPING[module]
+            name = f'{module}.{name}'
+            if name not in allowed and name not in user:
+                raise _UnknownGlobal(name)
+            stack.append(('g', name))
+        elif op == pickle.REDUCE:
+            func, args = pop(2)
+            stack.append(call(func, args))
+        elif op == pickle.NEWOBJ:
+            cls, _ = pop(2)
+            if name_of(cls) != _HISTORY_BUFFER or cls[0] != 'g':
+                raise _refuse(f'it creates a {_short(name_of(cls))} with '
+                              "NEWOBJ (only mmengine's HistoryBuffer is)")
+            stack.append(('o', _HISTORY_BUFFER))
+        elif op == pickle.BUILD:
+            pop()
+            if not stack or name_of(stack[-1]) not in _BUILT_BY or \
+                    stack[-1][0] not in 'ro':
+                raise _refuse('it sets the state of '
+                              f'{_short(name_of(stack[-1]) if stack else "")}'
+                              ' (only a state dict and numpy and mmengine '
+                              'objects have one)')
+        elif op in (pickle.APPEND, pickle.SETITEM):
+            pop(1 if op == pickle.APPEND else 2)
+        elif op in (pickle.APPENDS, pickle.SETITEMS):
+            if not marks:
+                raise pickle.UnpicklingError('no MARK')
+            stack = marks.pop()
+        elif op == pickle.MARK:
+            marks.append(stack)
+            stack = []
+        elif op == pickle.TUPLE:
+            if not marks:
+                raise pickle.UnpicklingError('no MARK')
+            items, stack = stack, marks.pop()
+            stack.append(tuple_of(items))
+        elif op in (pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3):
+            n = 1 + (pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3).index(op)
+            stack.append(tuple_of(pop(n)))
+        elif op in (pickle.NONE, pickle.NEWFALSE, pickle.NEWTRUE,
+                    pickle.EMPTY_TUPLE, pickle.EMPTY_LIST, pickle.EMPTY_DICT,
+                    pickle.EMPTY_SET):
+            stack.append(('t', [], 1) if op == pickle.EMPTY_TUPLE else ('v', ))
+        elif op in (pickle.BINGET, pickle.LONG_BINGET):
+            index = int.from_bytes(take(_FIXED_ARGS[op]), 'little')
+            if index not in memo:
+                raise pickle.UnpicklingError(f'memo {index} is empty')
+            stack.append(memo[index])
+        elif op in (pickle.BINPUT, pickle.LONG_BINPUT):
+            if not stack:
+                raise pickle.UnpicklingError('PUT of an empty stack')
+            memo[int.from_bytes(take(_FIXED_ARGS[op]), 'little')] = stack[-1]
+        elif op in _FIXED_ARGS:
+            take(_FIXED_ARGS[op])
+            stack.append(('v', ))
+        elif op == pickle.BINUNICODE:
+            n = int.from_bytes(take(4), 'little')
+            text = take(n)
+            stack.append(
+                ('s', n, text.decode('utf-8', 'replace') if n <= 16 else None))
+        elif op in (pickle.SHORT_BINSTRING, pickle.LONG1):
+            take(take(1)[0])
+            stack.append(('v', ))
+        elif op == pickle.BINPERSID:
+            pop()
+            stack.append(('v', ))
+        elif op == pickle.PROTO:
+            take(1)
+        elif op == pickle.STOP:
+            return
+        else:
+            raise _refuse(f'its pickle uses opcode {op!r}, which torch\'s '
+                          'safe unpickler does not read')
+
+
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds objects outside the safe allowlist."""
 
@@ -456,17 +793,27 @@ def _unsafe_globals(filename: str, error: Exception) -> List[str]:
     try:
         return torch.serialization.get_unsafe_globals_in_checkpoint(filename)
     except Exception:  # noqa: BLE001 -- fall back to the error's own words
+        if isinstance(error, _UnknownGlobal):
+            return [str(error)]
         return re.findall(r'GLOBAL ([\w.]+)', str(error))
 
 
-def check_checkpoint_file(filename: str) -> None:
+def check_checkpoint_file(filename: str) -> List[Tuple[str, int, int]]:
     """Fail, naming the file, when a local checkpoint is missing, empty, or
-    a zip archive (what ``torch.save`` writes) whose directory cannot be
-    read, as when a copy or a save was cut short. Reads the file's end only.
+    not a zip archive laid out as ``torch.save`` writes one, before any of
+    it is unpickled: every record stored uncompressed, each name once, no
+    two records overlapping, each within the file (so the records hold at
+    most the file's size). Reads the zip directory and the records' headers
+    only.
+
+    Returns:
+        list: ``(name, offset, size)`` of each pickle record (``data.pkl``).
 
     Raises:
         FileNotFoundError: the file does not exist.
-        CheckpointFileError: it is empty or truncated.
+        CheckpointFileError: it is empty, truncated, not a zip archive (a
+            checkpoint older than torch 1.6, or no checkpoint at all), or
+            laid out as ``torch.save`` never lays one out.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -476,23 +823,98 @@ def check_checkpoint_file(filename: str) -> None:
         raise CheckpointFileError(f'{filename} is not a readable checkpoint: '
                                   'it is empty (0 bytes)')
     with open(filename, 'rb') as f:
-        zipped = f.read(4) == b'PK\x03\x04'
-    if zipped:
+        if f.read(4) != b'PK\x03\x04':
+            raise CheckpointFileError(
+                f'{filename} is not a readable checkpoint: it is not a zip '
+                'archive, the format torch.save has written since torch 1.6 '
+                '(an older format allocates what the file declares before '
+                'reading it, so mmvig does not read one; re-save it with a '
+                'current torch where you trust it)')
         try:
-            with zipfile.ZipFile(filename) as archive:
-                archive.infolist()
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            with zipfile.ZipFile(f) as archive:
+                infos = archive.infolist()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
             raise CheckpointFileError(
                 f'{filename} is not a readable checkpoint: it is truncated '
                 f'or damaged ({size} bytes, its zip directory cannot be read: '
                 f'{error}); copy or save it again') from None
+        return _record_layout(f, infos, filename, size)
+
+
+def _record_layout(f: Any, infos: List[zipfile.ZipInfo], filename: str,
+                   size: int) -> List[Tuple[str, int, int]]:
+    """Check the records of a zip checkpoint against the file (see
+    :func:`check_checkpoint_file`); the pickle records' data spans."""
+
+    def refuse(what: str) -> CheckpointFileError:
+        return CheckpointFileError(
+            f'Refused to load {filename}: {what}; torch.save writes no such '
+            'zip archive (the file is crafted, or was re-packed by another '
+            'tool)')
+
+    names, spans, pickles = set(), [], []
+    for info in infos:
+        name = _short(info.filename, 80)
+        if info.compress_type != zipfile.ZIP_STORED or \
+                info.compress_size != info.file_size or info.flag_bits & 1:
+            raise refuse(f'its record {name} is compressed or encrypted '
+                         f'(method {info.compress_type}), so it could expand '
+                         'far beyond the file')
+        if info.filename in names:
+            raise refuse(f'two records are named {name}')
+        names.add(info.filename)
+        f.seek(info.header_offset)
+        header = f.read(30)
+        if len(header) < 30 or header[:4] != b'PK\x03\x04':
+            raise refuse(f'the record {name} has no header where the '
+                         'directory points')
+        start = info.header_offset + 30 + int.from_bytes(
+            header[26:28], 'little') + int.from_bytes(header[28:30], 'little')
+        spans.append((info.header_offset, start + info.file_size, name))
+        if osp.basename(info.filename) == 'data.pkl':
+            pickles.append((info.filename, start, info.file_size))
+    spans.sort()
+    for (_, end, name), (begin, _, other) in zip(spans, spans[1:]):
+        if begin < end:
+            raise refuse(f'its records {name} and {other} overlap')
+    if spans and spans[-1][1] > size:
+        raise refuse(f'its record {spans[-1][2]} ends past the file '
+                     f'({spans[-1][1]} of {size} bytes)')
+    return pickles
+
+
+# The one use mmengine's resume makes of an old runner's ``meta['config']``
+# text (mmcv 1's runner saved it; mmengine's saves ``meta['cfg']``): its
+# ``gpu_ids``, read by executing the text. mmvig keeps only that line, read
+# without executing anything.
+_GPU_IDS = re.compile(
+    r'^gpu_ids[ \t]*=[ \t]*(?:\[([0-9, ]*)\]|'
+    r'range\([ \t]*([0-9]{1,6})[ \t]*,[ \t]*([0-9]{1,6})[ \t]*\))[ \t]*$',
+    re.MULTILINE)
+
+
+def _gpu_ids_only(config: str) -> Optional[str]:
+    """``config`` reduced to its ``gpu_ids = [...]`` line (a list of ints
+    or a ``range``, as mmcv wrote it), or None where it has none."""
+    found = _GPU_IDS.search(config)
+    if found is None:
+        return None
+    if found.group(1) is not None:
+        ids = [int(i) for i in found.group(1).replace(',', ' ').split()]
+    else:
+        first = int(found.group(2))
+        ids = list(range(first, min(int(found.group(3)), first + 65536)))
+    return f'gpu_ids = {ids[:65536]!r}\n'
 
 
 def check_resume_meta(checkpoint: Any, filename: str) -> None:
     """Refuse to resume from a checkpoint whose ``meta`` does not say where
     the run stopped as mmengine's runner writes it (``epoch`` and ``iter``
-    non-negative integers; ``seed`` an integer, ``config`` its text, when
-    present): the runner would take any value and fail later, far from it.
+    non-negative integers; ``seed`` an integer, ``config`` text, when
+    present; a ``message_hub`` dict): the runner would take any value and
+    fail later, far from it. mmengine's resume executes ``meta['config']``
+    as Python; this replaces it, in place, by its ``gpu_ids`` line alone
+    (the one thing mmengine reads from it), or removes it.
 
     Raises:
         InputError: a plain state dict (weights only), or a ``meta`` entry
@@ -524,8 +946,17 @@ def check_resume_meta(checkpoint: Any, filename: str) -> None:
     if meta.get('seed') is not None and (isinstance(meta['seed'], bool)
                                          or not isinstance(meta['seed'], int)):
         raise wrong("meta['seed']", meta['seed'], 'an integer')
-    if 'config' in meta and not isinstance(meta['config'], str):
-        raise wrong("meta['config']", meta['config'], "the config's text")
+    if 'config' in meta:
+        if not isinstance(meta['config'], str):
+            raise wrong("meta['config']", meta['config'], "the config's text")
+        gpu_ids = _gpu_ids_only(meta['config'])
+        if gpu_ids is None:
+            del meta['config']
+        else:
+            meta['config'] = gpu_ids
+    if not isinstance(checkpoint.get('message_hub'), dict):
+        raise wrong("'message_hub'", checkpoint.get('message_hub'),
+                    "the message hub's state (a dict)")
 
 
 def _pretrained_paths(node, key: str) -> Iterator[Tuple[str, str]]:
@@ -582,46 +1013,87 @@ def check_last_checkpoint(work_dir: str) -> None:
             'anew.')
 
 
-def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> Any:
+def load_checkpoint_file(filename: str,
+                         map_location: Any = 'cpu',
+                         source: Optional[str] = None) -> Any:
     """``torch.load`` a local checkpoint safely, with errors that name it.
+
+    Before torch reads anything, the file's zip layout is checked
+    (:func:`check_checkpoint_file`) and its pickle scanned
+    (:func:`_scan_pickle`); while torch unpickles it, the numpy data built
+    are charged against the file's size; after, every stand-in must have
+    been built and no tensor may be larger than its storage
+    (:func:`check_tensor_storage`).
 
     Args:
         filename: Path of the checkpoint.
         map_location: As for ``torch.load``.
+        source: What the errors name (a URL the file was downloaded from);
+            ``filename`` by default.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        UnsafeCheckpointError: it needs types outside the allowlist.
-        CheckpointFileError: it is not a checkpoint torch can read, or
-            holds a tensor larger than its storage.
+        UnsafeCheckpointError: it needs types or calls outside the
+            allowlist.
+        CheckpointFileError: it is not a checkpoint torch can read, or is
+            laid out or sized as no saved model is.
     """
     filename = osp.expanduser(filename)
-    check_checkpoint_file(filename)
+    shown = source or filename
     try:
-        checkpoint = torch.load(
-            filename,
-            map_location=map_location,
-            weights_only=None if _trusted() else True)
-    except pickle.UnpicklingError as error:
+        pickles = check_checkpoint_file(filename)
+    except CheckpointFileError as error:
+        raise CheckpointFileError(str(error).replace(filename, shown)) \
+            from None
+    state = _LoadState(osp.getsize(filename))
+    try:
+        if not _trusted():
+            with open(filename, 'rb') as f:
+                for _, offset, size in pickles:
+                    f.seek(offset)
+                    _scan_pickle(f.read(size), state.budget)
+        token = _LOAD.set(state)
+        try:
+            checkpoint = torch.load(
+                filename,
+                map_location=map_location,
+                weights_only=None if _trusted() else True)
+        finally:
+            _LOAD.reset(token)
+    except (_UnknownGlobal, pickle.UnpicklingError) as error:
         reason = unpickler_reason(error)
         if reason.startswith(_REFUSAL):
             raise UnsafeCheckpointError(
-                f'Refused to load {filename}: {reason[len(_REFUSAL):]}. A '
+                f'Refused to load {shown}: {reason[len(_REFUSAL):]}. A '
                 'training checkpoint holds nothing of the kind.') from None
         found = _unsafe_globals(filename, error)
         if not found:
             raise CheckpointFileError(
-                f'{filename} is not a readable checkpoint (the unpickler '
-                f'says: {unpickler_reason(error)})') from None
+                f'{shown} is not a readable checkpoint (the unpickler '
+                f'says: {reason})') from None
         raise UnsafeCheckpointError(
-            f'Refused to load {filename}: it holds {", ".join(found)}, '
+            f'Refused to load {shown}: it holds {", ".join(found)}, '
             'which a training checkpoint does not need and which could run '
             'code while loading. If you trust this file, allow it with '
             f'{TRUST_SWITCH}=1 in the environment of this one run.') from None
     except Exception as error:  # noqa: BLE001 -- garbage fails any way
-        raise unreadable_checkpoint(filename, error) from None
-    check_tensor_storage(checkpoint, filename)
+        raise unreadable_checkpoint(shown, error) from None
+    unbuilt = [obj for obj in state.made if obj in _UNBUILT]
+    if unbuilt:
+        raise UnsafeCheckpointError(
+            f'Refused to load {shown}: it makes {len(unbuilt)} numpy or '
+            f'mmengine object(s) (first a {_stand_in_name(unbuilt[0])}) and '
+            'never sets their state, as no saved object is pickled. A '
+            'training checkpoint holds nothing of the kind.')
+    check_tensor_storage(checkpoint, shown)
     return checkpoint
+
+
+def _stand_in_name(obj: Any) -> str:
+    return {
+        LoadedDtype: 'numpy dtype',
+        LoadedArray: 'numpy array'
+    }.get(type(obj), 'HistoryBuffer')
 
 
 def unreadable_checkpoint(filename: str,
@@ -652,18 +1124,6 @@ def unreadable_checkpoint(filename: str,
         f'{filename} is not a readable checkpoint: {reason}')
 
 
-def raised_by_torch_reader(error: BaseException) -> bool:
-    """Whether ``error`` was raised while ``torch.load`` read a file (and
-    not, say, by a hook that runs after a checkpoint is loaded)."""
-    reader = osp.join('torch', 'serialization.py')
-    tb = error.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith(reader):
-            return True
-        tb = tb.tb_next
-    return False
-
-
 def oversized_tensor(tensor: torch.Tensor) -> Optional[int]:
     """The elements a strided tensor's storage holds, when the tensor has
     more (strides that repeat them, as ``expand`` makes: 4 stored bytes can
@@ -676,47 +1136,198 @@ def oversized_tensor(tensor: torch.Tensor) -> Optional[int]:
     return stored if tensor.numel() > stored else None
 
 
+# How deep a checkpoint may nest containers (a training checkpoint: a few
+# levels); deeper ones make Python's recursive copy and pickle fail.
+MAX_NESTING = 64
+_CONTAINERS = (dict, list, tuple, set, frozenset)
+
+
 def check_tensor_storage(checkpoint: Any, filename: str) -> None:
     """Refuse a loaded checkpoint holding a tensor with more elements than
-    its storage (see :func:`oversized_tensor`); a saved model holds none.
+    its storage (see :func:`oversized_tensor`), or containers nested more
+    than :data:`MAX_NESTING` deep; a saved model holds neither. One pass
+    over the containers and tensors, each visited once; the key path of an
+    entry is written only for the message of a refusal.
 
     Raises:
         CheckpointFileError: naming the file, the key and the sizes.
     """
-    stack, seen = [('', checkpoint)], set()
+    entries: List[Tuple[int, Any]] = [(-1, None)]  # (parent entry, key)
+
+    def path(entry: int) -> str:
+        keys = []
+        while entry > 0:
+            entry, key = entries[entry]
+            keys.append(f'[{key}]' if type(key) is int else f'.{key[:40]}'
+                        if type(key) is str else f'[{_short(key, 40)}]')
+        return ''.join(reversed(keys)).lstrip('.') or '(top)'
+
+    stack, seen = [(checkpoint, 0, 0)], {id(checkpoint)}
     while stack:
-        key, value = stack.pop()
-        if id(value) in seen:  # a pickle's memo can make cycles
-            continue
-        seen.add(id(value))
+        value, entry, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise CheckpointFileError(
+                f'Refused to load {filename}: it nests containers more than '
+                f'{MAX_NESTING} levels deep (at {path(entry)[:120]}); '
+                'a saved model holds no such structure.')
         if isinstance(value, torch.Tensor):
             stored = oversized_tensor(value)
             if stored is not None:
                 raise CheckpointFileError(
-                    f'Refused to load {filename}: its tensor {key or "(top)"}'
-                    f' has {value.numel():,} elements over a storage of '
+                    f'Refused to load {filename}: its tensor {path(entry)} '
+                    f'has {value.numel():,} elements over a storage of '
                     f'{stored:,} (strides that repeat them); a saved model '
                     'holds no such tensor, and reading it would allocate '
                     f'{value.numel() * value.element_size():,} bytes.')
-        elif isinstance(value, dict):
-            stack += [(f'{key}.{k}' if key else str(k), v)
-                      for k, v in value.items()]
-        elif isinstance(value, (list, tuple)):
-            stack += [(f'{key}[{i}]', v) for i, v in enumerate(value)]
+            continue
+        if not isinstance(value, _CONTAINERS):
+            continue
+        items = value.items() if isinstance(
+            value, dict) else enumerate(value) if isinstance(
+                value, (list, tuple)) else ((None, v) for v in value)
+        for key, item in items:
+            for part in (key, item):
+                if id(part) in seen or not isinstance(
+                        part, _CONTAINERS + (torch.Tensor, )):
+                    continue
+                seen.add(id(part))
+                entries.append((entry, key))
+                stack.append((part, len(entries) - 1, depth + 1))
+
+
+# The schemes mmengine resolves to a download URL, and how.
+_TORCHVISION = ('torchvision://', 'modelzoo://')
+_OPENMMLAB = ('open-mmlab://', 'openmmlab://')
+
+
+def _url_of(filename: str) -> str:
+    """The URL (or, for some ``open-mmlab://`` names, the local path) that
+    mmengine's loaders read for ``filename``."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    for prefixes, table in ((_TORCHVISION,
+                             mmengine_checkpoint.get_torchvision_models),
+                            (_OPENMMLAB,
+                             mmengine_checkpoint.get_external_models)):
+        prefix = next((p for p in prefixes if filename.startswith(p)), None)
+        if prefix is None:
+            continue
+        name = filename[len(prefix):]
+        if prefixes is _OPENMMLAB:
+            name = mmengine_checkpoint.get_deprecated_model_names().get(
+                name, name)
+        urls = table()
+        if name not in urls:
+            raise InputError(f'{filename}: mmengine knows no model {name!r} '
+                             f'under {prefix} (known: '
+                             f'{_short(sorted(urls), 120)})')
+        url = urls[name]
+        if url.startswith(('http://', 'https://')):
+            return url
+        home = os.getenv(
+            'MMENGINE_HOME',
+            osp.join(os.getenv('XDG_CACHE_HOME', '~/.cache'), 'mmengine'))
+        return osp.join(osp.expanduser(home), url)
+    return filename
+
+
+def _download(url: str) -> str:
+    """The local copy of ``url`` in torch's hub cache (where mmengine's and
+    torch's ``load_url`` keep it), downloaded once: by the first process of
+    each node, the others waiting at a barrier."""
+    from urllib.parse import urlparse
+
+    from mmengine.dist import get_dist_info
+    cached = osp.join(torch.hub.get_dir(), 'checkpoints',
+                      osp.basename(urlparse(url).path))
+    rank, world_size = get_dist_info()
+    local_rank = int(os.environ.get('LOCAL_RANK', rank))
+    for turn in (True, False):
+        if (local_rank == 0) == turn and not osp.exists(cached):
+            os.makedirs(osp.dirname(cached), exist_ok=True)
+            torch.hub.download_url_to_file(url, cached, progress=False)
+        if world_size > 1 and turn:
+            torch.distributed.barrier()
+    return cached
 
 
 def read_checkpoint(filename: str, map_location: Any = 'cpu') -> Any:
-    """:func:`load_checkpoint_file` for local paths; URLs (``http://``,
-    ``s3://``...) through mmengine's loaders, which use the same safe
-    ``torch.load``, with errors that name the address."""
+    """Load a checkpoint from any source mmengine reads, by one path: a URL
+    (``http(s)://``, ``torchvision://``, ``open-mmlab://``) is downloaded to
+    torch's hub cache and a file on one of mmengine's storage backends
+    (``s3://``...) copied locally; then the local file is read by
+    :func:`load_checkpoint_file`, with its checks, and errors that name
+    ``filename``.
+
+    Raises:
+        InputError: a scheme mmvig does not read (``pavi://``,
+            ``mmcls://``: download the file and pass its path), or an
+            unknown model name under a scheme; and as
+            :func:`load_checkpoint_file`.
+    """
     if '://' not in filename:
         return load_checkpoint_file(filename, map_location)
-    from mmengine.runner.checkpoint import CheckpointLoader
+    target = _url_of(filename)
+    if target.startswith(('http://', 'https://')):
+        return load_checkpoint_file(
+            _download(target), map_location, source=filename)
+    if '://' not in target:
+        return load_checkpoint_file(target, map_location, source=filename)
+    if target.startswith(('pavi://', 'mmcls://')):
+        raise InputError(
+            f'{filename}: mmvig reads local files, http(s)://, '
+            'torchvision://, open-mmlab:// and mmengine storage backends '
+            '(s3://, petrel://...); download this checkpoint and pass its '
+            'path.')
+    from mmengine.fileio import get_local_path
+    with get_local_path(target) as local:
+        return load_checkpoint_file(local, map_location, source=filename)
+
+
+def load_from_mmvig(filename: str, map_location: Any = None) -> Any:
+    """mmengine's checkpoint-loader signature over :func:`read_checkpoint`
+    (see :func:`checked_checkpoint_loaders`); a resume's checkpoint is
+    checked by :func:`check_resume_meta` too."""
+    checkpoint = read_checkpoint(filename, map_location)
+    if _RESUMING.get():
+        check_resume_meta(checkpoint, filename)
+    return checkpoint
+
+
+# Set while a runner resumes (see :func:`resuming`).
+_RESUMING: 'contextvars.ContextVar[bool]' = contextvars.ContextVar(
+    'mmvig_resuming', default=False)
+
+
+@contextlib.contextmanager
+def resuming() -> Iterator[None]:
+    """Within the block, a checkpoint read through mmengine's loaders is a
+    resume's: :func:`check_resume_meta` checks and rewrites its ``meta``
+    before mmengine's ``Runner.resume`` reads it."""
+    token = _RESUMING.set(True)
     try:
-        return CheckpointLoader.load_checkpoint(
-            filename, map_location=map_location)
-    except pickle.UnpicklingError as error:
-        raise UnsafeCheckpointError(
-            f'Refused to load {filename}: {error}. If you trust this file, '
-            f'allow it with {TRUST_SWITCH}=1 in the environment of this one '
-            'run.') from None
+        yield
+    finally:
+        _RESUMING.reset(token)
+
+
+@contextlib.contextmanager
+def checked_checkpoint_loaders() -> Iterator[None]:
+    """Within the block, every scheme of mmengine's ``CheckpointLoader``
+    (local paths, ``http(s)://``, ``torchvision://``, ``open-mmlab://``,
+    ``s3://``...: whatever is registered) reads through
+    :func:`load_from_mmvig`, so that ``load_from``, a resume and any
+    ``Pretrained`` init read a checkpoint the way mmvig does. Only a
+    tightening: what mmvig's loader admits, torch's safe loader admits too.
+    mmvig's own schemes keep their loaders; the loaders registered before
+    are restored on leaving."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    saved = CheckpointLoader._schemes
+    CheckpointLoader._schemes = type(saved)(saved)
+    for prefix, loader in saved.items():
+        if not loader.__module__.startswith(__name__.partition('.')[0]):
+            CheckpointLoader.register_scheme(
+                prefix, load_from_mmvig, force=True)
+    try:
+        yield
+    finally:
+        CheckpointLoader._schemes = saved

@@ -21,13 +21,14 @@ import io
 import json
 import os
 import os.path as osp
+import pickle
 import random
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
+import zlib
 from typing import Dict, List, Optional, Tuple
 
 GLOBALS = {
@@ -145,6 +146,8 @@ class Generator:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        # whether the current case holds what only mmvig's loader refuses
+        self.holes = False
 
     # leaves ------------------------------------------------------------
     def code(self) -> str:
@@ -367,6 +370,71 @@ class Generator:
                     self.array(a)
             a.op(b'ub')
 
+    # what torch's own allowlist admits and mmvig's loader refuses --------
+    def hole(self, a: Assembler) -> None:
+        """One of the calls and structures torch's unpickler admits that
+        allocate or run far beyond the file (refused by mmvig's loader)."""
+        self.holes = True
+        kind = self.rng.choice([
+            'bytearray', 'codecs', 'legacy tensor', 'from_numpy', 'from_type',
+            'doubling key', 'nesting'
+        ])
+        if kind == 'bytearray':
+            a.op(b'cbuiltins\nbytearray\n')
+            a.const((self.rng.choice([2**31 - 1, 10**9, 4096]), ))
+            a.op(b'R')
+        elif kind == 'codecs':
+            levels = self.rng.randint(2, 32)
+            for _ in range(levels):
+                a.op(b'c_codecs\nencode\n(')
+            a.const('A' * self.rng.randint(1, 8))
+            a.const('latin1')
+            a.op(b'tR')
+            for _ in range(levels - 1):
+                a.const(self.rng.choice(['hex_codec', 'base64', 'latin1']))
+                a.op(b'tR')
+        elif kind == 'legacy tensor':
+            a.op(b'ctorch\n' + self.rng.choice(
+                [b'LongTensor', b'FloatTensor', b'ByteTensor', b'Tensor']) +
+                 b'\n')
+            a.const((self.rng.choice([4096, 2**20, 2**31 - 1]), ))
+            a.op(b'R' if self.rng.random() < 0.7 else b'\x81')
+        elif kind == 'from_numpy':
+            a.glob('from_numpy')
+            a.op(b'(')
+            self.array(a)
+            a.glob('float32')
+            a.const('cpu')
+            a.const(False)
+            a.op(b'tR')
+        elif kind == 'from_type':
+            a.glob('from_type')
+            a.op(b'(')
+            a.glob('getattr')
+            a.op(b'(')
+            a.glob('history')
+            a.const(self.rng.choice(['current', 'mean', 'min']))
+            a.op(b'tR')
+            a.op(b'ctorch\nTensor\n')
+            a.const(())
+            a.op(b'}tR')
+        elif kind == 'doubling key':
+            a.op(b'}(')
+            base = len(a.memo)
+            a.const('leaf')
+            a.put('doubling')
+            for level in range(self.rng.randint(25, 60)):
+                a.get_index(base + level)
+                a.op(b'\x86')
+                a.put('doubling')
+            a.const(0)
+            a.op(b'u')
+        else:
+            depth = self.rng.randint(65, 20000)
+            a.op(b'](' * depth)
+            a.const(0)
+            a.op(b'e' * depth)
+
     def value(self, a: Assembler, depth: int = 0) -> None:
         r = self.rng.random()
         if depth < 2 and r < 0.15:
@@ -387,26 +455,113 @@ class Generator:
     def case(self) -> bytes:
         a = Assembler(self.rng)
         a.op(b'}(')
-        for i in range(self.rng.randint(1, 4)):
+        count = self.rng.randint(1, 4)
+        hole = self.rng.randrange(count) if self.rng.random() < 0.2 else -1
+        for i in range(count):
             a.const(f'k{i}')
-            self.value(a)
+            self.hole(a) if i == hole else self.value(a)
         a.op(b'u')
         return a.getvalue()
+
+    def archive(self, pickle_bytes: bytes) -> bytes:
+        """The file around a case's pickle: mostly as torch.save lays it
+        out; else a deflated pickle, two names over one record, protocol 5
+        opcodes, or the pickle alone (not a zip: torch's legacy reader)."""
+        r = self.rng.random()
+        if r < 0.85:
+            return torch_archive(pickle_bytes)
+        if r < 0.88:
+            self.holes = True
+            return torch_archive(pickle_bytes, deflate=('data.pkl', ))
+        if r < 0.91:
+            self.holes = True
+            return raw_zip([('archive/data.pkl', pickle_bytes),
+                            ('archive/byteorder', b'little'),
+                            ('archive/version', b'3\n')],
+                           aliases=[('archive/.data/serialization_id', 0)])
+        if r < 0.96:  # protocol 5 and its framing, which torch does not read
+            body = pickle_bytes[2:]
+            return torch_archive(b'\x80\x05\x95' +
+                                 len(body).to_bytes(8, 'little') + body)
+        self.holes = True  # torch's legacy format: a magic number first
+        return pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2) + pickle_bytes
+
+
+def raw_zip(
+    records: List[Tuple[str, bytes]],
+    aliases: List[Tuple[str, int]] = (),
+    deflate: Tuple[str, ...] = ()
+) -> bytes:
+    """A zip archive written byte by byte: each record in order, those
+    named in ``deflate`` compressed; ``aliases``: more directory entries,
+    each a new name for the header of record ``index`` (what no zip writer
+    makes: two names over one record)."""
+    out = io.BytesIO()
+    headers = []
+    for name, data in records:
+        method, stored = (8, _deflated(data)) if name in deflate else (0, data)
+        raw = name.encode()
+        headers.append(
+            (out.tell(), zlib.crc32(data), len(stored), len(data), method))
+        out.write(
+            struct.pack('<4sHHHHHIIIHH', b'PK\x03\x04', 20, 0, method, 0, 0,
+                        headers[-1][1], len(stored), len(data), len(raw), 0) +
+            raw + stored)
+    entries = [(name, headers[i]) for i, (name, _) in enumerate(records)]
+    entries += [(name, headers[i]) for name, i in aliases]
+    start, directory = out.tell(), io.BytesIO()
+    for name, (offset, crc, stored, size, method) in entries:
+        raw = name.encode()
+        directory.write(
+            struct.pack('<4sHHHHHHIIIHHHHHII', b'PK\x01\x02', 20, 20, 0,
+                        method, 0, 0, crc, stored, size, len(
+                            raw), 0, 0, 0, 0, 0, offset) + raw)
+    out.write(directory.getvalue())
+    out.write(
+        struct.pack('<4sHHHHIIH', b'PK\x05\x06', 0, 0, len(entries),
+                    len(entries), len(directory.getvalue()), start, 0))
+    return out.getvalue()
+
+
+def _deflated(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush()
+
+
+def torch_archive(
+    pickle_bytes: bytes,
+    storages: Optional[Dict[str, bytes]] = None,
+    aliases: List[Tuple[str, str]] = (),
+    deflate: Tuple[str, ...] = ()
+) -> bytes:
+    """A checkpoint laid out as torch.save lays one out (``archive/``
+    records: the pickle, byte order, storages, version), built by
+    :func:`raw_zip`; ``aliases``: (storage key, key of the storage whose
+    record it names too); ``deflate``: record names (without
+    ``archive/``) to compress."""
+    records = [('archive/data.pkl', pickle_bytes),
+               ('archive/byteorder', b'little')]
+    records += [(f'archive/data/{k}', v) for k, v in (storages or {}).items()]
+    records += [('archive/version', b'3\n'),
+                ('archive/.data/serialization_id', b'0' * 40)]
+    index = {name: i for i, (name, _) in enumerate(records)}
+    return raw_zip(records,
+                   [(f'archive/data/{new}', index[f'archive/data/{old}'])
+                    for new, old in aliases],
+                   tuple(f'archive/{name}' for name in deflate))
 
 
 def write_checkpoint(path: str, pickle_bytes: bytes) -> None:
     """A torch.save-style zip whose data.pkl is ``pickle_bytes``."""
-    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
-        archive.writestr('archive/data.pkl', pickle_bytes)
-        archive.writestr('archive/byteorder', 'little')
-        archive.writestr('archive/version', '3\n')
-        archive.writestr('archive/.data/serialization_id', '0' * 40)
+    with open(path, 'wb') as f:
+        f.write(torch_archive(pickle_bytes))
 
 
 class _Storage:
 
-    def __init__(self, numel: int) -> None:
+    def __init__(self, numel: int, key: str = '0') -> None:
         self.numel = numel
+        self.key = key
 
 
 class _Tensor:
@@ -416,8 +571,9 @@ class _Tensor:
                  numel: int,
                  size: tuple,
                  stride: tuple,
-                 offset: int = 0) -> None:
-        self.args = (_Storage(numel), offset, size, stride)
+                 offset: int = 0,
+                 key: str = '0') -> None:
+        self.args = (_Storage(numel, key), offset, size, stride)
 
     def __reduce__(self):
         import collections
@@ -427,22 +583,19 @@ class _Tensor:
                 self.args + (False, collections.OrderedDict()))
 
 
-def write_tensor_checkpoint(path: str,
-                            tensors: Dict[str, tuple],
-                            extra: Optional[dict] = None) -> None:
-    """A torch.save-style zip whose ``state_dict`` holds float32 tensors of
-    any geometry: ``tensors[name] = (storage numel, size, stride)``, every
-    storage record 4 zero bytes; ``extra``: plain entries beside
-    ``state_dict`` (a ``meta`` dict, say)."""
-    import pickle
-
+def tensor_pickle(tensors: Dict[str, tuple],
+                  extra: Optional[dict] = None) -> bytes:
+    """The pickle of ``dict(extra, state_dict=...)`` holding float32
+    tensors of any geometry: ``tensors[name] = (storage numel, size,
+    stride[, offset[, storage key]])``."""
     import torch
 
     class Pickler(pickle.Pickler):
 
         def persistent_id(self, obj):
             if isinstance(obj, _Storage):
-                return ('storage', torch.FloatStorage, '0', 'cpu', obj.numel)
+                return ('storage', torch.FloatStorage, obj.key, 'cpu',
+                        obj.numel)
             return None
 
     buffer = io.BytesIO()
@@ -454,23 +607,34 @@ def write_tensor_checkpoint(path: str,
                     k: _Tensor(*v)
                     for k, v in tensors.items()
                 }))
-    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
-        archive.writestr('archive/data.pkl', buffer.getvalue())
-        archive.writestr('archive/byteorder', 'little')
-        archive.writestr('archive/data/0', b'\0' * 4)
-        archive.writestr('archive/version', '3\n')
-        archive.writestr('archive/.data/serialization_id', '0' * 40)
+    return buffer.getvalue()
+
+
+def write_tensor_checkpoint(path: str,
+                            tensors: Dict[str, tuple],
+                            extra: Optional[dict] = None) -> None:
+    """A torch.save-style zip whose ``state_dict`` holds float32 tensors of
+    any geometry (see :func:`tensor_pickle`), every storage record 4 zero
+    bytes; ``extra``: plain entries beside ``state_dict`` (a ``meta`` dict,
+    say)."""
+    keys = {v[4] if len(v) > 4 else '0' for v in tensors.values()} or {'0'}
+    with open(path, 'wb') as f:
+        f.write(
+            torch_archive(
+                tensor_pickle(tensors, extra),
+                {k: b'\0' * 4
+                 for k in sorted(keys)}))
 
 
 # The child: loads each case through the three loaders and checks the result.
 CHILD = r'''
-import gc, json, os, pickle, resource, sys
+import gc, json, os, pickle, resource, sys, time
 import numpy as np
 import torch
 import mmvig
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import _load_checkpoint
-from mmvig.safe_load import read_checkpoint
+from mmvig.safe_load import checked_checkpoint_loaders, read_checkpoint
 
 PLAIN = set('biufc')
 def vm_kb():
@@ -534,13 +698,27 @@ LOADERS = {
     'torch.load': lambda p: torch.load(p, weights_only=True),
     'mmengine': lambda p: _load_checkpoint(p, map_location='cpu'),
     'mmvig': lambda p: read_checkpoint(p),
+    'runner': lambda p: checked(p),
 }
+def checked(path):
+    with checked_checkpoint_loaders():
+        return _load_checkpoint(path, map_location='cpu')
+
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
 for line in sys.stdin:
     path = line.strip()
     size = os.path.getsize(path)
+    hole = path.endswith('.hole.pth')
     for name, load in LOADERS.items():
+        if hole and name in ('torch.load', 'mmengine'):
+            continue  # torch's own allowlist admits these
+        ours = name in ('mmvig', 'runner')
         print(json.dumps({'start': path, 'loader': name}), flush=True)
         found, loaded = [], False
+        if ours:  # what mmvig promises: +512 MiB at most
+            cap = vm_kb() * 1024 + 512 * 2**20
+            resource.setrlimit(resource.RLIMIT_AS, (min(cap, hard), hard))
+        start = time.perf_counter()
         try:
             value = load(path)
             loaded = True
@@ -551,9 +729,17 @@ for line in sys.stdin:
             if 'MemoryError' in text or 'Unable to allocate' in text:
                 found.append('a large allocation: ' +
                              ' '.join(text.split())[:200])
+            elif ours and (path not in text or '\n' in text):
+                found.append('a refusal not in one line naming the file: ' +
+                             text[:200])
         else:
             found += problems(value, size)
+            if hole and ours:
+                found.append('loaded a case that only mmvig refuses')
             del value
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        if ours and time.perf_counter() - start > 10:
+            found.append(f'took {time.perf_counter() - start:.0f} s')
         gc.collect()
         print(json.dumps({'done': path, 'loader': name, 'found': found,
                           'loaded': loaded}), flush=True)
@@ -641,8 +827,13 @@ def fuzz(seed: int,
             break
         paths = []
         for _ in range(count):
-            path = osp.join(workdir, f'case_{seed}_{tried + len(paths)}.pth')
-            write_checkpoint(path, generator.case())
+            generator.holes = False
+            data = generator.archive(generator.case())
+            path = osp.join(
+                workdir, f'case_{seed}_{tried + len(paths)}' +
+                ('.hole' if generator.holes else '') + '.pth')
+            with open(path, 'wb') as f:
+                f.write(data)
             paths.append(path)
         findings += run_cases(paths, stats=stats)
         tried += count
@@ -671,7 +862,7 @@ def main(argv=None) -> int:
             kinds[key] = kinds.get(key, 0) + 1
     for finding in findings[:20]:
         print(json.dumps(finding))
-    print(f'{tried} cases x 3 loaders: {stats.get("loaded", 0)} loads, '
+    print(f'{tried} cases x 4 loaders: {stats.get("loaded", 0)} loads, '
           f'{stats.get("refused", 0)} refusals, {len(findings)} findings')
     for key, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
         print(f'  {n:5d}  {key}')

@@ -261,6 +261,21 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
             assert 'resumed' in (result.stdout + result.stderr).lower()
 
     path, marker = malicious
+    if task == 'cls':  # a resume executes no config text, by either tool
+        checkpoint = torch.load(
+            osp.join(work, f'{steps[-1]}.pth'), weights_only=True)
+        checkpoint['meta']['config'] = (
+            f"__import__('os').system('touch {marker}')\ngpu_ids = [0]\n")
+        crafted = str(tmp_path / 'config_text.pth')
+        torch.save(checkpoint, crafted)
+        for i, tools in enumerate((theirs, ours)):
+            result = run([
+                sys.executable,
+                osp.join(tools, 'train.py'), config, '--work-dir',
+                str(tmp_path / f'resumed{i}'), '--resume', crafted,
+                '--cfg-options', f'train_cfg.{unit}={per_step * 4}'
+            ])
+            assert result.returncode == 0, result.stderr[-3000:]
     refusals = [
         [
             sys.executable,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from checkpoint_fuzz import Assembler, fuzz, run_cases, write_checkpoint
 
-LOADERS = ('torch.load', 'mmengine', 'mmvig')
+LOADERS = ('torch.load', 'mmengine', 'mmvig', 'runner')
 
 
 def _dtype(a: Assembler, code: str = 'f8', order: str = '<') -> None:
@@ -313,7 +313,7 @@ def test_the_seeded_fuzzer_finds_nothing(tmp_path):
     assert tried == 200
     assert not findings, findings[:5]
     # the cases reach both outcomes: loads and refusals
-    assert stats['loaded'] > 20 and stats['refused'] > 100, stats
+    assert stats['loaded'] > 10 and stats['refused'] > 100, stats
 
 
 def test_fuzz_minutes(request, tmp_path):

@@ -6,7 +6,6 @@ import contextlib
 import gc
 import os
 import os.path as osp
-import pickle
 from typing import Iterator, List, Optional
 
 import torch
@@ -15,11 +14,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmvig.apis import read_config
-from mmvig.engine import DataCheckHook, StrictLoadHook
-from mmvig.errors import INPUT_ERRORS
-from mmvig.safe_load import (check_checkpoint_file, check_resume_meta,
-                             check_tensor_storage, raised_by_torch_reader,
-                             unreadable_checkpoint)
+from mmvig.engine import DataCheckHook, MMVigRunner, StrictLoadHook
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +60,7 @@ def finish(runner_holder: list) -> None:
     created. Left to interpreter shutdown, gloo's worker threads can abort
     the process (SIGABRT) after the run ended."""
     runner_holder.clear()
-    gc.collect()  # the runner's checked loader refers back to it
+    gc.collect()
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
@@ -73,32 +68,14 @@ def finish(runner_holder: list) -> None:
 
 
 def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
-    """The config's runner, with mmvig's checks: a checkpoint it loads must
-    be a whole file (and, to resume, a training checkpoint) and fit the
-    model (unless ``partial_load``), and the data are checked once built."""
-    runner = Runner.from_cfg(cfg)
+    """The config's runner, as mmvig's :class:`~mmvig.engine.MMVigRunner`
+    (every checkpoint read by mmvig's safe loader; a resume's checked), with
+    mmvig's checks: a checkpoint it loads must fit the model (unless
+    ``partial_load``), and the data are checked once built."""
+    runner = MMVigRunner.from_cfg(cfg)
     if not partial_load:
         runner.register_hook(StrictLoadHook())
     runner.register_hook(DataCheckHook())
-    load = runner.load_checkpoint
-
-    def checked_load(filename: str, *args, **kwargs) -> dict:
-        if '://' not in filename:
-            check_checkpoint_file(filename)
-        try:
-            checkpoint = load(filename, *args, **kwargs)
-        except INPUT_ERRORS + (pickle.UnpicklingError, ):
-            raise
-        except Exception as error:  # noqa: BLE001 -- torch's reader's only
-            if not raised_by_torch_reader(error):
-                raise
-            raise unreadable_checkpoint(filename, error) from None
-        check_tensor_storage(checkpoint, filename)
-        if runner._resume:
-            check_resume_meta(checkpoint, filename)
-        return checkpoint
-
-    runner.load_checkpoint = checked_load
     return runner
 
 

@@ -68,6 +68,9 @@ auto_scale_lr = dict(base_batch_size=1024)
 # Saved under a temporary name and renamed before an old checkpoint is
 # deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+# Every checkpoint (load_from, --resume, Pretrained; local or URL) is read by
+# mmvig's safe loader, also under the task libraries' own tools.
+runner_type = 'MMVigRunner'
 custom_hooks = [
     dict(type='DivergenceHook'),  # stop at the first non-finite loss
     dict(

@@ -91,6 +91,8 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2),
 )
+# Every checkpoint is read by mmvig's safe loader (MMVigRunner).
+runner_type = 'MMVigRunner'
 randomness = dict(seed=0, deterministic=False)
 
 # Stop at the first non-finite loss, before a checkpoint of NaN weights.

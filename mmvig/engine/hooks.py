@@ -111,7 +111,7 @@ class StrictLoadHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         from ..models.pretrained import (CheckpointMismatchError,
-                                         check_state_dict,
+                                         check_state_dict, check_weight_kinds,
                                          without_module_prefix)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
@@ -130,9 +130,13 @@ class StrictLoadHook(Hook):
                 'tools/train.py, without --resume.' if runner._resume else
                 'Is it a checkpoint of this config? To load the part that '
                 'matches anyway, pass --partial-load to tools/train.py.')
-        check_state_dict(model.state_dict(), without_module_prefix(loaded),
-                         source,
+        loaded = without_module_prefix(loaded)
+        check_state_dict(model.state_dict(), loaded, source,
                          type(model).__name__, hint)
+        try:
+            check_weight_kinds(loaded, model.state_dict())
+        except CheckpointMismatchError as error:
+            raise CheckpointMismatchError(f'{source}: {error}') from None
 
 
 @HOOKS.register_module()

@@ -11,7 +11,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
 from ..typing_utils import ConfigType
-from .pretrained import load_pretrained_backbone, non_finite_tensors
+from .pretrained import (check_weight_kinds, load_pretrained_backbone,
+                         non_finite_tensors)
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -103,14 +104,20 @@ class PyramidBackbone(BaseModule):
         backbone's own keys with its shapes are read (torch reports the
         others), and none larger than its storage."""
         own = {
-            prefix + name: value.shape
+            prefix + name: value
             for name, value in self.state_dict(keep_vars=True).items()
         }
-        bad = non_finite_tensors(state_dict, own)
+        check_weight_kinds(state_dict, own)
+        bad = non_finite_tensors(state_dict, {
+            k: v.shape
+            for k, v in own.items()
+        })
         if bad:
             first = state_dict[bad[0]]
             shown = first.tolist() if first.numel() == 1 else (
-                'nan' if first.isnan().any() else 'inf')
+                'nan' if torch.isnan(
+                    first.to(torch.complex128 if first.is_complex() else torch.
+                             float64)).any() else 'inf')
             raise InputError(
                 f'{len(bad)} tensor(s) of the weights are not finite, first '
                 f'{bad[0]} ({shown}): weights must be finite. The checkpoint '

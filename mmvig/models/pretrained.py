@@ -83,10 +83,20 @@ def select_weights(checkpoint: dict,
     return ema
 
 
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every value of a floating-point or complex tensor is finite,
+    for every such dtype (float8 and float4 have no ``isfinite`` kernel:
+    they are read as float32)."""
+    try:
+        return bool(torch.isfinite(tensor).all())
+    except NotImplementedError:
+        return bool(torch.isfinite(tensor.float()).all())
+
+
 def non_finite_tensors(
         state_dict: StateDict,
         shapes: Optional[Dict[str, torch.Size]] = None) -> List[str]:
-    """Keys of floating-point tensors that hold NaN or infinity.
+    """Keys of floating-point or complex tensors that hold NaN or infinity.
 
     Args:
         state_dict: The weights to check.
@@ -97,12 +107,13 @@ def non_finite_tensors(
     Raises:
         CheckpointFileError: with ``shapes``, a checked tensor has more
             elements than its storage (repeated by its strides; checking it
-            would allocate them all).
+            would allocate them all), or a dtype no value of which can be
+            read.
     """
     bad = []
     for key, value in state_dict.items():
-        if not isinstance(value, torch.Tensor) or \
-                not value.is_floating_point():
+        if not isinstance(value, torch.Tensor) or not (
+                value.is_floating_point() or value.is_complex()):
             continue
         if shapes is not None and shapes.get(key) != value.shape:
             continue
@@ -112,9 +123,34 @@ def non_finite_tensors(
                 f'the weight {key} has {value.numel():,} elements over a '
                 f'storage of {stored:,} (strides that repeat them): the '
                 'checkpoint is crafted or damaged.')
-        if not torch.isfinite(value).all():
+        try:
+            finite = _all_finite(value)
+        except (NotImplementedError, RuntimeError):
+            raise CheckpointFileError(
+                f'the weight {key} is {value.dtype}, which torch cannot '
+                'read as numbers here: the checkpoint is not of this '
+                'model.') from None
+        if not finite:
             bad.append(key)
     return bad
+
+
+def check_weight_kinds(state_dict: StateDict, own: Dict[str,
+                                                        torch.Tensor]) -> None:
+    """Refuse a complex tensor for one of ``own``'s real tensors (of the
+    same shape): loading it would drop its imaginary part without a word.
+
+    Raises:
+        CheckpointMismatchError: naming the key and both dtypes.
+    """
+    for key, mine in own.items():
+        value = state_dict.get(key)
+        if isinstance(value, torch.Tensor) and value.shape == mine.shape \
+                and value.is_complex() and not mine.is_complex():
+            raise CheckpointMismatchError(
+                f'the weight {key} is complex ({value.dtype}) where the '
+                f"model's is real ({mine.dtype}): the checkpoint is not of "
+                'this model, or is damaged.')
 
 
 def without_module_prefix(state_dict: StateDict) -> StateDict:

@@ -90,3 +90,37 @@ def test_the_head_normalises_a_batch_of_one_with_running_statistics():
     torch.testing.assert_close(head(x), out)  # what eval mode computes
     head.train()(torch.randn(2, 16, 3, 3))
     assert norm.num_batches_tracked == before[1] + 1
+
+
+def test_a_resume_never_executes_the_checkpoints_config_text(shapes, tmp_path):
+    """mmengine's resume executes ``meta['config']`` as Python (to read its
+    ``gpu_ids``); every mmvig config's runner, MMVigRunner, keeps only that
+    line, read without executing anything. Control: mmengine's own Runner
+    runs the text."""
+    from mmengine.registry import RUNNERS
+
+    from mmvig.engine import MMVigRunner
+    cfg = tiny_classification_config(shapes, str(tmp_path / 'run'), epochs=1)
+    assert cfg.runner_type == 'MMVigRunner'
+    RUNNERS.build(copy.deepcopy(cfg)).train()
+    checkpoint = torch.load(
+        osp.join(cfg.work_dir, 'epoch_1.pth'), weights_only=True)
+    marker = tmp_path / 'config_ran'
+    checkpoint['meta']['config'] = (
+        f"__import__('os').system('touch {marker}')"
+        '\ngpu_ids = [0]\n')
+    crafted = str(tmp_path / 'crafted.pth')
+    torch.save(checkpoint, crafted)
+    cfg.train_cfg.max_epochs = 2
+    cfg.train_cfg.val_interval = 2
+    cfg.resume = True
+    cfg.load_from = crafted
+    runner = RUNNERS.build(copy.deepcopy(cfg))
+    assert type(runner) is MMVigRunner
+    runner.train()
+    assert runner.train_loop.epoch == 2
+    assert not marker.exists()
+    cfg.pop('runner_type')
+    cfg.work_dir = str(tmp_path / 'control')
+    Runner.from_cfg(cfg).train()
+    assert marker.exists()

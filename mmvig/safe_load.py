@@ -801,10 +801,11 @@ def _unsafe_globals(filename: str, error: Exception) -> List[str]:
 def check_checkpoint_file(filename: str) -> List[Tuple[str, int, int]]:
     """Fail, naming the file, when a local checkpoint is missing, empty, or
     not a zip archive laid out as ``torch.save`` writes one, before any of
-    it is unpickled: every record stored uncompressed, each name once, no
-    two records overlapping, each within the file (so the records hold at
-    most the file's size). Reads the zip directory and the records' headers
-    only.
+    it is unpickled: every record stored uncompressed, each name once and
+    named so in its own header, no two records overlapping, each within the
+    file (so the records hold at most the file's size), and the directory
+    where the end record says (so that Python's reader and torch's read the
+    same records). Reads the zip directory and the records' headers only.
 
     Returns:
         list: ``(name, offset, size)`` of each pickle record (``data.pkl``).
@@ -833,12 +834,34 @@ def check_checkpoint_file(filename: str) -> List[Tuple[str, int, int]]:
         try:
             with zipfile.ZipFile(f) as archive:
                 infos = archive.infolist()
+                shifted = archive.start_dir != _stated_directory(f, size)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
             raise CheckpointFileError(
                 f'{filename} is not a readable checkpoint: it is truncated '
                 f'or damaged ({size} bytes, its zip directory cannot be read: '
                 f'{error}); copy or save it again') from None
+        if shifted:  # Python reads such a file shifted, torch's reader not
+            raise CheckpointFileError(
+                f'Refused to load {filename}: its zip directory is not where '
+                'its end record says (data before the archive); torch.save '
+                'writes no such zip archive')
         return _record_layout(f, infos, filename, size)
+
+
+def _stated_directory(f: Any, size: int) -> int:
+    """Where a zip's end record (zip64's, for large files) says its
+    directory starts. Python's ``zipfile`` shifts every offset by the bytes
+    found before an archive; torch's reader does not, so the two would read
+    different records unless that shift is 0."""
+    f.seek(max(0, size - 65557))
+    tail = f.read()
+    at = tail.rfind(b'PK\x05\x06')
+    offset = int.from_bytes(tail[at + 16:at + 20], 'little')
+    locator = tail.rfind(b'PK\x06\x07', 0, max(at, 0))
+    if offset == 0xFFFFFFFF and locator >= 0:
+        f.seek(int.from_bytes(tail[locator + 8:locator + 16], 'little'))
+        offset = int.from_bytes(f.read(56)[48:56], 'little')
+    return offset
 
 
 def _record_layout(f: Any, infos: List[zipfile.ZipInfo], filename: str,
@@ -868,8 +891,13 @@ def _record_layout(f: Any, infos: List[zipfile.ZipInfo], filename: str,
         if len(header) < 30 or header[:4] != b'PK\x03\x04':
             raise refuse(f'the record {name} has no header where the '
                          'directory points')
-        start = info.header_offset + 30 + int.from_bytes(
-            header[26:28], 'little') + int.from_bytes(header[28:30], 'little')
+        length = int.from_bytes(header[26:28], 'little')
+        if f.read(length) != info.orig_filename.encode(
+                'utf-8' if info.flag_bits & 0x800 else 'cp437'):
+            raise refuse(f'the record {name} is named otherwise in its '
+                         'header')
+        start = info.header_offset + 30 + length + int.from_bytes(
+            header[28:30], 'little')
         spans.append((info.header_offset, start + info.file_size, name))
         if osp.basename(info.filename) == 'data.pkl':
             pickles.append((info.filename, start, info.file_size))
@@ -1244,7 +1272,12 @@ def _download(url: str) -> str:
     for turn in (True, False):
         if (local_rank == 0) == turn and not osp.exists(cached):
             os.makedirs(osp.dirname(cached), exist_ok=True)
-            torch.hub.download_url_to_file(url, cached, progress=False)
+            try:
+                torch.hub.download_url_to_file(url, cached, progress=False)
+            except Exception as error:  # noqa: BLE001 -- the network's words
+                raise InputError(
+                    f'Could not download the checkpoint {url}: '
+                    f'{" ".join(str(error).split())[:160]}') from None
         if world_size > 1 and turn:
             torch.distributed.barrier()
     return cached

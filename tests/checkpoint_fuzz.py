@@ -715,8 +715,8 @@ for line in sys.stdin:
         ours = name in ('mmvig', 'runner')
         print(json.dumps({'start': path, 'loader': name}), flush=True)
         found, loaded = [], False
-        if ours:  # what mmvig promises: +512 MiB at most
-            cap = vm_kb() * 1024 + 512 * 2**20
+        if ours:  # what mmvig promises: +500 MB at most
+            cap = vm_kb() * 1024 + 500 * 10**6
             resource.setrlimit(resource.RLIMIT_AS, (min(cap, hard), hard))
         start = time.perf_counter()
         try:

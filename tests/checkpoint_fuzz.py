@@ -141,6 +141,46 @@ class Assembler:
         return self.out.getvalue() + b'.'
 
 
+def plain_dtype(a: Assembler,
+                code: str = 'f8',
+                order: str = '<',
+                built: bool = True) -> None:
+    """numpy's pickle of a dtype: REDUCE ``dtype(code, False, True)``, then
+    (``built``) the BUILD that sets its byte order."""
+    a.glob('dtype')
+    a.const((code, False, True))
+    a.op(b'R')
+    if built:
+        a.const((3, order, None, None, None, -1, -1, 0))
+        a.op(b'b')
+
+
+def placeholder(a: Assembler) -> None:
+    """numpy's pickle of an array up to its BUILD:
+    ``_reconstruct(ndarray, (0,), b'b')``."""
+    a.glob('reconstruct1')
+    a.op(b'(')
+    a.glob('ndarray')
+    a.const((0, ))
+    a.const(b'b')
+    a.op(b'tR')
+
+
+def array_state(a: Assembler, shape=(2, ), data=b'\x00' * 16, **dtype) -> None:
+    """An array's BUILD state ``(1, shape, dtype, False, data)``; ``data``
+    None: the bytes memoised last (``Assembler.get('bytes')``)."""
+    a.op(b'(')
+    a.const(1)
+    a.const(shape)
+    plain_dtype(a, **dtype)
+    a.const(False)
+    if data is None:
+        a.get('bytes')
+    else:
+        a.const(data)
+    a.op(b't')
+
+
 class Generator:
     """Random values built from the allowlisted globals."""
 

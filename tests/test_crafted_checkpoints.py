@@ -16,11 +16,13 @@ import sys
 import textwrap
 import threading
 import zipfile
+from typing import List
 
 import numpy as np
 import pytest
 import torch
-from checkpoint_fuzz import Assembler, tensor_pickle, torch_archive
+from checkpoint_fuzz import (Assembler, array_state, placeholder, plain_dtype,
+                             tensor_pickle, torch_archive)
 
 from mmvig.testing import REPO_ROOT
 
@@ -68,33 +70,10 @@ def _doubling(a: Assembler, levels: int) -> None:
         a.put('doubling')
 
 
-def _array_never_built(a: Assembler) -> None:
-    a.glob('reconstruct1')
-    a.op(b'(')
-    a.glob('ndarray')
-    a.const((0, ))
-    a.const(b'b')
-    a.op(b'tR')
-
-
-def _dtype(a: Assembler, state: bool = True) -> None:
-    a.glob('dtype')
-    a.const(('f8', False, True))
-    a.op(b'R')
-    if state:
-        a.const((3, '<', None, None, None, -1, -1, 0))
-        a.op(b'b')
-
-
 def _built_array(a: Assembler, data: bytes) -> None:
-    _array_never_built(a)
-    a.op(b'(')
-    a.const(1)
-    a.const((len(data) // 8, ))
-    _dtype(a)
-    a.const(False)
-    a.const(data)
-    a.op(b'tb')
+    placeholder(a)
+    array_state(a, (len(data) // 8, ), data)
+    a.op(b'b')
 
 
 def _from_numpy(a: Assembler) -> None:
@@ -126,23 +105,18 @@ def _shared_bytes(a: Assembler) -> None:
     more than the arrays' bytes)."""
     a.op(b'(')
     a.const('p' * 8192)
-    _array_never_built(a)
+    placeholder(a)
     a.op(b'(')
     a.const(1)
     a.const((256, ))
-    _dtype(a)
+    plain_dtype(a)
     a.const(False)
     a.const(bytes(range(256)) * 8)
     a.put('bytes')
     a.op(b'tb')
-    _array_never_built(a)
-    a.op(b'(')
-    a.const(1)
-    a.const((256, ))
-    _dtype(a)
-    a.const(False)
-    a.get('bytes')
-    a.op(b'tbt')
+    placeholder(a)
+    array_state(a, (256, ), None)
+    a.op(b'bt')
 
 
 def _nested_lists(a: Assembler, depth: int) -> None:
@@ -203,10 +177,10 @@ def _cases():
         'a HistoryBuffer never built':
         (torch_archive(_pickle(lambda a: (a.glob('history'), a.op(b')\x81')))),
          'never sets their state'),
-        'an array never built': (torch_archive(_pickle(_array_never_built)),
+        'an array never built': (torch_archive(_pickle(placeholder)),
                                  'never sets their state'),
         'a dtype never built':
-        (torch_archive(_pickle(lambda a: _dtype(a, state=False))),
+        (torch_archive(_pickle(lambda a: plain_dtype(a, built=False))),
          'never sets their state'),
         'torch.from_numpy of a built array':
         (torch_archive(_pickle(_from_numpy)),
@@ -215,9 +189,8 @@ def _cases():
         (torch_archive(_pickle(_from_type_through_getattr)),
          'calls _rebuild_from_type_v2 with'),
         'a dtype state of 2**40 leaves': (torch_archive(
-            _pickle(lambda a:
-                    (_dtype(a, state=False), _doubling(a, 40), a.op(b'b')))),
-                                          'leaves'),
+            _pickle(lambda a: (plain_dtype(a, built=False), _doubling(a, 40),
+                               a.op(b'b')))), 'leaves'),
         'a key of 2**40 leaves': (torch_archive(
             _pickle(lambda a:
                     (a.op(b'}('), _doubling(a, 40), a.const(1), a.op(b'u')))),
@@ -308,20 +281,25 @@ def served(tmp_path_factory):
     server.shutdown()
 
 
-def _load_in_child(jobs, tmp_path):
+def _child(tmp_path, code: str, *args: str, stdin: str = '') -> List[str]:
+    """stdout's lines of ``python -c code args`` in the checkout, with a
+    torch hub cache of its own; fails the test unless it exits 0."""
     env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch_home'))
-    result = subprocess.run([sys.executable, '-c', CHILD],
-                            input=''.join(json.dumps(j) + '\n' for j in jobs),
+    result = subprocess.run([sys.executable, '-c', code, *args],
+                            input=stdin,
                             capture_output=True,
                             text=True,
                             cwd=REPO_ROOT,
                             env=env,
                             timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
-    return [
-        json.loads(line) for line in result.stdout.splitlines()
-        if line.startswith("{")
-    ]
+    return result.stdout.splitlines()
+
+
+def _load_in_child(jobs, tmp_path):
+    lines = _child(
+        tmp_path, CHILD, stdin=''.join(json.dumps(j) + '\n' for j in jobs))
+    return [json.loads(line) for line in lines if line.startswith('{')]
 
 
 def test_every_crafted_file_is_refused_in_one_line_or_loads_plain_data(
@@ -420,20 +398,11 @@ def test_a_url_checkpoint_is_read_by_the_same_safe_loader(
     folder, url = served
     path, marker = malicious
     os.replace(path, osp.join(folder, 'payload.pth'))
-    env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch_home'))
-    result = subprocess.run(
-        [sys.executable, '-c', URL_CHILD, f'{url}/payload.pth'],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=env,
-        timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
     lines = [
-        line for line in result.stdout.splitlines()
+        line for line in _child(tmp_path, URL_CHILD, f'{url}/payload.pth')
         if line.startswith(('read_checkpoint', 'Pretrained', 'MMVigRunner'))
     ]
-    assert len(lines) == 3, result.stdout
+    assert len(lines) == 3, lines
     for line in lines:
         assert 'UnsafeCheckpointError' in line and 'posix.system' in line, \
             line

@@ -7,36 +7,10 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from checkpoint_fuzz import Assembler, fuzz, run_cases, write_checkpoint
+from checkpoint_fuzz import (Assembler, array_state, fuzz, placeholder,
+                             plain_dtype, run_cases, write_checkpoint)
 
 LOADERS = ('torch.load', 'mmengine', 'mmvig', 'runner')
-
-
-def _dtype(a: Assembler, code: str = 'f8', order: str = '<') -> None:
-    a.glob('dtype')
-    a.const((code, False, True))
-    a.op(b'R')
-    a.const((3, order, None, None, None, -1, -1, 0))
-    a.op(b'b')
-
-
-def _placeholder(a: Assembler) -> None:
-    a.glob('reconstruct1')
-    a.op(b'(')
-    a.glob('ndarray')
-    a.const((0, ))
-    a.const(b'b')
-    a.op(b'tR')
-
-
-def _state(a: Assembler, shape=(2, ), data=b'\x00' * 16, **dtype) -> None:
-    a.op(b'(')
-    a.const(1)
-    a.const(shape)
-    _dtype(a, **dtype)
-    a.const(False)
-    a.const(data)
-    a.op(b't')
 
 
 def _history_state(a: Assembler, logs=None, counts=None) -> None:
@@ -46,8 +20,8 @@ def _history_state(a: Assembler, logs=None, counts=None) -> None:
     for key, memo in (('_log_history', logs), ('_count_history', counts)):
         a.const(key)
         if memo is None:
-            _placeholder(a)
-            _state(a, (1, ), b'\x00' * 8)
+            placeholder(a)
+            array_state(a, (1, ), b'\x00' * 8)
             a.op(b'b')
         else:
             a.get_index(memo)
@@ -88,9 +62,9 @@ def _payloads():
 
     @case('ndarray called over another array')  # an aliasing array before
     def _(a):
-        _placeholder(a)
+        placeholder(a)
         a.put('array')
-        _state(a)
+        array_state(a)
         a.op(b'b')
         a.op(b'(')
         a.get_index(0)
@@ -107,7 +81,7 @@ def _payloads():
         a.glob('ndarray')
         a.op(b'(')
         a.const((4, ))
-        _dtype(a)
+        plain_dtype(a)
         a.op(b't\x81')
 
     @case('NEWOBJ of the dtype stand-in')
@@ -121,28 +95,28 @@ def _payloads():
     @case('a second BUILD of a placed array')  # changes loaded data before
     def _(a):
         a.op(b'(')
-        _placeholder(a)
+        placeholder(a)
         a.put('array')
-        _state(a, (2, ), b'\x01' * 16)
+        array_state(a, (2, ), b'\x01' * 16)
         a.op(b'b')
         a.get_index(0)
-        _state(a, (1, ), b'\x02' * 8)
+        array_state(a, (1, ), b'\x02' * 8)
         a.op(b'b')
         a.op(b't')
 
     @case('a second BUILD after a HistoryBuffer took the array')  # UAF
     def _(a):
         a.op(b'(')
-        _placeholder(a)
+        placeholder(a)
         a.put('array')
-        _state(a, (4, ), b'\x01' * 32)
+        array_state(a, (4, ), b'\x01' * 32)
         a.op(b'b')
         a.glob('history')
         a.op(b')\x81')
         _history_state(a, logs=0, counts=0)
         a.op(b'b')
         a.get_index(0)
-        _state(a, (1, ), b'\x02' * 8)
+        array_state(a, (1, ), b'\x02' * 8)
         a.op(b'b')
         a.op(b't')
 
@@ -181,13 +155,13 @@ def _payloads():
         a.const((0, ))
         a.const(b'b')
         a.op(b't')
-        _state(a)
+        array_state(a)
         a.op(b'tR')
 
     @case('torch.from_numpy over an array before its BUILD')
     def _(a):
         a.op(b'(')
-        _placeholder(a)
+        placeholder(a)
         a.put('array')
         a.glob('from_numpy')
         a.op(b'(')
@@ -197,7 +171,7 @@ def _payloads():
         a.const(False)
         a.op(b'tR')
         a.get_index(0)
-        _state(a, (64, ), b'\x03' * 512)
+        array_state(a, (64, ), b'\x03' * 512)
         a.op(b'b')
         a.op(b't')
 
@@ -207,11 +181,11 @@ def _payloads():
         a.const(b'\x00' * 20000)
         a.put('bytes')
         for _ in range(100):
-            _placeholder(a)
+            placeholder(a)
             a.op(b'(')
             a.const(1)
             a.const((2500, ))
-            _dtype(a)
+            plain_dtype(a)
             a.const(False)
             a.get_index(0)
             a.op(b't')
@@ -220,7 +194,7 @@ def _payloads():
 
     @case('an array of a dtype not yet built')
     def _(a):
-        _placeholder(a)
+        placeholder(a)
         a.op(b'(')
         a.const(1)
         a.const((2, ))

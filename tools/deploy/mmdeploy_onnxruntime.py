@@ -35,6 +35,7 @@ import torch
 import mmvig  # noqa: F401  (registers mmvig's names)
 from mmvig.apis import report_input_errors
 from mmvig.errors import InputError
+from mmvig.safe_load import checked_checkpoint_loaders
 
 
 def patch_for_torch() -> None:
@@ -197,5 +198,6 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    with report_input_errors():
+    # mmdeploy loads the checkpoint with mmengine's loader: mmvig's reads it
+    with report_input_errors(), checked_checkpoint_loaders():
         main()

@@ -11,10 +11,11 @@ mmengine's root registries with the scope ``mmvig``:
   ``type='AttentionViG'`` builds under any of their default scopes, and
   ``MODELS.get('AttentionViG')`` of any of them is the class itself.
 
-``import mmvig`` registers the backbones (``AttentionViG``, ``SAGViT``), the
-hooks (``FreezeBetaHook``, ``StrictLoadHook``, ``DataCheckHook``,
-``DivergenceHook``), the DDP wrapper (``AnyDeviceDistributedDataParallel``)
-and the runner (``MMVigRunner``, every mmvig config's ``runner_type``).
+``import mmvig`` registers the backbones (``AttentionViG``, ``GreedyViG``,
+``SAGViT``), the hooks (``FreezeBetaHook``, ``StrictLoadHook``,
+``DataCheckHook``, ``DivergenceHook``), the DDP wrapper
+(``AnyDeviceDistributedDataParallel``) and the runner (``MMVigRunner``,
+every mmvig config's ``runner_type``).
 The classes built on mmpretrain's (``AttentionViGClsHead``,
 ``DistillationClassifier``, ``CrossAttentionVig``) register as soon as
 ``mmpretrain.models`` is imported, before or after mmvig (mmpretrain's

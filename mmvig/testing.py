@@ -12,7 +12,7 @@ import os.path as osp
 import subprocess
 import sys
 import textwrap
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -266,3 +266,57 @@ def assert_relative(actual: Sequence[torch.Tensor],
     of the expected output, is at most ``bound``."""
     for a, e in zip(actual, expected):
         assert float((a - e).abs().max() / e.abs().max()) <= bound
+
+
+def seeded_state_dict(table: Sequence[Tuple[str, Sequence[int], str]],
+                      seed: int) -> Dict[str, torch.Tensor]:
+    """A state dict with the keys, shapes and dtypes of ``table`` (``(key,
+    shape, dtype name)`` rows) and values drawn from ``seed``, key by key,
+    in a scale that keeps a deep network's activations of order one:
+    conv and linear weights ``N(0, 1 / fan_in)``, norm weights ``1 + N(0,
+    0.1)``, running variances in ``[0.5, 1)``, layer scales ``N(0, 0.5)``,
+    every other float ``N(0, 0.1)``, integer counters 0. The same on every
+    machine (a CPU generator), so a fixture computed from another codebase's
+    model with these weights can be checked against mmvig's."""
+    state = {}
+    for index, (key, shape, dtype) in enumerate(table):
+        generator = torch.Generator().manual_seed(seed * 100003 + index)
+        dtype = getattr(torch, dtype)
+        if not dtype.is_floating_point:
+            state[key] = torch.zeros(shape, dtype=dtype)
+            continue
+        normal = torch.randn(shape, generator=generator, dtype=torch.float64)
+        name = key.rsplit('.', 1)[-1]
+        if name == 'running_var':
+            value = 0.5 + 0.5 * torch.rand(
+                shape, generator=generator, dtype=torch.float64)
+        elif 'layer_scale' in key:
+            value = 0.5 * normal
+        elif name == 'weight' and len(shape) > 1:
+            fan_in = 1
+            for n in shape[1:]:
+                fan_in *= n
+            value = normal / fan_in**0.5
+        elif name == 'weight':
+            value = 1 + 0.1 * normal
+        else:
+            value = 0.1 * normal
+        state[key] = value.to(dtype)
+    return state
+
+
+def projections(tensor: torch.Tensor,
+                seed: int,
+                count: int = 4) -> Tuple[List[float], List[float]]:
+    """``count`` projections of ``tensor`` (flattened, float64) on random
+    directions drawn from ``seed``, and the scale of each (the projection of
+    ``|tensor|`` on ``|direction|``): a few numbers that change with any
+    element, for fixtures too small to hold whole feature maps. A relative
+    tolerance applies to the scale."""
+    flat = tensor.detach().reshape(-1).to(torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn((count, flat.numel()),
+                             generator=generator,
+                             dtype=torch.float64)
+    return (directions @ flat).tolist(), (
+        directions.abs() @ flat.abs()).tolist()

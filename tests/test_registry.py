@@ -162,7 +162,7 @@ def _mmvig_classes():
     from mmvig.models import distillation, vig_cross_attention
     return {
         'model': [
-            models.AttentionViG, models.SAGViT,
+            models.AttentionViG, models.GreedyViG, models.SAGViT,
             distillation.AttentionViGClsHead,
             distillation.DistillationClassifier,
             vig_cross_attention.CrossAttentionVig
@@ -172,6 +172,7 @@ def _mmvig_classes():
             engine.DivergenceHook, engine.FreezeBetaHook, engine.StrictLoadHook
         ],
         'model_wrapper': [engine.AnyDeviceDistributedDataParallel],
+        'runner': [engine.MMVigRunner],
     }
 
 
@@ -186,7 +187,11 @@ def test_registries_hand_out_the_classes(library):
 
     from mmvig import registry as ours
     registries = importlib.import_module(f'{library}.registry')
-    kinds = dict(model='MODELS', hook='HOOKS', model_wrapper='MODEL_WRAPPERS')
+    kinds = dict(
+        model='MODELS',
+        hook='HOOKS',
+        model_wrapper='MODEL_WRAPPERS',
+        runner='RUNNERS')
     classes = _mmvig_classes()
     for kind, expected in classes.items():
         registry = getattr(registries, kinds[kind])

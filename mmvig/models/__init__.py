@@ -3,6 +3,7 @@ classes built on mmpretrain's (:mod:`.distillation`,
 :mod:`.vig_cross_attention`) register when mmpretrain's models are imported
 (:mod:`mmvig.registry`)."""
 from .attention_vig import AGGREGATORS, AttentionViG, Grapher
+from .greedy_vig import GreedyViG
 from .sag_vit import SAGViT
 
-__all__ = ['AGGREGATORS', 'AttentionViG', 'Grapher', 'SAGViT']
+__all__ = ['AGGREGATORS', 'AttentionViG', 'Grapher', 'GreedyViG', 'SAGViT']

@@ -251,12 +251,58 @@ class GraphSAGEAggregation(nn.Module):
         return self.out(torch.cat([x, pooled], dim=1))
 
 
+@torch.fx.wrap
+def _dynamic_neighbour_max(x: Tensor, shifts: SVGAShifts) -> Tensor:
+    """GreedyViG's dynamic axial graph: ``max(0, max_j (x_j - x_i))`` over
+    the axial neighbours ``j`` (``x_j`` the map rolled by each offset of
+    ``shifts``, as ``torch.roll``: row ``r`` sees row ``r - t``) whose L1
+    distance to ``x_i`` is below ``mean - std`` of the distances to the node
+    half a map away on both axes (per image; ``std`` unbiased)."""
+    height, width = x.shape[-2:]
+    quadrant = torch.roll(x, (-(-height // 2), -(-width // 2)), (-2, -1))
+    distance = torch.linalg.vector_norm(x - quadrant, 1, dim=1, keepdim=True)
+    threshold = torch.mean(distance, dim=[2, 3], keepdim=True) - \
+        torch.std(distance, dim=[2, 3], keepdim=True)
+    out = torch.zeros_like(x)
+    for dim, offsets in ((-2, shifts.rows), (-1, shifts.cols)):
+        for offset in offsets:
+            rolled = torch.roll(x, offset, dim)
+            near = torch.linalg.vector_norm(
+                x - rolled, 1, dim=1, keepdim=True) < threshold
+            out = torch.maximum(out, (rolled - x) * near)
+    return out
+
+
+class DynamicMaxRelativeAggregation(nn.Module):
+    """GreedyViG's graph conv (Munir et al., CVPR 2024): pointwise ``fc1``,
+    Max-Relative over the neighbours kept by the dynamic axial graph
+    (:func:`_dynamic_neighbour_max`), ``act(norm(W [x_i, m_i]))``, pointwise
+    ``fc2``."""
+
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
+        super().__init__()
+        self.fc1 = conv1x1(channels, channels, norm_cfg, None)
+        self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
+        self.fc2 = conv1x1(channels, channels, norm_cfg, None)
+
+    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        x = self.fc1(x)
+        x = self.out(torch.cat([x, _dynamic_neighbour_max(x, shifts)], dim=1))
+        return self.fc2(x)
+
+
 AGGREGATORS: Dict[str, type] = {
     'CrossAttention': CrossAttentionAggregation,
     'MaxRelative': MaxRelativeAggregation,
     'EdgeConv': EdgeConvAggregation,
     'GIN': GINAggregation,
     'GraphSAGE': GraphSAGEAggregation,
+    'DynamicMaxRelative': DynamicMaxRelativeAggregation,
 }
 
 
@@ -541,7 +587,7 @@ class AttentionViG(PyramidBackbone):
         self._check_drop_path_rate(drop_path_rate)
         check_number(layer_scale_init_value, 'layer_scale_init_value')
         check_bool(pos_embed_in_branch, 'pos_embed_in_branch')
-        check_norm_cfg(norm_cfg, widths, 'AttentionViG')
+        check_norm_cfg(norm_cfg, widths, type(self).__name__)
         self.graph_strides = _per_stage(graph_strides, 'graph_strides')
         self.max_shifts = _per_stage(max_shifts, 'max_shifts')
         for name, values, optional in (('graph_strides', self.graph_strides,
@@ -593,7 +639,8 @@ class AttentionViG(PyramidBackbone):
             self.switch_to_deploy()
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        settings = self._arch_settings(arch, 'AttentionViG',
+        settings = self._arch_settings(arch,
+                                       type(self).__name__,
                                        ('widths', 'depths', 'num_graphers'))
         return {
             key: [

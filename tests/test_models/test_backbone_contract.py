@@ -19,15 +19,15 @@ BACKBONES = sorted(
 
 CASES = [(name, arch) for name in BACKBONES
          for arch in sorted({a.lower()
-                             for a in MODELS.get(name).arch_zoo} if name ==
-                            'AttentionViG' else ['small', 'base'])]
+                             for a in MODELS.get(name).arch_zoo} if name !=
+                            'SAGViT' else ['small', 'base'])]
 
 SIZE = (97, 131)  # odd, not square, not a multiple of any stride
 
 
 def test_every_backbone_is_covered():
-    assert BACKBONES == ['AttentionViG', 'SAGViT']
-    assert len(CASES) == 5
+    assert BACKBONES == ['AttentionViG', 'GreedyViG', 'SAGViT']
+    assert len(CASES) == 8
 
 
 def build(name, arch, **kwargs):
@@ -43,6 +43,7 @@ def _levels(height, width):
 # the tiny archs and the channels of their four levels
 TINY_ARCHS = {
     'AttentionViG': (TINY, TINY['widths']),
+    'GreedyViG': (TINY, TINY['widths']),
     'SAGViT': (SAG_TINY, [32, 48, 32, 32])
 }
 
@@ -51,6 +52,8 @@ TINY_ARCHS = {
                                                  ('AttentionViG', 96, 96),
                                                  ('AttentionViG', 65, 130),
                                                  ('AttentionViG', 129, 67),
+                                                 ('GreedyViG', 97, 131),
+                                                 ('GreedyViG', 33, 17),
                                                  ('SAGViT', 97, 131),
                                                  ('SAGViT', 64, 64),
                                                  ('SAGViT', 225, 161),

@@ -1,0 +1,91 @@
+"""Write the fixtures of the lineage ports (``tests/data/lineage/*.json``)
+from the authors' own model code: for each released size, the key / shape /
+dtype table of the authors' state dict, and their model's outputs in eval
+mode, float64, with the weights :func:`mmvig.testing.seeded_state_dict`
+draws for that table: the projections (:func:`mmvig.testing.projections`)
+of each stage's output and of the logits (the two heads' mean, as the
+authors' eval mode returns), for seeded inputs of 224x224 and 256x192 (the
+released resolutions) and 232x200 (maps that the graph strides do not
+divide, where the direction of the rolls matters).
+
+Run once, with a checkout of the authors' repository (its model file is
+imported from the path given; nothing of it is copied into mmvig):
+
+    python tools/dev/lineage_fixtures.py \
+        --greedyvig GreedyViG/models/greedyvig.py
+"""
+import argparse
+import importlib.util
+import json
+import os.path as osp
+import sys
+import warnings
+
+import torch
+
+from mmvig.testing import REPO_ROOT, projections, seeded_state_dict
+
+SEED = 2024
+INPUTS = ((224, 224), (256, 192), (232, 200))
+OUT = osp.join(REPO_ROOT, 'tests', 'data', 'lineage')
+
+
+def image(height: int, width: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(height * 1000 + width)
+    return torch.randn((1, 3, height, width),
+                       generator=generator,
+                       dtype=torch.float64)
+
+
+def greedyvig_levels(model, x):
+    levels = []
+    x = model.stem(x)
+    for stage in model.backbone:
+        x = stage(x)
+        levels.append(x)
+    return levels
+
+
+def write(name: str, model, levels_of) -> None:
+    table = [[k, list(v.shape),
+              str(v.dtype).replace('torch.', '')]
+             for k, v in model.state_dict().items()]
+    model.load_state_dict(seeded_state_dict(table, SEED))
+    model = model.double().eval()
+    outputs = {}
+    with torch.no_grad():
+        for height, width in INPUTS:
+            x = image(height, width)
+            levels = levels_of(model, x)
+            outputs[f'{height}x{width}'] = dict(
+                levels=[
+                    dict(
+                        shape=list(level.shape),
+                        projections=projections(level, SEED + i))
+                    for i, level in enumerate(levels)
+                ],
+                logits=projections(model(x), SEED + 99, 8))
+    path = osp.join(OUT, f'{name}.json')
+    with open(path, 'w') as f:
+        json.dump(dict(seed=SEED, table=table, outputs=outputs), f)
+    print(f'wrote {path}')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--greedyvig', help="the authors' models/greedyvig.py")
+    args = parser.parse_args()
+    warnings.simplefilter('ignore')
+    if args.greedyvig:
+        spec = importlib.util.spec_from_file_location('authors_greedyvig',
+                                                      args.greedyvig)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # timm's register_model looks it up
+        spec.loader.exec_module(module)
+        for size in ('S', 'M', 'B'):
+            model = getattr(module, f'GreedyViG_{size}')()
+            write(f'greedyvig_{size.lower()}', model, greedyvig_levels)
+
+
+if __name__ == '__main__':
+    main()

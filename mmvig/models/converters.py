@@ -73,8 +73,8 @@ def greedyvig_backbone(state_dict: StateDict) -> StateDict:
             groups = found.groups()
             target = template.format(
                 *groups,
-                stem=groups[0] == '3' and 1 or 0,
-                ffn=groups[-1] == '3' and 1 or 0)
+                stem=int(groups[0] == '3'),
+                ffn=int(groups[-1] == '3'))
             bn = _bn_key(conv)
             bias = state_dict.get(f'{conv}.bias')
             out[f'{target}.conv.weight'] = state_dict[key]
@@ -91,7 +91,9 @@ def greedyvig_backbone(state_dict: StateDict) -> StateDict:
         for pattern, template in _GREEDYVIG_PLAIN:
             found = re.fullmatch(pattern, key)
             if found is not None:
-                out[template.format(*found.groups())] = value
+                target = template.format(*found.groups())
+                out[target] = value.reshape(-1, 1, 1) \
+                    if 'layer_scale' in target else value
                 used.add(key)
         found = re.fullmatch(r'backbone\.(\d+)\.(\d+)\.layer_scale_2', key)
         if found is not None:
@@ -103,9 +105,6 @@ def greedyvig_backbone(state_dict: StateDict) -> StateDict:
                 if branch else 'layer_scale.weight')
             out[target] = value.reshape(-1, 1, 1)
             used.add(key)
-    for key in list(out):
-        if key.endswith('aggregate.layer_scale.weight'):
-            out[key] = out[key].reshape(-1, 1, 1)
     left = sorted(
         k for k in state_dict
         if k.startswith(('stem.', 'backbone.')) and k not in used)

@@ -889,8 +889,10 @@ def _record_layout(f: Any, infos: List[zipfile.ZipInfo], filename: str,
         f.seek(info.header_offset)
         header = f.read(30)
         if len(header) < 30 or header[:4] != b'PK\x03\x04':
-            raise refuse(f'the record {name} has no header where the '
-                         'directory points')
+            raise CheckpointFileError(
+                f'{filename} is not a readable checkpoint: a record in it is '
+                f'damaged ({name} has no header where the zip directory '
+                'points); save or copy it again')
         length = int.from_bytes(header[26:28], 'little')
         if f.read(length) != info.orig_filename.encode(
                 'utf-8' if info.flag_bits & 0x800 else 'cp437'):

@@ -409,7 +409,8 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     seconds = result.stdout.split('seconds: ')[1].split()[0]
     message = result.stdout.split('error: ', 1)[1]
-    assert float(seconds) < 10, seconds  # timm alone retries for ~50 s
+    # timm alone retries for ~50 s; the build itself takes a few seconds
+    assert float(seconds) < 30, seconds
     assert "'regnety_160.deit_in1k'" in message
     assert 'model.teacher.pretrained_cfg_overlay.file=PATH' in message
     assert 'model.teacher=None' in message

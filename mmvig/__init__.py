@@ -5,9 +5,10 @@ the data types of OpenMMLab training checkpoints to torch's safe loader
 (:mod:`mmvig.safe_load`). It changes nothing else and imports no task
 library and not timm.
 """
+from .datasets import AlignResize
 from .engine import (AnyDeviceDistributedDataParallel, DataCheckHook,
                      DivergenceHook, FreezeBetaHook, StrictLoadHook)
-from .models import AttentionViG, SAGViT
+from .models import AttentionViG, GreedyViG, SAGViT
 from .registry import register_after_imports
 from .safe_load import allow_training_checkpoint_types
 from .version import __version__
@@ -16,7 +17,7 @@ allow_training_checkpoint_types()
 register_after_imports()
 
 __all__ = [
-    '__version__', 'AnyDeviceDistributedDataParallel', 'AttentionViG',
-    'DataCheckHook', 'DivergenceHook', 'FreezeBetaHook', 'SAGViT',
-    'StrictLoadHook'
+    '__version__', 'AlignResize', 'AnyDeviceDistributedDataParallel',
+    'AttentionViG', 'DataCheckHook', 'DivergenceHook', 'FreezeBetaHook',
+    'GreedyViG', 'SAGViT', 'StrictLoadHook'
 ]

@@ -14,8 +14,9 @@ mmengine's root registries with the scope ``mmvig``:
 ``import mmvig`` registers the backbones (``AttentionViG``, ``GreedyViG``,
 ``SAGViT``), the hooks (``FreezeBetaHook``, ``StrictLoadHook``,
 ``DataCheckHook``, ``DivergenceHook``), the DDP wrapper
-(``AnyDeviceDistributedDataParallel``) and the runner (``MMVigRunner``,
-every mmvig config's ``runner_type``).
+(``AnyDeviceDistributedDataParallel``), the runner (``MMVigRunner``,
+every mmvig config's ``runner_type``) and the data transform
+``AlignResize``.
 The classes built on mmpretrain's (``AttentionViGClsHead``,
 ``DistillationClassifier``, ``CrossAttentionVig``) register as soon as
 ``mmpretrain.models`` is imported, before or after mmvig (mmpretrain's
@@ -35,6 +36,7 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 from .errors import MMVigWarning, RegistrationClash
@@ -95,6 +97,11 @@ RUNNERS = MMVigRegistry(
     parent=MMENGINE_RUNNERS,
     scope=PACKAGE,
     locations=[f'{PACKAGE}.engine'])
+TRANSFORMS = MMVigRegistry(
+    'transform',
+    parent=MMENGINE_TRANSFORMS,
+    scope=PACKAGE,
+    locations=[f'{PACKAGE}.datasets'])
 
 
 def _importer(modules) -> Callable[[], None]:

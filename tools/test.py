@@ -57,6 +57,8 @@ def test(args: argparse.Namespace, runner: list) -> None:
     check_checkpoint_file(args.checkpoint)
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    if cfg.model.get('teacher') is not None:
+        cfg.model.teacher = None  # a distillation teacher only trains
     check_data_paths(cfg, splits=('test', ))
     runner.append(build_runner(cfg))
     runner[0].register_hook(

@@ -1,24 +1,38 @@
-"""State dicts of the authors' lineage models (GreedyViG's ``main.py``
-checkpoints) as mmvig's backbones name them.
+"""The authors' lineage checkpoints (GreedyViG: SLDGroup/GreedyViG) as mmvig's
+models name them.
+
+Three kinds of file, one mapping of the backbone:
+
+- ImageNet classifiers of the authors' ``main.py`` (``model``,
+  ``state_dict`` and their EMA twins ``model_ema`` / ``state_dict_ema``):
+  :func:`greedyvig_classifier` gives mmpretrain's ``DistillationClassifier``
+  with ``AttentionViGClsHead`` (``backbone.*``, ``head.*``);
+- mmdet 2.28 Mask R-CNN and mmseg 0.x Semantic FPN checkpoints:
+  :func:`greedyvig_dense` maps their ``backbone.*`` and keeps every other
+  key as it is (mmdet 3 and mmseg 1 name the necks and heads as mmdet 2 and
+  mmseg 0.x did: their own model zoos serve the 2.x / 0.x files for Mask
+  R-CNN and Semantic FPN).
 
 The authors' convs before a BatchNorm carry a bias; mmvig's (``ConvModule``
 with a norm) do not: the bias goes into the BatchNorm's running mean
 (``BN(Wx + b)`` with mean ``mu`` is ``BN(Wx)`` with mean ``mu - b``), so the
 model computes the same function, in eval mode and in training (a batch's
-mean absorbs ``b``). A key that maps nowhere, or a key of the model left
-unfilled, stops the conversion naming the keys.
+mean absorbs ``b``). A key that maps nowhere stops the conversion naming the
+keys (``tools/model_converters/lineage_to_mmvig.py`` then checks that the
+result fills every key of the config's model).
 """
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
 import torch
 
 from ..errors import InputError
+from .pretrained import without_module_prefix
 
 StateDict = Dict[str, torch.Tensor]
 
 # GreedyViG backbone: (authors' regex, mmvig's key template). Conv + BN
-# pairs are listed by their conv; the BN follows it (see _conv_bn).
+# pairs are listed by their conv; the BN follows it (see _bn_key).
 _GREEDYVIG_CONV_BN: List[Tuple[str, str]] = [
     (r'stem\.stem\.(0|3)', 'stem.{stem}'),
     (r'backbone\.(\d+)\.0\.conv\.0', 'stages.{0}.0'),
@@ -42,6 +56,8 @@ _GREEDYVIG_PLAIN: List[Tuple[str, str]] = [
 ]
 _BN_STATE = ('weight', 'bias', 'running_mean', 'running_var',
              'num_batches_tracked')
+# The classifier's layers after the last stage.
+_HEAD_PREFIXES = ('prediction.', 'head.', 'dist_head.')
 
 
 def _bn_key(conv: str) -> str:
@@ -52,7 +68,31 @@ def _bn_key(conv: str) -> str:
     return f'{head}.{int(last) + 1}'
 
 
-def greedyvig_backbone(state_dict: StateDict) -> StateDict:
+def _conv_bn(state_dict: Mapping[str, torch.Tensor], conv: str, bn: str,
+             target: str, out: StateDict, used: Set[str]) -> None:
+    """The authors' ``conv`` (weight, optional bias) and BatchNorm ``bn`` as
+    ``{target}.conv`` / ``{target}.bn`` of a ``ConvModule``, the bias folded
+    into the running mean."""
+    out[f'{target}.conv.weight'] = state_dict[f'{conv}.weight']
+    for name in _BN_STATE:
+        out[f'{target}.bn.{name}'] = state_dict[f'{bn}.{name}']
+    bias = state_dict.get(f'{conv}.bias')
+    if bias is not None:
+        out[f'{target}.bn.running_mean'] = \
+            state_dict[f'{bn}.running_mean'] - bias
+    used.update({f'{conv}.weight', f'{conv}.bias'}
+                | {f'{bn}.{name}'
+                   for name in _BN_STATE})
+
+
+def _refuse_unmapped(keys: Iterable[str], used: Set[str], what: str) -> None:
+    left = sorted(k for k in keys if k not in used)
+    if left:
+        raise InputError(f'{len(left)} {what} keys map to no key of '
+                         f"mmvig's GreedyViG, first {left[:5]}")
+
+
+def greedyvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     """The backbone weights of a GreedyViG checkpoint of the authors'
     (``stem.*`` and ``backbone.*``; the heads are left out) under
     :class:`mmvig.models.GreedyViG`'s keys.
@@ -61,7 +101,7 @@ def greedyvig_backbone(state_dict: StateDict) -> StateDict:
         InputError: a stem or backbone key maps nowhere.
     """
     out: StateDict = {}
-    used = set()
+    used: Set[str] = set()
     for key in state_dict:
         if not key.endswith('.weight'):
             continue
@@ -75,17 +115,7 @@ def greedyvig_backbone(state_dict: StateDict) -> StateDict:
                 *groups,
                 stem=int(groups[0] == '3'),
                 ffn=int(groups[-1] == '3'))
-            bn = _bn_key(conv)
-            bias = state_dict.get(f'{conv}.bias')
-            out[f'{target}.conv.weight'] = state_dict[key]
-            for name in _BN_STATE:
-                out[f'{target}.bn.{name}'] = state_dict[f'{bn}.{name}']
-            if bias is not None:
-                out[f'{target}.bn.running_mean'] = \
-                    state_dict[f'{bn}.running_mean'] - bias
-            used.update({key, f'{conv}.bias'}
-                        | {f'{bn}.{name}'
-                           for name in _BN_STATE})
+            _conv_bn(state_dict, conv, _bn_key(conv), target, out, used)
             break
     for key, value in state_dict.items():
         for pattern, template in _GREEDYVIG_PLAIN:
@@ -105,10 +135,109 @@ def greedyvig_backbone(state_dict: StateDict) -> StateDict:
                 if branch else 'layer_scale.weight')
             out[target] = value.reshape(-1, 1, 1)
             used.add(key)
-    left = sorted(
-        k for k in state_dict
-        if k.startswith(('stem.', 'backbone.')) and k not in used)
-    if left:
-        raise InputError(f'{len(left)} GreedyViG backbone keys map to no '
-                         f'key of mmvig\'s GreedyViG, first {left[:5]}')
+    _refuse_unmapped(
+        (k for k in state_dict if k.startswith(('stem.', 'backbone.'))), used,
+        'GreedyViG backbone')
     return out
+
+
+def distilled_head(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """The authors' classifier layers (``prediction``: pool, 1x1 conv with
+    bias, BatchNorm, GELU; ``head`` and ``dist_head``: 1x1 convs) under
+    :class:`mmvig.models.AttentionViGClsHead`'s keys (``fc``, linear
+    ``head`` / ``dist_head``). A file without ``dist_head`` (trained without
+    distillation) gets ``head`` twice: the mean of the two is then ``head``,
+    as the authors' model returns."""
+    out: StateDict = {}
+    used: Set[str] = set()
+    _conv_bn(state_dict, 'prediction.1', 'prediction.2', 'fc', out, used)
+    for name in ('head', 'dist_head'):
+        source = name if f'{name}.weight' in state_dict else 'head'
+        weight = state_dict[f'{source}.weight']
+        out[f'{name}.weight'] = weight.reshape(weight.shape[0], -1)
+        out[f'{name}.bias'] = state_dict[f'{source}.bias']
+    return out
+
+
+def greedyvig_classifier(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """An ImageNet checkpoint's weights of the authors' GreedyViG under
+    mmpretrain's ``DistillationClassifier`` keys (``backbone.*`` for
+    :class:`mmvig.models.GreedyViG`, ``head.*`` for
+    ``AttentionViGClsHead``).
+
+    Raises:
+        InputError: a key maps nowhere, or the classifier layers are
+            missing.
+    """
+    missing = [
+        k for k in ('prediction.1.weight', 'prediction.2.running_var',
+                    'head.weight') if k not in state_dict
+    ]
+    if missing:
+        raise InputError(
+            f'not a GreedyViG ImageNet classifier: no {missing} (a '
+            'detection or segmentation checkpoint converts with a Mask '
+            'R-CNN or Semantic FPN config)')
+    out = {
+        f'backbone.{k}': v
+        for k, v in greedyvig_backbone(state_dict).items()
+    }
+    out.update({f'head.{k}': v for k, v in distilled_head(state_dict).items()})
+    _refuse_unmapped(
+        state_dict, {
+            k
+            for k in state_dict
+            if k.startswith(('stem.', 'backbone.') + _HEAD_PREFIXES)
+        }, 'GreedyViG classifier')
+    return out
+
+
+def greedyvig_dense(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """An mmdet 2.28 / mmseg 0.x checkpoint's weights with the authors'
+    GreedyViG backbone under mmdet 3 / mmseg 1 keys: ``backbone.*`` mapped,
+    every other key (neck, heads) as it is.
+
+    Raises:
+        InputError: a backbone key maps nowhere.
+    """
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in state_dict.items() if k.startswith('backbone.')
+    }
+    _refuse_unmapped((f'backbone.{k}' for k in backbone), {
+        f'backbone.{k}'
+        for k in backbone if k.startswith(('stem.', 'backbone.'))
+    }, 'GreedyViG backbone')
+    out = {f'backbone.{k}': v for k, v in greedyvig_backbone(backbone).items()}
+    out.update({
+        k: v
+        for k, v in state_dict.items() if not k.startswith('backbone.')
+    })
+    return out
+
+
+def pick_weights(checkpoint: Mapping) -> Tuple[str, StateDict]:
+    """The weights of an authors' checkpoint: the EMA weights when the file
+    has them (``state_dict_ema``, ``model_ema``; what their detection and
+    segmentation backbones start from), else ``state_dict`` / ``model``,
+    else the file itself when it is a flat dict of tensors. A ``module.``
+    prefix (a DistributedDataParallel model saved whole) is dropped.
+
+    Returns:
+        tuple: the entry read (``''`` for the file itself) and its weights.
+
+    Raises:
+        InputError: no entry holds tensors.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise InputError('the checkpoint is not a dict of weights (got '
+                         f'{type(checkpoint).__name__})')
+    for name in ('state_dict_ema', 'model_ema', 'state_dict', 'model', ''):
+        weights = checkpoint.get(name) if name else checkpoint
+        if isinstance(weights, Mapping) and weights and all(
+                isinstance(v, torch.Tensor) for v in weights.values()):
+            return name, without_module_prefix(dict(weights))
+    raise InputError(
+        'the checkpoint holds no weights: none of state_dict_ema, '
+        'model_ema, state_dict, model is a dict of tensors (entries: '
+        f'{sorted(map(str, checkpoint))[:8]})')

@@ -339,3 +339,55 @@ def test_missing_pretrained_checkpoint_is_named(tmp_path):
     with pytest.raises(
             FileNotFoundError, match='checkpoints/attentionvig_s_in1k.pth'):
         check_checkpoints(cfg)
+
+
+LINEAGE_CONFIGS = sorted(
+    glob.glob('configs/greedyvig/mask_rcnn_*.py') +
+    glob.glob('configs/greedyvig/fpn_*.py'))
+
+
+def test_lineage_configs_follow_the_authors():
+    """GreedyViG's Mask R-CNN and Semantic FPN: the authors' optimisers and
+    schedules, SyncBN with training statistics, the converted ImageNet
+    checkpoint of the same size."""
+    assert [osp.basename(c) for c in LINEAGE_CONFIGS] == [
+        'fpn_greedyvig_b_ade20k.py', 'fpn_greedyvig_s_ade20k.py',
+        'mask_rcnn_greedyvig_b_coco.py', 'mask_rcnn_greedyvig_s_coco.py'
+    ]
+    for config in LINEAGE_CONFIGS:
+        cfg = Config.fromfile(config)
+        size = osp.basename(config).split('_')[-2]
+        backbone = cfg.model.backbone
+        assert backbone.type == 'GreedyViG' and backbone.arch == size
+        assert backbone.norm_cfg.type == 'SyncBN' and not backbone.norm_eval
+        assert backbone.init_cfg.checkpoint == \
+            f'checkpoints/greedyvig_{size}_in1k.pth'
+        optimizer = cfg.optim_wrapper.optimizer
+        assert (optimizer.type, optimizer.lr) == ('AdamW', 2e-4)
+        if config.startswith('configs/greedyvig/mask_rcnn'):
+            assert optimizer.weight_decay == 0.05
+            assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 1.0
+            assert cfg.train_cfg.max_epochs == 12
+        else:
+            assert optimizer.weight_decay == 1e-4
+            assert cfg.train_cfg.max_iters == 40000
+
+
+@pytest.mark.parametrize('config', LINEAGE_CONFIGS[1::2])
+def test_lineage_configs_train_their_statistics_and_predict(config):
+    """A training step (one process: SyncBN normalises by the batch) moves
+    the backbone's running statistics, and the model predicts."""
+    scope = 'mmdet' if 'mask_rcnn' in config else 'mmseg'
+    batch = det_batch if scope == 'mmdet' else seg_batch
+    cfg = Config.fromfile(config)
+    model = build_model(cfg, scope, drop_path_rate=0.)
+    stats, _ = _norm_state(model.backbone)
+    train_step(cfg, model, scope, *batch())
+    moved, _ = _norm_state(model.backbone)
+    assert all(not torch.equal(stats[n], moved[n]) for n in stats)
+    model.eval()
+    inputs, samples = batch()
+    with DefaultScope.overwrite_default_scope(scope), torch.no_grad():
+        data = model.data_preprocessor(
+            dict(inputs=inputs, data_samples=samples), False)
+        assert len(model.predict(data['inputs'], data['data_samples'])) == 2

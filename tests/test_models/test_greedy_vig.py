@@ -1,6 +1,6 @@
 """GreedyViG equals the authors' model: their state dict (a key / shape
 table, as data), with seeded values, converted to mmvig's keys, gives their
-stage outputs in float64.
+stage outputs and logits in float64.
 
 The fixtures ``tests/data/lineage/greedyvig_{s,m,b}.json`` were computed
 once from the authors' own code (SLDGroup/GreedyViG ``models/greedyvig.py``
@@ -9,20 +9,24 @@ PATH/models/greedyvig.py``: their ``GreedyViG_S/M/B`` with the weights
 ``mmvig.testing.seeded_state_dict`` draws for the table, in eval mode and
 float64, on seeded inputs of 224x224, 256x192 and 232x200 (maps the graph
 strides do not divide: there, and only there, the direction of the rolls
-changes the neighbours); each stage's output is stored as projections on
-seeded random directions
-(``mmvig.testing.projections``). No network and no copy of their code.
+changes the neighbours); each stage's output and the logits are stored as
+projections on seeded random directions (``mmvig.testing.projections``).
+No network and no copy of their code.
 """
 import json
 import os.path as osp
 
 import pytest
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmvig.apis import init_model, read_config
 from mmvig.errors import InputError
 from mmvig.models import GreedyViG
-from mmvig.models.converters import greedyvig_backbone
-from mmvig.testing import REPO_ROOT, projections, seeded_state_dict
+from mmvig.models.converters import (greedyvig_backbone, greedyvig_classifier,
+                                     pick_weights)
+from mmvig.testing import (REPO_ROOT, assert_relative, projections,
+                           randomise_norms, seeded_state_dict)
 
 FIXTURES = osp.join(REPO_ROOT, 'tests', 'data', 'lineage')
 
@@ -39,21 +43,77 @@ def _image(height: int, width: int) -> torch.Tensor:
                        dtype=torch.float64)
 
 
+def _assert_projections(tensor, want, seed, what):
+    got, _ = projections(tensor, seed, len(want[0]))
+    for g, w, scale in zip(got, *want):
+        assert abs(g - w) <= 1e-6 * scale, (what, g, w)
+
+
 @pytest.mark.parametrize('arch', ['s', 'm', 'b'])
-def test_stage_outputs_equal_the_authors(arch):
+def test_outputs_equal_the_authors(arch):
+    """Their ImageNet classifier, converted, in mmvig's config: each stage's
+    output and the mean of the two heads' logits (their eval mode) equal
+    theirs."""
     fixture = _fixture(arch)
     authors = seeded_state_dict(fixture['table'], fixture['seed'])
-    model = GreedyViG(arch).double().eval()
-    model.load_state_dict(greedyvig_backbone(authors))  # strict: every key
+    cfg = read_config(
+        osp.join(REPO_ROOT, 'configs', 'greedyvig',
+                 f'greedyvig_{arch}_in1k.py'))
+    cfg.model.backbone.out_indices = (0, 1, 2, 3)  # the head reads the last
+    model = init_model(cfg).double()
+    model.load_state_dict(greedyvig_classifier(authors))  # strict: every key
     with torch.no_grad():
         for size, expected in fixture['outputs'].items():
             height, width = map(int, size.split('x'))
-            levels = model(_image(height, width))
+            levels = model.backbone(_image(height, width))
             for i, (level, want) in enumerate(zip(levels, expected['levels'])):
                 assert list(level.shape) == want['shape'], (size, i)
-                got, _ = projections(level, fixture['seed'] + i)
-                for g, w, scale in zip(got, *want['projections']):
-                    assert abs(g - w) <= 1e-6 * scale, (arch, size, i, g, w)
+                _assert_projections(level, want['projections'],
+                                    fixture['seed'] + i, (arch, size, i))
+            _assert_projections(
+                model.head(levels), expected['logits'], fixture['seed'] + 99,
+                (arch, size, 'logits'))
+
+
+def test_a_classifier_without_distillation_head_averages_one_head():
+    fixture = _fixture('s')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    del authors['dist_head.weight'], authors['dist_head.bias']
+    converted = greedyvig_classifier(authors)
+    assert torch.equal(converted['head.dist_head.weight'],
+                       authors['head.weight'].flatten(1))
+    assert torch.equal(converted['head.head.bias'], authors['head.bias'])
+
+
+def test_classifier_keys_that_map_nowhere_are_named():
+    fixture = _fixture('s')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    authors['classifier.weight'] = torch.zeros(1)
+    with pytest.raises(
+            InputError,
+            match=r"1 GreedyViG classifier keys .*"
+            r"'classifier\.weight'"):
+        greedyvig_classifier(authors)
+    del authors['classifier.weight'], authors['prediction.1.weight']
+    with pytest.raises(InputError, match='not a GreedyViG ImageNet'):
+        greedyvig_classifier(authors)
+
+
+def test_the_ema_weights_are_chosen_and_named():
+    weights = {'module.w': torch.ones(1)}
+    ema = {'module.w': torch.zeros(1)}
+    which, chosen = pick_weights({'model': weights, 'model_ema': ema})
+    assert which == 'model_ema' and chosen == {'w': ema['module.w']}
+    which, _ = pick_weights({
+        'state_dict': weights,
+        'state_dict_ema': ema,
+        'epoch': 3
+    })
+    assert which == 'state_dict_ema'
+    assert pick_weights({'model': weights})[0] == 'model'
+    assert pick_weights(weights) == ('', {'w': weights['module.w']})
+    with pytest.raises(InputError, match=r"entries: \['epoch'\]"):
+        pick_weights({'epoch': 3})
 
 
 def test_a_key_that_maps_nowhere_is_named():
@@ -77,3 +137,21 @@ def test_any_input_size_the_authors_accept():
                                                      (2, 1)]
     with pytest.raises(InputError, match="GreedyViG's aggregation"):
         GreedyViG('s', aggregator=dict(type='MaxRelative'))
+
+
+def test_switch_to_deploy_keeps_the_outputs():
+    """Folded (each conv's BatchNorm and each layer scale into its conv), in
+    float64: the same levels and logits."""
+    cfg = read_config(
+        osp.join(REPO_ROOT, 'configs', 'greedyvig', 'greedyvig_s_in1k.py'))
+    cfg.model.backbone.out_indices = (0, 1, 2, 3)
+    torch.manual_seed(0)
+    model = randomise_norms(init_model(cfg)).double()
+    x = _image(96, 80)
+    with torch.no_grad():
+        before = list(model.backbone(x)) + [model(x, mode='tensor')]
+        model.backbone.switch_to_deploy()
+        model.head.switch_to_deploy()
+        after = list(model.backbone(x)) + [model(x, mode='tensor')]
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    assert_relative(after, before, 1e-12)

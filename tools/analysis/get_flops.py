@@ -35,11 +35,17 @@ from mmvig.models.sag_vit import SAGViT
 from mmvig.models.vig_cross_attention import CrossAttentionGraphConv
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# config -> (params in M, GMACs at 224) reported by the paper.
+# config -> (params in M, GMACs at 224) reported by the papers: the
+# AttentionViG paper's Table 1, for AttentionViG and GreedyViG (the GreedyViG
+# paper's own figures, with the authors' conv biases: mmvig's convs before a
+# BatchNorm have none).
 PAPER = {
     'configs/attentionvig_s_in1k.py': (12.3, 1.6),
     'configs/attentionvig_m_in1k.py': (22.2, 3.2),
     'configs/attentionvig_b_in1k.py': (32.3, 4.8),
+    'configs/greedyvig/greedyvig_s_in1k.py': (12.0, 1.6),
+    'configs/greedyvig/greedyvig_m_in1k.py': (21.9, 3.2),
+    'configs/greedyvig/greedyvig_b_in1k.py': (30.9, 5.2),
 }
 # The paper's Table 3 (vanilla ViG-Ti, five aggregations): GFLOPs only.
 TABLE3 = {

@@ -1,0 +1,92 @@
+"""Convert a checkpoint of the authors' GreedyViG (SLDGroup/GreedyViG) to
+mmvig, for one of mmvig's configs.
+
+    python tools/model_converters/lineage_to_mmvig.py CONFIG SRC DST
+
+- ImageNet classifiers (their ``main.py``: ``GreedyViG_S_81_1.pth``...) with
+  an mmpretrain config, e.g. ``configs/greedyvig/greedyvig_s_in1k.py``. When
+  the file holds EMA weights (``state_dict_ema``, ``model_ema``), those are
+  converted, and the tool says so.
+- Mask R-CNN 1x COCO (mmdet 2.28) and Semantic FPN ADE20K (mmseg 0.x)
+  checkpoints with the matching mmdet / mmseg config: the backbone is mapped,
+  the neck and heads keep their keys.
+
+The source is read with mmvig's safe loader (plain data and tensors only);
+the result fills every key of the config's model with its shape, or the tool
+stops naming the keys; DST holds ``state_dict`` (tensors) only, and loads
+with ``tools/test.py CONFIG DST`` or as ``load_from``.
+"""
+import argparse
+import os
+import os.path as osp
+from typing import Callable, Dict, Tuple
+
+import torch
+
+import mmvig  # noqa: F401  (registers mmvig's modules)
+from mmvig.apis import init_model, read_config, report_input_errors
+from mmvig.errors import InputError
+from mmvig.models import converters
+from mmvig.models.pretrained import check_state_dict
+from mmvig.safe_load import load_checkpoint_file
+
+# backbone type -> (classifier converter, detection / segmentation converter)
+CONVERTERS: Dict[str, Tuple[Callable, Callable]] = {
+    'GreedyViG': (converters.greedyvig_classifier, converters.greedyvig_dense),
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Convert an authors' lineage checkpoint to mmvig")
+    parser.add_argument('config', help="mmvig's config of the same model")
+    parser.add_argument('src', help="the authors' checkpoint")
+    parser.add_argument('dst', help='where to write the mmvig checkpoint')
+    return parser.parse_args()
+
+
+def convert(config: str, src: str, dst: str) -> str:
+    """Convert ``src`` for ``config``'s model and save it to ``dst``.
+
+    Returns:
+        str: what was converted, for the user.
+    """
+    cfg = read_config(config)
+    backbone = cfg.model.get('backbone', {}).get('type', '')
+    backbone = backbone.split('.')[-1]
+    if backbone not in CONVERTERS:
+        raise InputError(
+            f'{config} has a {backbone or "no"} backbone; the converter '
+            f'reads checkpoints of {", ".join(sorted(CONVERTERS))} models')
+    classifier = cfg.get('default_scope') == 'mmpretrain'
+    convert_weights = CONVERTERS[backbone][0 if classifier else 1]
+    which, weights = converters.pick_weights(load_checkpoint_file(src))
+    state_dict = convert_weights(weights)
+    model = init_model(cfg)
+    own = model.state_dict()
+    check_state_dict(
+        own, state_dict, src, f"{config}'s model",
+        'Is the config for the same model and size as the '
+        'checkpoint?')
+    extra = sorted(set(state_dict) - set(own))
+    if extra:
+        raise InputError(f'{len(extra)} keys of {src} map to no key of '
+                         f"{config}'s model, first {extra[:5]}")
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    partial = f'{dst}.partial'
+    torch.save({'state_dict': state_dict}, partial)
+    os.replace(partial, dst)
+    entry = f"its '{which}' entry" if which else 'the file'
+    ema = ' (the EMA weights)' if which.endswith('_ema') else ''
+    return (f'Converted {entry}{ema}: {len(state_dict)} tensors for '
+            f'{type(model).__name__} with {backbone} -> {dst}')
+
+
+def main() -> None:
+    args = parse_args()
+    with report_input_errors():
+        print(convert(args.config, args.src, args.dst))
+
+
+if __name__ == '__main__':
+    main()

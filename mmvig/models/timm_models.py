@@ -1,5 +1,6 @@
 """timm models: ``timm.create_model('attentionvig_s' | 'attentionvig_m' |
-'attentionvig_b' | 'sagvit_small' | 'sagvit_base')``.
+'attentionvig_b' | 'greedyvig_s' | 'greedyvig_m' | 'greedyvig_b' |
+'sagvit_small' | 'sagvit_base')``.
 
 :mod:`mmvig.registry` imports this module as soon as timm is imported. The
 models are built by timm's own machinery (``build_model_with_cfg`` and
@@ -13,8 +14,10 @@ over :meth:`forward_intermediates`), ``set_grad_checkpointing``,
 Checkpoint keys are those of the mmpretrain classifiers of mmvig's ImageNet
 configs (``backbone.*``, ``head.*``), so
 ``timm.create_model('attentionvig_s', checkpoint_path='epoch_300.pth')``
-loads an mmvig checkpoint (through timm's ``weights_only`` loader). mmvig
-publishes no weights for timm to download: ``pretrained=True`` needs
+loads an mmvig checkpoint (through timm's ``weights_only`` loader), and
+``timm.create_model('greedyvig_s', checkpoint_path=...)`` the authors'
+GreedyViG weights converted by ``tools/model_converters/lineage_to_mmvig.py``.
+mmvig publishes no weights for timm to download: ``pretrained=True`` needs
 ``pretrained_cfg_overlay=dict(file=PATH)``.
 
 The backbones (mmcv's layers; mmpretrain for SAG-ViT) are imported when a
@@ -227,10 +230,9 @@ class AttentionViGClassifier(_TimmClassifier):
                  device=None,
                  dtype=None,
                  **kwargs) -> None:
-        from .attention_vig import AttentionViG
         with _on_device(device):
             super().__init__(
-                AttentionViG(
+                self.backbone_class()(
                     arch,
                     in_channels=in_chans,
                     out_indices=(3, ),
@@ -238,6 +240,12 @@ class AttentionViGClassifier(_TimmClassifier):
                     **kwargs), num_classes, in_chans, drop_rate, global_pool)
         if dtype is not None:
             self.to(dtype=dtype)
+
+    @staticmethod
+    def backbone_class() -> type:
+        """The backbone the classifier wraps."""
+        from .attention_vig import AttentionViG
+        return AttentionViG
 
     def levels(self) -> List[Tuple[int, str]]:
         """The four stages."""
@@ -286,6 +294,19 @@ class AttentionViGClassifier(_TimmClassifier):
         del self.backbone.stages[max(taken) + 1:]
         self.backbone.out_indices = (max(taken), )
         return taken
+
+
+class GreedyViGClassifier(AttentionViGClassifier):
+    """GreedyViG (the authors' SLDGroup/GreedyViG) with its distilled
+    classification head, timm style: :class:`AttentionViGClassifier`'s
+    interface over :class:`~mmvig.models.greedy_vig.GreedyViG`. A checkpoint
+    of ``tools/model_converters/lineage_to_mmvig.py`` (the authors' ImageNet
+    weights) loads with ``checkpoint_path``."""
+
+    @staticmethod
+    def backbone_class() -> type:
+        from .greedy_vig import GreedyViG
+        return GreedyViG
 
 
 class _MLPHead(nn.Module):
@@ -459,11 +480,20 @@ def _cfg(**kwargs) -> dict:
     }
 
 
-# The ImageNet configs' data settings: AttentionViG validates at crop ratio
-# 0.9 (the authors' GreedyViG recipe), SAG-ViT at mmpretrain's 0.875.
+# The ImageNet configs' data settings: AttentionViG and GreedyViG validate at
+# crop ratio 0.9 (the authors' GreedyViG recipe), SAG-ViT at mmpretrain's
+# 0.875.
 default_cfgs = generate_default_cfgs({
     **{
         f'attentionvig_{a}':
+        _cfg(
+            crop_pct=0.9,
+            first_conv='backbone.stem.0.conv',
+            classifier=('head.head', 'head.dist_head'))
+        for a in 'smb'
+    },
+    **{
+        f'greedyvig_{a}':
         _cfg(
             crop_pct=0.9,
             first_conv='backbone.stem.0.conv',
@@ -488,11 +518,14 @@ def _create(classifier: type, variant: str, default_arch: str,
     kwargs.setdefault('arch', default_arch)
     if pretrained and not (kwargs.get('pretrained_cfg_overlay')
                            or {}).get('file'):
+        how = ("convert the authors' weights with tools/model_converters/"
+               'lineage_to_mmvig.py') if variant.startswith('greedyvig') \
+            else 'train with its configs/*_in1k.py'
         raise ValueError(
             f'mmvig publishes no pretrained {variant} weights for timm to '
-            'download; train with its configs/*_in1k.py and pass '
-            'checkpoint_path=PATH (or pretrained_cfg_overlay=dict(file=PATH)'
-            ' with pretrained=True) to timm.create_model')
+            f'download; {how} and pass checkpoint_path=PATH (or '
+            'pretrained_cfg_overlay=dict(file=PATH) with pretrained=True) '
+            'to timm.create_model')
     return build_model_with_cfg(
         classifier,
         variant,
@@ -519,6 +552,27 @@ def attentionvig_m(pretrained: bool = False, **kwargs) -> nn.Module:
 def attentionvig_b(pretrained: bool = False, **kwargs) -> nn.Module:
     """AttentionViG-B (32.3 M params, 4.8 GMACs at 224)."""
     return _create(AttentionViGClassifier, 'attentionvig_b', 'b', pretrained,
+                   **kwargs)
+
+
+@register_model
+def greedyvig_s(pretrained: bool = False, **kwargs) -> nn.Module:
+    """GreedyViG-S (12.0 M params, 1.6 GMACs at 224)."""
+    return _create(GreedyViGClassifier, 'greedyvig_s', 's', pretrained,
+                   **kwargs)
+
+
+@register_model
+def greedyvig_m(pretrained: bool = False, **kwargs) -> nn.Module:
+    """GreedyViG-M (21.9 M params, 3.2 GMACs at 224)."""
+    return _create(GreedyViGClassifier, 'greedyvig_m', 'm', pretrained,
+                   **kwargs)
+
+
+@register_model
+def greedyvig_b(pretrained: bool = False, **kwargs) -> nn.Module:
+    """GreedyViG-B (30.9 M params, 5.2 GMACs at 224)."""
+    return _create(GreedyViGClassifier, 'greedyvig_b', 'b', pretrained,
                    **kwargs)
 
 

@@ -15,6 +15,8 @@ from mmvig.testing import SAG_TINY, TINY
 @pytest.mark.parametrize('family, names, hidden, features_of, channels', [
     ('attentionvig', ('attentionvig_s', 'attentionvig_m', 'attentionvig_b'),
      768, 'attentionvig_b', [64, 512]),
+    ('greedyvig', ('greedyvig_s', 'greedyvig_m', 'greedyvig_b'), 768,
+     'greedyvig_b', [64, 512]),
     ('sagvit', ('sagvit_small', 'sagvit_base'), 256, 'sagvit_base', [48, 384]),
 ])
 def test_timm_models(family, names, hidden, features_of, channels):
@@ -55,6 +57,7 @@ def test_timm_classifier_loads_mmpretrain_classifier_keys():
 
 # (name, small arch for speed, input size)
 MODELS = [('attentionvig_s', dict(arch=TINY), 96),
+          ('greedyvig_s', dict(arch=TINY), 96),
           ('sagvit_small', dict(arch=SAG_TINY), 96)]
 
 
@@ -69,10 +72,11 @@ def create(name, kwargs, **extra):
 
 
 def test_registered_with_default_cfgs():
-    names = timm.list_models('attentionvig_*') + timm.list_models('sagvit_*')
+    names = timm.list_models('attentionvig_*') + timm.list_models(
+        'greedyvig_*') + timm.list_models('sagvit_*')
     assert names == [
-        'attentionvig_b', 'attentionvig_m', 'attentionvig_s', 'sagvit_base',
-        'sagvit_small'
+        'attentionvig_b', 'attentionvig_m', 'attentionvig_s', 'greedyvig_b',
+        'greedyvig_m', 'greedyvig_s', 'sagvit_base', 'sagvit_small'
     ]
     for name in names:
         cfg = timm.models.get_pretrained_cfg(name).to_dict()
@@ -191,12 +195,12 @@ def test_mmvig_checkpoint_loads_through_timm(spec, tmp_path):
 
 def test_reset_classifier_without_pooling_returns_the_unpooled_map(spec):
     """timm's contract: ``reset_classifier(0, '')`` removes the classifier
-    and the global pooling (AttentionViG); SAG-ViT is a class-token model,
-    whose only pooling is the token."""
+    and the global pooling (AttentionViG, GreedyViG); SAG-ViT is a
+    class-token model, whose only pooling is the token."""
     name, kwargs, size = spec
     model = create(name, kwargs).eval()
     x = torch.randn(2, 3, size, size)
-    if not name.startswith('attentionvig'):
+    if name.startswith('sagvit'):
         assert model.global_pool == 'token'
         with pytest.raises(ValueError, match="global_pool must be one of"):
             model.reset_classifier(0, '')

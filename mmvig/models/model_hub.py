@@ -4,9 +4,9 @@ Once mmvig and ``mmpretrain.apis`` are imported (in either order),
 ``mmpretrain.get_model('attentionvig-s_in1k')``,
 ``mmpretrain.list_models('*attentionvig*')`` and mmpretrain's inferencers
 take the names of the image classifiers of mmvig's model index
-(``model-index.yml``: the metafiles of ``configs/attentionvig`` and
-``configs/sagvit``; the detectors and segmentors there are mmdet's and
-mmseg's to build), as the documented
+(``model-index.yml``: the metafiles of ``configs/attentionvig``,
+``configs/greedyvig`` and ``configs/sagvit``; the detectors and segmentors
+there are mmdet's and mmseg's to build), as the documented
 ``ModelHub.register_model_index`` lets a package add its own. The index and
 the configs are read from mmvig's checkout (an editable install, as
 ``tools/setup_env.sh`` makes); without it nothing is registered. A model of
@@ -15,9 +15,11 @@ without its teacher (the teacher takes no part in a prediction).
 
 mmvig publishes no weights. A model's weights are named
 ``mmvig://no-published-weights/<model>``, a scheme whose loader refuses with
-the command that trains them: ``get_model(name, pretrained=True)`` and an
-inferencer (``pretrained=True`` by default) stop with that message instead of
-mmpretrain's warning and random weights; ``pretrained=False`` builds the
+the command that trains them (for the authors' GreedyViG models, where to
+download theirs and the command that converts them):
+``get_model(name, pretrained=True)`` and an inferencer (``pretrained=True``
+by default) stop with that message instead of mmpretrain's warning and
+random weights; ``pretrained=False`` builds the
 model initialised, ``pretrained=PATH`` loads a checkpoint of its config.
 """
 import os.path as osp
@@ -42,6 +44,13 @@ def load_from_mmvig_unpublished(filename: str, map_location=None):
     model = ModelHub._models_dict.get(name)
     config = osp.relpath(model.data['Config'], osp.dirname(MODEL_INDEX)) \
         if isinstance(model, HubModel) else 'its config'
+    if isinstance(model, HubModel) and model.data.get('Converted From'):
+        source = model.data['Converted From'].get('Weights')
+        raise InputError(
+            f"mmvig hosts no weights for {name}: download the authors' "
+            f'({source}), convert them (python tools/model_converters/'
+            f'lineage_to_mmvig.py {config} SRC DST) and pass '
+            'pretrained=DST, or pretrained=False for an initialised model.')
     raise InputError(
         f'mmvig publishes no pretrained weights for {name}: train them '
         f'(tools/train.py {config}) and pass pretrained=PATH of the '
@@ -97,6 +106,9 @@ def register_model_index(path: str = MODEL_INDEX) -> int:
             readme=model.readme,
             in_collection=model.in_collection,
             _filepath=model.filepath)
+        if model.data.get('Converted From'):
+            ModelHub._models_dict[name].data['Converted From'] = \
+                model.data['Converted From']
         added += 1
     return added
 

@@ -16,6 +16,11 @@ def test_mmpretrain_lists_and_builds_mmvig_models():
     assert set(list_models('*sagvit*')) == {
         'sagvit-small_in1k', 'sagvit-base_in1k', 'sagvit-base_cifar10'
     }
+    assert set(list_models('*greedyvig*')) == {
+        'greedyvig-s_in1k', 'greedyvig-m_in1k', 'greedyvig-b_in1k'
+    }
+    assert type(get_model('greedyvig-m_in1k').backbone).__name__ == \
+        'GreedyViG'
     model = get_model('attentionvig-s_in1k')
     assert type(model).__name__ == 'DistillationClassifier'
     assert type(model.backbone).__name__ == 'AttentionViG'
@@ -35,6 +40,18 @@ def test_weights_are_refused_with_the_command_that_trains_them(build):
             get_model('attentionvig-s_in1k', pretrained=True)
         else:
             ImageClassificationInferencer('attentionvig-s_in1k')
+
+
+def test_converted_weights_are_refused_with_the_converter_command():
+    from mmpretrain import get_model
+    with pytest.raises(
+            InputError,
+            match=r'mmvig hosts no weights for greedyvig-b_in1k: download '
+            r"the authors' \(https://huggingface.co/SLDGroup/GreedyViG/tree/"
+            r'main\), convert them \(python tools/model_converters/'
+            r'lineage_to_mmvig.py configs/greedyvig/greedyvig_b_in1k.py SRC '
+            r'DST\)'):
+        get_model('greedyvig-b_in1k', pretrained=True)
 
 
 def test_inferencer_runs_an_initialised_model():

@@ -5,17 +5,20 @@ batch, and outputs-with-gradients for comparing two runs of a model.
 
 The config helpers read the demo configs of a source checkout
 (:data:`REPO_ROOT`), as mmdet's read its ``configs/``."""
+import contextlib
 import copy
+import logging
 import math
 import os
 import os.path as osp
 import subprocess
 import sys
 import textwrap
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -175,6 +178,28 @@ def tiny_classification_config(data_root: str, work_dir: str,
     cfg.default_hooks.logger.interval = 1
     cfg.log_level = 'WARNING'
     return cfg
+
+
+class _Messages(logging.Handler):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def logged_messages() -> Iterator[List[str]]:
+    """The messages mmengine's current logger emits inside the block."""
+    handler = _Messages()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def run_tool(*args: str, timeout: float = 1200) -> str:

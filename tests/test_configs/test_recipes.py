@@ -4,7 +4,6 @@ import copy
 import csv
 import glob
 import io
-import logging
 import os
 import os.path as osp
 import subprocess
@@ -14,7 +13,6 @@ import textwrap
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
@@ -22,7 +20,7 @@ from mmengine.runner import Runner
 import mmvig  # noqa: F401
 from mmvig import AttentionViG
 from mmvig.engine import temperature_parameters
-from mmvig.testing import REPO_ROOT, TINY, use_small_loaders
+from mmvig.testing import REPO_ROOT, TINY, logged_messages, use_small_loaders
 
 
 def test_scoped_base_configs_resolve():
@@ -149,16 +147,6 @@ def check_printed_betas(checkpoint: str, model: torch.nn.Module) -> None:
     assert stages == sorted(stages) and set(stages) <= {1, 2, 3, 4}
 
 
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 @pytest.mark.slow
 def test_imagenet_recipe_trains_and_downstream_starts_from_ema(
         shapes, tmp_path):
@@ -199,17 +187,12 @@ def test_imagenet_recipe_trains_and_downstream_starts_from_ema(
     backbone_cfg.pop('type')
     backbone_cfg.init_cfg.checkpoint = ckpt_path
     backbone = AttentionViG(**backbone_cfg)
-    records = _Records()
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(records)
-    try:
+    with logged_messages() as messages:
         backbone.init_weights()
-    finally:
-        logger.removeHandler(records)
     for key, value in backbone.state_dict().items():
         assert torch.equal(value, ema[key]), key
     assert any(ckpt_path in m and 'EMA weights' in m
-               for m in records.messages), records.messages
+               for m in messages), messages
 
     raw_backbone = AttentionViG(**dict(
         backbone_cfg, init_cfg=dict(backbone_cfg.init_cfg, weights='raw')))

@@ -7,6 +7,7 @@ The config helpers read the demo configs of a source checkout
 (:data:`REPO_ROOT`), as mmdet's read its ``configs/``."""
 import contextlib
 import copy
+import json
 import logging
 import math
 import os
@@ -345,3 +346,37 @@ def projections(tensor: torch.Tensor,
                              dtype=torch.float64)
     return (directions @ flat).tolist(), (
         directions.abs() @ flat.abs()).tolist()
+
+
+# The fixtures of tools/dev/lineage_fixtures.py: the authors' lineage models'
+# key / shape tables and their outputs for seeded weights and inputs.
+LINEAGE_FIXTURES = osp.join(REPO_ROOT, 'tests', 'data', 'lineage')
+
+
+def lineage_fixture(name: str) -> dict:
+    """The fixture ``name`` (``'greedyvig_s'``...): ``seed``, ``table``
+    (key, shape, dtype of the authors' state dict) and ``outputs`` (per input
+    size: each stage's shape and projections, the logits' projections)."""
+    with open(osp.join(LINEAGE_FIXTURES, f'{name}.json')) as f:
+        return json.load(f)
+
+
+def lineage_input(height: int, width: int) -> torch.Tensor:
+    """The lineage fixtures' seeded float64 image of that size,
+    ``(1, 3, height, width)``."""
+    generator = torch.Generator().manual_seed(height * 1000 + width)
+    return torch.randn((1, 3, height, width),
+                       generator=generator,
+                       dtype=torch.float64)
+
+
+def assert_projections(tensor: torch.Tensor,
+                       want: Sequence[Sequence[float]],
+                       seed: int,
+                       what: object = None) -> None:
+    """``tensor``'s :func:`projections` on ``seed``'s directions equal
+    ``want`` (a fixture's projections and scales) within 1e-6 of each
+    scale."""
+    got, _ = projections(tensor, seed, len(want[0]))
+    for g, w, scale in zip(got, *want):
+        assert abs(g - w) <= 1e-6 * scale, (what, g, w)

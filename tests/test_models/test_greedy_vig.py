@@ -13,7 +13,6 @@ changes the neighbours); each stage's output and the logits are stored as
 projections on seeded random directions (``mmvig.testing.projections``).
 No network and no copy of their code.
 """
-import json
 import os.path as osp
 
 import pytest
@@ -25,28 +24,13 @@ from mmvig.errors import InputError
 from mmvig.models import GreedyViG
 from mmvig.models.converters import (greedyvig_backbone, greedyvig_classifier,
                                      pick_weights)
-from mmvig.testing import (REPO_ROOT, assert_relative, projections,
-                           randomise_norms, seeded_state_dict)
-
-FIXTURES = osp.join(REPO_ROOT, 'tests', 'data', 'lineage')
+from mmvig.testing import (REPO_ROOT, assert_projections, assert_relative,
+                           lineage_fixture, lineage_input, randomise_norms,
+                           seeded_state_dict)
 
 
 def _fixture(arch: str) -> dict:
-    with open(osp.join(FIXTURES, f'greedyvig_{arch}.json')) as f:
-        return json.load(f)
-
-
-def _image(height: int, width: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(height * 1000 + width)
-    return torch.randn((1, 3, height, width),
-                       generator=generator,
-                       dtype=torch.float64)
-
-
-def _assert_projections(tensor, want, seed, what):
-    got, _ = projections(tensor, seed, len(want[0]))
-    for g, w, scale in zip(got, *want):
-        assert abs(g - w) <= 1e-6 * scale, (what, g, w)
+    return lineage_fixture(f'greedyvig_{arch}')
 
 
 @pytest.mark.parametrize('arch', ['s', 'm', 'b'])
@@ -65,12 +49,12 @@ def test_outputs_equal_the_authors(arch):
     with torch.no_grad():
         for size, expected in fixture['outputs'].items():
             height, width = map(int, size.split('x'))
-            levels = model.backbone(_image(height, width))
+            levels = model.backbone(lineage_input(height, width))
             for i, (level, want) in enumerate(zip(levels, expected['levels'])):
                 assert list(level.shape) == want['shape'], (size, i)
-                _assert_projections(level, want['projections'],
-                                    fixture['seed'] + i, (arch, size, i))
-            _assert_projections(
+                assert_projections(level, want['projections'],
+                                   fixture['seed'] + i, (arch, size, i))
+            assert_projections(
                 model.head(levels), expected['logits'], fixture['seed'] + 99,
                 (arch, size, 'logits'))
 
@@ -147,7 +131,7 @@ def test_switch_to_deploy_keeps_the_outputs():
     cfg.model.backbone.out_indices = (0, 1, 2, 3)
     torch.manual_seed(0)
     model = randomise_norms(init_model(cfg)).double()
-    x = _image(96, 80)
+    x = lineage_input(96, 80)
     with torch.no_grad():
         before = list(model.backbone(x)) + [model(x, mode='tensor')]
         model.backbone.switch_to_deploy()

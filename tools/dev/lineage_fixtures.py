@@ -23,18 +23,11 @@ import warnings
 
 import torch
 
-from mmvig.testing import REPO_ROOT, projections, seeded_state_dict
+from mmvig.testing import (LINEAGE_FIXTURES, lineage_input, projections,
+                           seeded_state_dict)
 
 SEED = 2024
 INPUTS = ((224, 224), (256, 192), (232, 200))
-OUT = osp.join(REPO_ROOT, 'tests', 'data', 'lineage')
-
-
-def image(height: int, width: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(height * 1000 + width)
-    return torch.randn((1, 3, height, width),
-                       generator=generator,
-                       dtype=torch.float64)
 
 
 def greedyvig_levels(model, x):
@@ -55,7 +48,7 @@ def write(name: str, model, levels_of) -> None:
     outputs = {}
     with torch.no_grad():
         for height, width in INPUTS:
-            x = image(height, width)
+            x = lineage_input(height, width)
             levels = levels_of(model, x)
             outputs[f'{height}x{width}'] = dict(
                 levels=[
@@ -65,7 +58,7 @@ def write(name: str, model, levels_of) -> None:
                     for i, level in enumerate(levels)
                 ],
                 logits=projections(model(x), SEED + 99, 8))
-    path = osp.join(OUT, f'{name}.json')
+    path = osp.join(LINEAGE_FIXTURES, f'{name}.json')
     with open(path, 'w') as f:
         json.dump(dict(seed=SEED, table=table, outputs=outputs), f)
     print(f'wrote {path}')

@@ -73,6 +73,13 @@ def _conv_bn(state_dict: Mapping[str, torch.Tensor], conv: str, bn: str,
     """The authors' ``conv`` (weight, optional bias) and BatchNorm ``bn`` as
     ``{target}.conv`` / ``{target}.bn`` of a ``ConvModule``, the bias folded
     into the running mean."""
+    missing = [
+        f'{bn}.{name}' for name in _BN_STATE
+        if f'{bn}.{name}' not in state_dict
+    ]
+    if missing:
+        raise InputError(f'the checkpoint has {conv}.weight but not its '
+                         f'BatchNorm\'s {missing}')
     out[f'{target}.conv.weight'] = state_dict[f'{conv}.weight']
     for name in _BN_STATE:
         out[f'{target}.bn.{name}'] = state_dict[f'{bn}.{name}']
@@ -153,6 +160,9 @@ def distilled_head(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     _conv_bn(state_dict, 'prediction.1', 'prediction.2', 'fc', out, used)
     for name in ('head', 'dist_head'):
         source = name if f'{name}.weight' in state_dict else 'head'
+        if f'{source}.bias' not in state_dict:
+            raise InputError(f'the checkpoint has {source}.weight but not '
+                             f'{source}.bias')
         weight = state_dict[f'{source}.weight']
         out[f'{name}.weight'] = weight.reshape(weight.shape[0], -1)
         out[f'{name}.bias'] = state_dict[f'{source}.bias']
@@ -170,8 +180,8 @@ def greedyvig_classifier(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
             missing.
     """
     missing = [
-        k for k in ('prediction.1.weight', 'prediction.2.running_var',
-                    'head.weight') if k not in state_dict
+        k for k in ('prediction.1.weight', 'head.weight')
+        if k not in state_dict
     ]
     if missing:
         raise InputError(

@@ -4,7 +4,6 @@ to checkpoints of mmvig's configs. That the mapping gives the authors'
 outputs is tests/test_models/test_greedy_vig.py's; here: the command, the
 file it writes, the entry it reads, and its errors."""
 import importlib.util
-import json
 import os.path as osp
 
 import pytest
@@ -13,19 +12,16 @@ import torch
 from mmvig.apis import init_model
 from mmvig.errors import InputError
 from mmvig.models.converters import greedyvig_backbone, greedyvig_classifier
-from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.safe_load import load_checkpoint_file
-from mmvig.testing import REPO_ROOT, run_tool, seeded_state_dict
+from mmvig.testing import (REPO_ROOT, assert_projections, lineage_fixture,
+                           lineage_input, run_tool, seeded_state_dict)
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'lineage_to_mmvig.py')
 CONFIGS = osp.join(REPO_ROOT, 'configs', 'greedyvig')
 
 
 def _authors(arch: str) -> dict:
-    with open(
-            osp.join(REPO_ROOT, 'tests', 'data', 'lineage',
-                     f'greedyvig_{arch}.json')) as f:
-        fixture = json.load(f)
+    fixture = lineage_fixture(f'greedyvig_{arch}')
     return seeded_state_dict(fixture['table'], fixture['seed'])
 
 
@@ -38,7 +34,12 @@ def _tool():
 
 @pytest.mark.slow
 def test_an_imagenet_checkpoint_converts_from_its_ema_weights(tmp_path):
-    authors = _authors('s')
+    """The command on a file with trained and EMA weights; the result,
+    through mmpretrain's model hub (``get_model(NAME, pretrained=DST)``),
+    gives the authors' four stage outputs and eval logits in float64."""
+    import mmpretrain
+    fixture = lineage_fixture('greedyvig_s')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
     trained = {k: v + 1 for k, v in authors.items()}
     src, dst = str(tmp_path / 'S_GreedyViG.pth'), str(tmp_path / 'out.pth')
     torch.save({'model': trained, 'model_ema': authors}, src)
@@ -51,7 +52,23 @@ def test_an_imagenet_checkpoint_converts_from_its_ema_weights(tmp_path):
     assert converted['state_dict'].keys() == want.keys()
     assert all(
         torch.equal(converted['state_dict'][k], v) for k, v in want.items())
-    init_model(config, dst)  # every key of the model, each its shape
+
+    # the seeded values are float32 (the table's dtype): exact in float32
+    model = mmpretrain.get_model('greedyvig-s_in1k', pretrained=dst)
+    model = model.double().eval()
+    with torch.no_grad():
+        for size in ('224x224', '256x192'):
+            expected = fixture['outputs'][size]
+            x = lineage_input(*map(int, size.split('x')))
+            levels = model.backbone.forward_levels(x, (0, 1, 2, 3))
+            for i, (level,
+                    level_want) in enumerate(zip(levels, expected['levels'])):
+                assert list(level.shape) == level_want['shape']
+                assert_projections(level, level_want['projections'],
+                                   fixture['seed'] + i)
+            assert_projections(
+                model(x, mode='tensor'), expected['logits'],
+                fixture['seed'] + 99)
 
 
 @pytest.mark.parametrize('config', [
@@ -104,24 +121,51 @@ def test_a_dense_checkpoint_keeps_its_neck_and_heads(config, tmp_path):
     assert all(torch.equal(converted[k], v) for k, v in want.items())
 
 
-def test_errors_name_the_problem(tmp_path):
+def test_errors_name_the_problem_in_one_line(tmp_path):
+    """A config of another family, another size, and a damaged checkpoint
+    (a missing key, an extra key, a wrong shape): one line naming it, and
+    nothing written."""
     tool = _tool()
-    src = str(tmp_path / 'authors.pth')
+    src, dst = str(tmp_path / 'authors.pth'), str(tmp_path / 'out.pth')
+    config = osp.join(CONFIGS, 'greedyvig_s_in1k.py')
     authors = _authors('s')
-    torch.save({'model': authors}, src)
-    dst = str(tmp_path / 'out.pth')
-    with pytest.raises(
-            InputError,
-            match='has a AttentionViG backbone; the '
-            'converter reads checkpoints of GreedyViG models'):
-        tool.convert(
-            osp.join(REPO_ROOT, 'configs', 'attentionvig_s_in1k.py'), src, dst)
-    with pytest.raises(
-            CheckpointMismatchError,
-            match=r'missing keys, \d+ with the wrong shape. Is '
-            'the config for the same model and size'):
-        tool.convert(osp.join(CONFIGS, 'greedyvig_b_in1k.py'), src, dst)
-    torch.save({'model': {**authors, 'extra.weight': torch.ones(1)}}, src)
-    with pytest.raises(InputError, match=r"'extra\.weight'"):
-        tool.convert(osp.join(CONFIGS, 'greedyvig_s_in1k.py'), src, dst)
+
+    def refused(weights, pattern, to=config):
+        torch.save({'model': weights}, src)
+        with pytest.raises(InputError, match=pattern) as error:
+            tool.convert(to, src, dst)
+        assert '\n' not in str(error.value), str(error.value)
+
+    refused(
+        authors, 'has a AttentionViG backbone; the converter reads '
+        'checkpoints of GreedyViG models',
+        osp.join(REPO_ROOT, 'configs', 'attentionvig_s_in1k.py'))
+    refused(
+        authors, r"does not fit .*greedyvig_b_in1k.py's model: \d+ keys of "
+        r'the model left unfilled .* shapes differ .* Is the config for the '
+        'same model and size', osp.join(CONFIGS, 'greedyvig_b_in1k.py'))
+    refused(
+        {
+            k: v
+            for k, v in authors.items() if k != 'backbone.0.2.layer_scale_1'
+        }, r"1 keys of the model left unfilled \(first \['backbone\.stages\.0"
+        r"\.2\.aggregate\.layer_scale\.weight'\]\)")
+    refused(
+        {
+            k: v
+            for k, v in authors.items() if k != 'backbone.1.0.conv.0.weight'
+        }, r"6 GreedyViG backbone keys map to no key of mmvig's GreedyViG, "
+        r"first \['backbone\.1\.0\.conv\.0\.bias'")
+    refused(
+        {
+            k: v
+            for k, v in authors.items()
+            if k != 'backbone.0.0.dws.norm1.running_var'
+        }, r"has backbone\.0\.0\.dws\.pw1\.weight but not its BatchNorm's "
+        r"\['backbone\.0\.0\.dws\.norm1\.running_var'\]")
+    refused({**authors, 'extra.weight': torch.ones(1)}, r"'extra\.weight'")
+    refused({
+        **authors, 'head.bias': torch.zeros(3)
+    }, r"1 shapes differ from the model's \(first \['head\.head\.bias "
+            r'\(3,\) vs \(1000,\)\'\]\)')
     assert not osp.exists(dst)

@@ -27,7 +27,6 @@ import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmvig.apis import init_model, read_config, report_input_errors
 from mmvig.errors import InputError
 from mmvig.models import converters
-from mmvig.models.pretrained import check_state_dict
 from mmvig.safe_load import load_checkpoint_file
 
 # backbone type -> (classifier converter, detection / segmentation converter)
@@ -43,6 +42,32 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('src', help="the authors' checkpoint")
     parser.add_argument('dst', help='where to write the mmvig checkpoint')
     return parser.parse_args()
+
+
+def check_fit(own: Dict[str, torch.Tensor], converted: Dict[str, torch.Tensor],
+              src: str, config: str) -> None:
+    """Stop, in one line, unless the converted weights fill every key of
+    the config's model with its shape and hold no other key."""
+    problems = []
+    unfilled = sorted(set(own) - set(converted))
+    if unfilled:
+        problems.append(f'{len(unfilled)} keys of the model left unfilled '
+                        f'(first {unfilled[:3]})')
+    extra = sorted(set(converted) - set(own))
+    if extra:
+        problems.append(f'{len(extra)} converted keys the model does not '
+                        f'have (first {extra[:3]})')
+    shapes = [
+        f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}'
+        for k, v in converted.items() if k in own and v.shape != own[k].shape
+    ]
+    if shapes:
+        problems.append(f'{len(shapes)} shapes differ from the model\'s '
+                        f'(first {shapes[:2]})')
+    if problems:
+        raise InputError(f"{src} does not fit {config}'s model: " +
+                         '; '.join(problems) + '. Is the config for the '
+                         'same model and size as the checkpoint?')
 
 
 def convert(config: str, src: str, dst: str) -> str:
@@ -62,24 +87,16 @@ def convert(config: str, src: str, dst: str) -> str:
     convert_weights = CONVERTERS[backbone][0 if classifier else 1]
     which, weights = converters.pick_weights(load_checkpoint_file(src))
     state_dict = convert_weights(weights)
-    model = init_model(cfg)
-    own = model.state_dict()
-    check_state_dict(
-        own, state_dict, src, f"{config}'s model",
-        'Is the config for the same model and size as the '
-        'checkpoint?')
-    extra = sorted(set(state_dict) - set(own))
-    if extra:
-        raise InputError(f'{len(extra)} keys of {src} map to no key of '
-                         f"{config}'s model, first {extra[:5]}")
+    check_fit(init_model(cfg).state_dict(), state_dict, src, config)
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
     partial = f'{dst}.partial'
     torch.save({'state_dict': state_dict}, partial)
     os.replace(partial, dst)
     entry = f"its '{which}' entry" if which else 'the file'
     ema = ' (the EMA weights)' if which.endswith('_ema') else ''
+    model = cfg.model.type.split('.')[-1]
     return (f'Converted {entry}{ema}: {len(state_dict)} tensors for '
-            f'{type(model).__name__} with {backbone} -> {dst}')
+            f'{model} with {backbone} -> {dst}')
 
 
 def main() -> None:

@@ -86,7 +86,8 @@ class PyramidBackbone(BaseModule):
         init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
             prefix='backbone.')`` loads a checkpoint whose keys must cover
             the whole backbone: its EMA weights when it has them, which
-            ``weights='raw'`` in the dict overrides (see
+            ``weights='raw'`` in the dict overrides; ``fresh=REGEX`` names
+            the keys that keep their initialisation instead (see
             :func:`~mmvig.models.pretrained.load_pretrained_backbone`).
     """
 
@@ -209,7 +210,8 @@ class PyramidBackbone(BaseModule):
             self.init_cfg['checkpoint'],
             self.init_cfg.get('prefix'),
             self.init_cfg.get('weights', 'auto'),
-            optional=self.optional_checkpoint_keys)
+            optional=self.optional_checkpoint_keys,
+            fresh=self.init_cfg.get('fresh'))
         self._is_init = True
         return True
 

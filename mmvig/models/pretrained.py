@@ -15,6 +15,7 @@ layout mmvig meets:
 and keys with the ``module.`` prefix of a DDP-wrapped model saved without
 mmengine.
 """
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -208,17 +209,19 @@ def _strip_prefix(state_dict: StateDict, prefix: Optional[str]) -> StateDict:
     }
 
 
-def load_pretrained_backbone(
-    module: nn.Module,
-    checkpoint: str,
-    prefix: Optional[str] = None,
-    weights: str = 'auto',
-    optional: Sequence[str] = ()) -> None:
+def load_pretrained_backbone(module: nn.Module,
+                             checkpoint: str,
+                             prefix: Optional[str] = None,
+                             weights: str = 'auto',
+                             optional: Sequence[str] = (),
+                             fresh: Optional[str] = None) -> None:
     """Load the weights under ``prefix`` of ``checkpoint`` into ``module``.
 
     Every parameter and buffer of ``module`` must be found with the right
-    shape; keys the module does not have (a classifier head, say) are logged
-    and skipped. The log names the file and which weights were loaded.
+    shape, but those ``fresh`` names; keys the module does not have (a
+    classifier head, say) are logged and skipped. The log names the file,
+    which weights were loaded, and how many tensors and parameters came from
+    it and which started fresh.
 
     Args:
         module: The backbone.
@@ -231,6 +234,10 @@ def load_pretrained_backbone(
             the trained ones; ``'ema'`` or ``'raw'`` to insist on one.
         optional: Key prefixes the checkpoint may lack; those tensors keep
             their initialisation (logged).
+        fresh: A regular expression: the module's keys it matches in full
+            keep their initialisation, whether or not the checkpoint has
+            them (a model started from a relative's weights: AttentionViG
+            from GreedyViG, whose aggregation differs).
 
     Raises:
         CheckpointMismatchError: a key is missing or has the wrong shape.
@@ -245,6 +252,9 @@ def load_pretrained_backbone(
     own = module.state_dict()
     kept = sorted(
         k for k in set(own) - set(state_dict) if k.startswith(tuple(optional)))
+    if fresh is not None:
+        kept = sorted(set(kept) | {k for k in own if re.fullmatch(fresh, k)})
+        state_dict = {k: v for k, v in state_dict.items() if k not in kept}
     check_state_dict(
         {
             k: v
@@ -258,8 +268,12 @@ def load_pretrained_backbone(
                     f'{type(module).__name__} does not have, e.g. '
                     f'{unexpected[:3]}')
     module.load_state_dict(state_dict, strict=False)
+    params = dict(module.named_parameters())
+    loaded = sum(p.numel() for k, p in params.items() if k not in kept)
     logger.info(f'Loaded {len(own) - len(kept)} tensors of '
-                f'{type(module).__name__} from {checkpoint}: the {which}')
+                f'{type(module).__name__} ({loaded} parameters) from '
+                f'{checkpoint}: the {which}')
     if kept:
-        logger.info(f'{len(kept)} tensors the checkpoint does not have keep '
-                    f'their initialisation: {kept}')
+        new = sum(p.numel() for k, p in params.items() if k in kept)
+        logger.info(f'{len(kept)} tensors ({new} parameters) keep their '
+                    f'initialisation: {kept}')

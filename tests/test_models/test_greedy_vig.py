@@ -25,8 +25,8 @@ from mmvig.models import GreedyViG
 from mmvig.models.converters import (greedyvig_backbone, greedyvig_classifier,
                                      pick_weights)
 from mmvig.testing import (REPO_ROOT, assert_projections, assert_relative,
-                           lineage_fixture, lineage_input, randomise_norms,
-                           seeded_state_dict)
+                           lineage_fixture, lineage_input, logged_messages,
+                           randomise_norms, seeded_state_dict)
 
 
 def _fixture(arch: str) -> dict:
@@ -139,3 +139,48 @@ def test_switch_to_deploy_keeps_the_outputs():
         after = list(model.backbone(x)) + [model(x, mode='tensor')]
     assert not any(isinstance(m, _BatchNorm) for m in model.modules())
     assert_relative(after, before, 1e-12)
+
+
+def test_attentionvig_s_starts_from_greedyvig_s(tmp_path):
+    """configs/attentionvig_s_in1k_from_greedyvig.py: every tensor the two
+    models share comes from the converted GreedyViG-S checkpoint; the
+    cross-attention's q/k/v and temperatures keep their initialisation; the
+    log counts both."""
+    authors = seeded_state_dict(_fixture('s')['table'], _fixture('s')['seed'])
+    converted = greedyvig_classifier(authors)
+    path = str(tmp_path / 'greedyvig_s_in1k.pth')
+    torch.save({'state_dict': converted}, path)
+    cfg = read_config(
+        osp.join(REPO_ROOT, 'configs',
+                 'attentionvig_s_in1k_from_greedyvig.py'))
+    cfg.model.teacher = None
+    cfg.model.backbone.init_cfg.checkpoint = path
+    cfg.model.head.init_cfg.checkpoint = path
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with logged_messages() as messages:
+        model.init_weights()
+    fresh, loaded = [], []
+    for key, value in model.state_dict().items():
+        if key.startswith('data_preprocessor'):
+            continue
+        if key in converted:
+            assert torch.equal(value, converted[key].to(value.dtype)), key
+            loaded.append(key)
+        else:
+            assert torch.equal(value, before[key]), key
+            fresh.append(key)
+    assert len(loaded) == 444  # 434 backbone + 10 head tensors
+    assert len(fresh) == 24  # q/k/v weight and bias, log_beta: 8 Graphers
+    assert all(
+        k.endswith(('qkv.weight', 'qkv.bias', 'log_beta')) for k in fresh)
+    assert any('out.conv.weight' in k for k in loaded)
+    new = sum(p.numel() for k, p in model.backbone.named_parameters()
+              if k.endswith(('qkv.weight', 'qkv.bias', 'log_beta')))
+    shared = sum(p.numel() for p in model.backbone.parameters()) - new
+    assert any(f'Loaded 434 tensors of AttentionViG ({shared} parameters)' in m
+               for m in messages), messages
+    assert any(f'24 tensors ({new} parameters) keep their initialisation' in m
+               for m in messages), messages

@@ -12,7 +12,7 @@ mmengine's root registries with the scope ``mmvig``:
   ``MODELS.get('AttentionViG')`` of any of them is the class itself.
 
 ``import mmvig`` registers the backbones (``AttentionViG``, ``GreedyViG``,
-``SAGViT``), the hooks (``FreezeBetaHook``, ``StrictLoadHook``,
+``MobileViG``, ``SAGViT``), the hooks (``FreezeBetaHook``, ``StrictLoadHook``,
 ``DataCheckHook``, ``DivergenceHook``), the DDP wrapper
 (``AnyDeviceDistributedDataParallel``), the runner (``MMVigRunner``,
 every mmvig config's ``runner_type``) and the data transform

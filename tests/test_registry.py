@@ -158,12 +158,12 @@ def _mmvig_classes():
     """Every class mmvig registers, by registry kind."""
     import mmpretrain.models  # noqa: F401  (registers the classifier parts)
 
-    from mmvig import engine, models
+    from mmvig import datasets, engine, models
     from mmvig.models import distillation, vig_cross_attention
     return {
         'model': [
-            models.AttentionViG, models.GreedyViG, models.SAGViT,
-            distillation.AttentionViGClsHead,
+            models.AttentionViG, models.GreedyViG, models.MobileViG,
+            models.SAGViT, distillation.AttentionViGClsHead,
             distillation.DistillationClassifier,
             vig_cross_attention.CrossAttentionVig
         ],
@@ -173,6 +173,7 @@ def _mmvig_classes():
         ],
         'model_wrapper': [engine.AnyDeviceDistributedDataParallel],
         'runner': [engine.MMVigRunner],
+        'transform': [datasets.AlignResize],
     }
 
 
@@ -191,7 +192,8 @@ def test_registries_hand_out_the_classes(library):
         model='MODELS',
         hook='HOOKS',
         model_wrapper='MODEL_WRAPPERS',
-        runner='RUNNERS')
+        runner='RUNNERS',
+        transform='TRANSFORMS')
     classes = _mmvig_classes()
     for kind, expected in classes.items():
         registry = getattr(registries, kinds[kind])

@@ -4,6 +4,10 @@ classes built on mmpretrain's (:mod:`.distillation`,
 (:mod:`mmvig.registry`)."""
 from .attention_vig import AGGREGATORS, AttentionViG, Grapher
 from .greedy_vig import GreedyViG
+from .mobile_vig import MobileViG
 from .sag_vit import SAGViT
 
-__all__ = ['AGGREGATORS', 'AttentionViG', 'Grapher', 'GreedyViG', 'SAGViT']
+__all__ = [
+    'AGGREGATORS', 'AttentionViG', 'Grapher', 'GreedyViG', 'MobileViG',
+    'SAGViT'
+]

@@ -296,6 +296,41 @@ class DynamicMaxRelativeAggregation(nn.Module):
         return self.fc2(x)
 
 
+@torch.fx.wrap
+def _neighbour_max_difference(x: Tensor, shifts: SVGAShifts) -> Tensor:
+    """MobileViG's relative features ``max(0, max_j (x_i - x_j))`` over the
+    SVGA neighbours (``x_j`` the map rolled by each offset, as
+    ``torch.roll``)."""
+    out = torch.zeros_like(x)
+    for dim, offsets in ((-2, shifts.rows), (-1, shifts.cols)):
+        for offset in offsets:
+            out = torch.maximum(out, x - torch.roll(x, offset, dim))
+    return out
+
+
+class MobileViGMaxRelativeAggregation(nn.Module):
+    """MobileViG's Grapher (Munir et al., CVPRW 2023): pointwise ``fc1``,
+    Max-Relative over the SVGA neighbours
+    (:func:`_neighbour_max_difference`), ``act(norm(W [x_i, m_i]))`` to
+    ``2C`` channels, pointwise ``fc2`` back to ``C``."""
+
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
+        super().__init__()
+        self.fc1 = conv1x1(channels, channels, norm_cfg, None)
+        self.out = conv1x1(2 * channels, 2 * channels, norm_cfg, act_cfg)
+        self.fc2 = conv1x1(2 * channels, channels, norm_cfg, None)
+
+    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        x = self.fc1(x)
+        x = self.out(torch.cat([x, _neighbour_max_difference(x, shifts)], 1))
+        return self.fc2(x)
+
+
 AGGREGATORS: Dict[str, type] = {
     'CrossAttention': CrossAttentionAggregation,
     'MaxRelative': MaxRelativeAggregation,
@@ -303,6 +338,7 @@ AGGREGATORS: Dict[str, type] = {
     'GIN': GINAggregation,
     'GraphSAGE': GraphSAGEAggregation,
     'DynamicMaxRelative': DynamicMaxRelativeAggregation,
+    'MobileViGMaxRelative': MobileViGMaxRelativeAggregation,
 }
 
 
@@ -377,6 +413,8 @@ class Grapher(nn.Module):
         layer_scale_init_value: Initial ``gamma``; ``<= 0`` disables it.
         pos_embed_in_branch: Put the positional encoding inside the
             layer-scaled mixer branch (True) or on the residual stream.
+        pos_embed: Whether there is a positional encoding (MobileViG's
+            Graphers have none).
         norm_cfg: Norm layer config.
         act_cfg: Activation config.
     """
@@ -390,6 +428,7 @@ class Grapher(nn.Module):
         drop_path: float = 0.,
         layer_scale_init_value: float = 1e-5,
         pos_embed_in_branch: bool = True,
+        pos_embed: bool = True,
         norm_cfg: ConfigType = dict(type='BN'),
         act_cfg: ConfigType = dict(type='GELU')
     ) -> None:
@@ -398,7 +437,7 @@ class Grapher(nn.Module):
         self.graph_stride = graph_stride
         self.max_shifts = max_shifts
         self.pos_embed_in_branch = pos_embed_in_branch
-        self.pos_embed = ConvPositionEncoding(channels)
+        self.pos_embed = ConvPositionEncoding(channels) if pos_embed else None
         self.aggregate = Residual(
             build_aggregator(aggregator, channels, norm_cfg, act_cfg),
             channels, drop_path, layer_scale_init_value)
@@ -418,6 +457,8 @@ class Grapher(nn.Module):
             self.shifts(height, width).num_neighbours
 
     def _mix(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        if self.pos_embed is None:
+            return self.aggregate(x, shifts)
         if self.pos_embed_in_branch:
             return self.aggregate(x, shifts, branch_input=self.pos_embed(x))
         return self.aggregate(self.pos_embed(x), shifts)
@@ -442,7 +483,9 @@ class AttentionViGStage(nn.Sequential):
         num_graphers: Grapher blocks.
         drop_paths: Stochastic depth rate of each block, IRBs first.
         downsample: Start with a stride-2 conv.
-        grapher_cfg: Keyword arguments of :class:`Grapher`.
+        grapher_cfg: Keyword arguments of :class:`Grapher`, and
+            ``layer_scale`` (default True): False leaves the Graphers'
+            branches without layer scale.
         layer_scale_init_value: Initial ``gamma`` of every residual branch.
         norm_cfg: Norm layer config.
         act_cfg: Activation config.
@@ -469,12 +512,15 @@ class AttentionViGStage(nn.Sequential):
                 Residual(
                     InvertedResidualBranch(channels, 4, norm_cfg, act_cfg),
                     channels, drop_paths[i], layer_scale_init_value))
+        grapher_cfg = dict(grapher_cfg)
+        grapher_scale = layer_scale_init_value if grapher_cfg.pop(
+            'layer_scale', True) else 0.
         for i in range(depth, depth + num_graphers):
             blocks.append(
                 Grapher(
                     channels,
                     drop_path=drop_paths[i],
-                    layer_scale_init_value=layer_scale_init_value,
+                    layer_scale_init_value=grapher_scale,
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg,
                     **grapher_cfg))
@@ -546,6 +592,10 @@ class AttentionViG(PyramidBackbone):
         init_cfg: Init config; ``dict(type='Pretrained', checkpoint=PATH,
             prefix='backbone.')`` loads an mmvig ImageNet classifier.
     """
+
+    # A Grapher's positional encoding and layer scales (a lineage model
+    # without them sets them off).
+    grapher_layout = dict(pos_embed=True, layer_scale=True)
 
     # yapf: disable
     arch_zoo = {
@@ -626,7 +676,8 @@ class AttentionViG(PyramidBackbone):
                         aggregator=aggregator,
                         graph_stride=self.graph_strides[i],
                         max_shifts=self.max_shifts[i],
-                        pos_embed_in_branch=pos_embed_in_branch),
+                        pos_embed_in_branch=pos_embed_in_branch,
+                        **self.grapher_layout),
                     layer_scale_init_value=layer_scale_init_value,
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg,

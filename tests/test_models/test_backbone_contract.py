@@ -26,8 +26,8 @@ SIZE = (97, 131)  # odd, not square, not a multiple of any stride
 
 
 def test_every_backbone_is_covered():
-    assert BACKBONES == ['AttentionViG', 'GreedyViG', 'SAGViT']
-    assert len(CASES) == 8
+    assert BACKBONES == ['AttentionViG', 'GreedyViG', 'MobileViG', 'SAGViT']
+    assert len(CASES) == 12
 
 
 def build(name, arch, **kwargs):
@@ -44,6 +44,8 @@ def _levels(height, width):
 TINY_ARCHS = {
     'AttentionViG': (TINY, TINY['widths']),
     'GreedyViG': (TINY, TINY['widths']),
+    'MobileViG': (dict(TINY, depths=[1, 1, 1, 0],
+                       num_graphers=[0, 0, 0, 1]), TINY['widths']),
     'SAGViT': (SAG_TINY, [32, 48, 32, 32])
 }
 
@@ -54,6 +56,8 @@ TINY_ARCHS = {
                                                  ('AttentionViG', 129, 67),
                                                  ('GreedyViG', 97, 131),
                                                  ('GreedyViG', 33, 17),
+                                                 ('MobileViG', 97, 131),
+                                                 ('MobileViG', 33, 17),
                                                  ('SAGViT', 97, 131),
                                                  ('SAGViT', 64, 64),
                                                  ('SAGViT', 225, 161),

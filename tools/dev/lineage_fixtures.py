@@ -8,11 +8,12 @@ authors' eval mode returns), for seeded inputs of 224x224 and 256x192 (the
 released resolutions) and 232x200 (maps that the graph strides do not
 divide, where the direction of the rolls matters).
 
-Run once, with a checkout of the authors' repository (its model file is
-imported from the path given; nothing of it is copied into mmvig):
+Run once, with a checkout of the authors' repositories (their model files
+are imported from the paths given; nothing of them is copied into mmvig):
 
     python tools/dev/lineage_fixtures.py \
-        --greedyvig GreedyViG/models/greedyvig.py
+        --greedyvig GreedyViG/models/greedyvig.py \
+        --mobilevig MobileViG/models/mobilevig.py
 """
 import argparse
 import importlib.util
@@ -37,6 +38,30 @@ def greedyvig_levels(model, x):
         x = stage(x)
         levels.append(x)
     return levels
+
+
+def mobilevig_levels(model, x):
+    """The output of each stage: before each downsample of the flat local
+    list (the last one leads to the global stage), and at the end."""
+    levels = []
+    x = model.stem(x)
+    for block in model.local_backbone:
+        if type(block).__name__ == 'Downsample':
+            levels.append(x)
+        x = block(x)
+    for block in model.backbone:
+        x = block(x)
+    levels.append(x)
+    return levels
+
+
+def load(path: str, name: str):
+    """The authors' model file, imported from ``path``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # timm's register_model looks it up
+    spec.loader.exec_module(module)
+    return module
 
 
 def write(name: str, model, levels_of) -> None:
@@ -67,17 +92,19 @@ def write(name: str, model, levels_of) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--greedyvig', help="the authors' models/greedyvig.py")
+    parser.add_argument('--mobilevig', help="the authors' models/mobilevig.py")
     args = parser.parse_args()
     warnings.simplefilter('ignore')
     if args.greedyvig:
-        spec = importlib.util.spec_from_file_location('authors_greedyvig',
-                                                      args.greedyvig)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # timm's register_model looks it up
-        spec.loader.exec_module(module)
+        module = load(args.greedyvig, 'authors_greedyvig')
         for size in ('S', 'M', 'B'):
             model = getattr(module, f'GreedyViG_{size}')()
             write(f'greedyvig_{size.lower()}', model, greedyvig_levels)
+    if args.mobilevig:
+        module = load(args.mobilevig, 'authors_mobilevig')
+        for size in ('ti', 's', 'm', 'b'):
+            model = getattr(module, f'mobilevig_{size}')()
+            write(f'mobilevig_{size}', model, mobilevig_levels)
 
 
 if __name__ == '__main__':

@@ -1,14 +1,14 @@
-"""The authors' lineage checkpoints (GreedyViG: SLDGroup/GreedyViG) as mmvig's
-models name them.
+"""The authors' lineage checkpoints (GreedyViG: SLDGroup/GreedyViG; MobileViG:
+SLDGroup/MobileViG) as mmvig's models name them.
 
 Three kinds of file, one mapping of the backbone:
 
 - ImageNet classifiers of the authors' ``main.py`` (``model``,
   ``state_dict`` and their EMA twins ``model_ema`` / ``state_dict_ema``):
-  :func:`greedyvig_classifier` gives mmpretrain's ``DistillationClassifier``
-  with ``AttentionViGClsHead`` (``backbone.*``, ``head.*``);
+  :func:`classifier` gives mmpretrain's ``DistillationClassifier`` with
+  ``AttentionViGClsHead`` (``backbone.*``, ``head.*``);
 - mmdet 2.28 Mask R-CNN and mmseg 0.x Semantic FPN checkpoints:
-  :func:`greedyvig_dense` maps their ``backbone.*`` and keeps every other
+  :func:`dense` maps their ``backbone.*`` and keeps every other
   key as it is (mmdet 3 and mmseg 1 name the necks and heads as mmdet 2 and
   mmseg 0.x did: their own model zoos serve the 2.x / 0.x files for Mask
   R-CNN and Semantic FPN).
@@ -22,7 +22,7 @@ keys (``tools/model_converters/lineage_to_mmvig.py`` then checks that the
 result fills every key of the config's model).
 """
 import re
-from typing import Dict, Iterable, List, Mapping, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Set, Tuple
 
 import torch
 
@@ -73,6 +73,8 @@ def _conv_bn(state_dict: Mapping[str, torch.Tensor], conv: str, bn: str,
     """The authors' ``conv`` (weight, optional bias) and BatchNorm ``bn`` as
     ``{target}.conv`` / ``{target}.bn`` of a ``ConvModule``, the bias folded
     into the running mean."""
+    if f'{conv}.weight' not in state_dict:
+        raise InputError(f'the checkpoint has no {conv}.weight')
     missing = [
         f'{bn}.{name}' for name in _BN_STATE
         if f'{bn}.{name}' not in state_dict
@@ -93,10 +95,11 @@ def _conv_bn(state_dict: Mapping[str, torch.Tensor], conv: str, bn: str,
 
 
 def _refuse_unmapped(keys: Iterable[str], used: Set[str], what: str) -> None:
+    """``what``: the family and the part (``'GreedyViG backbone'``)."""
     left = sorted(k for k in keys if k not in used)
     if left:
         raise InputError(f'{len(left)} {what} keys map to no key of '
-                         f"mmvig's GreedyViG, first {left[:5]}")
+                         f"mmvig's {what.split()[0]}, first {left[:5]}")
 
 
 def greedyvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
@@ -148,6 +151,73 @@ def greedyvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     return out
 
 
+# MobileViG: (authors' conv, its BatchNorm, mmvig's ConvModule) per block.
+_MOBILEVIG_IRB = (('mlp.fc1', 'mlp.norm1',
+                   'branch.0'), ('mlp.mid', 'mlp.mid_norm', 'branch.1'),
+                  ('mlp.fc2', 'mlp.norm2', 'branch.2'))
+_MOBILEVIG_GRAPHER = (('0.fc1.0', '0.fc1.1', 'aggregate.branch.fc1'),
+                      ('0.graph_conv.nn.0', '0.graph_conv.nn.1',
+                       'aggregate.branch.out'), ('0.fc2.0', '0.fc2.1',
+                                                 'aggregate.branch.fc2'),
+                      ('1.fc1.0', '1.fc1.1',
+                       'ffn.branch.0'), ('1.fc2.0', '1.fc2.1', 'ffn.branch.1'))
+
+
+def _indices(state_dict: Mapping[str, torch.Tensor], prefix: str) -> List[int]:
+    """The module indices under ``prefix`` (a ModuleList), in order."""
+    heads = (
+        k[len(prefix):].split('.')[0] for k in state_dict
+        if k.startswith(prefix))
+    return sorted({int(h) for h in heads if h.isdigit()})
+
+
+def mobilevig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """The backbone weights of a MobileViG checkpoint of the authors'
+    (``stem.*``, the flat ``local_backbone.*`` of inverted residuals and
+    downsamples, ``backbone.*`` of Grapher + FFN pairs) under
+    :class:`mmvig.models.MobileViG`'s keys: each downsample starts the next
+    stage, the last one the global stage.
+
+    Raises:
+        InputError: a stem or backbone key maps nowhere, or a layer is
+            incomplete.
+    """
+    out: StateDict = {}
+    used: Set[str] = set()
+    for conv, target in (('0', 'stem.0'), ('3', 'stem.1')):
+        _conv_bn(state_dict, f'stem.stem.{conv}', f'stem.stem.{int(conv) + 1}',
+                 target, out, used)
+    stage, block = 0, 0
+    for index in _indices(state_dict, 'local_backbone.'):
+        source = f'local_backbone.{index}'
+        if f'{source}.conv.0.weight' in state_dict:  # a downsample
+            stage, block = stage + 1, 1
+            _conv_bn(state_dict, f'{source}.conv.0', f'{source}.conv.1',
+                     f'stages.{stage}.0', out, used)
+            continue
+        target = f'stages.{stage}.{block}'
+        for conv, bn, name in _MOBILEVIG_IRB:
+            _conv_bn(state_dict, f'{source}.{conv}', f'{source}.{bn}',
+                     f'{target}.{name}', out, used)
+        scale = f'{source}.layer_scale_2'
+        if scale in state_dict:
+            out[f'{target}.layer_scale.weight'] = \
+                state_dict[scale].reshape(-1, 1, 1)
+            used.add(scale)
+        block += 1
+    for index in _indices(state_dict, 'backbone.'):
+        source = f'backbone.{index}'
+        for conv, bn, name in _MOBILEVIG_GRAPHER:
+            _conv_bn(state_dict, f'{source}.{conv}', f'{source}.{bn}',
+                     f'stages.{stage}.{block}.{name}', out, used)
+        block += 1
+    _refuse_unmapped(
+        (k for k in state_dict
+         if k.startswith(('stem.', 'local_backbone.', 'backbone.'))), used,
+        'MobileViG backbone')
+    return out
+
+
 def distilled_head(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     """The authors' classifier layers (``prediction``: pool, 1x1 conv with
     bias, BatchNorm, GELU; ``head`` and ``dist_head``: 1x1 convs) under
@@ -169,56 +239,72 @@ def distilled_head(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     return out
 
 
-def greedyvig_classifier(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
-    """An ImageNet checkpoint's weights of the authors' GreedyViG under
-    mmpretrain's ``DistillationClassifier`` keys (``backbone.*`` for
-    :class:`mmvig.models.GreedyViG`, ``head.*`` for
-    ``AttentionViGClsHead``).
+# mmvig backbone -> (the converter of the authors' backbone weights, the
+# key prefixes of those weights)
+FAMILIES: Dict[str, Tuple[Callable[[Mapping[str, torch.Tensor]], StateDict],
+                          Tuple[str, ...]]] = {
+                              'GreedyViG':
+                              (greedyvig_backbone, ('stem.', 'backbone.')),
+                              'MobileViG':
+                              (mobilevig_backbone, ('stem.', 'local_backbone.',
+                                                    'backbone.')),
+                          }
+
+
+def classifier(family: str, state_dict: Mapping[str,
+                                                torch.Tensor]) -> StateDict:
+    """An ImageNet checkpoint's weights of the authors' ``family`` model
+    (``'GreedyViG'``, ``'MobileViG'``) under mmpretrain's
+    ``DistillationClassifier`` keys (``backbone.*`` for mmvig's backbone of
+    that name, ``head.*`` for ``AttentionViGClsHead``).
 
     Raises:
         InputError: a key maps nowhere, or the classifier layers are
             missing.
     """
+    convert_backbone, prefixes = FAMILIES[family]
     missing = [
         k for k in ('prediction.1.weight', 'head.weight')
         if k not in state_dict
     ]
     if missing:
         raise InputError(
-            f'not a GreedyViG ImageNet classifier: no {missing} (a '
+            f'not a {family} ImageNet classifier: no {missing} (a '
             'detection or segmentation checkpoint converts with a Mask '
             'R-CNN or Semantic FPN config)')
-    out = {
-        f'backbone.{k}': v
-        for k, v in greedyvig_backbone(state_dict).items()
-    }
+    out = {f'backbone.{k}': v for k, v in convert_backbone(state_dict).items()}
     out.update({f'head.{k}': v for k, v in distilled_head(state_dict).items()})
     _refuse_unmapped(
-        state_dict, {
-            k
-            for k in state_dict
-            if k.startswith(('stem.', 'backbone.') + _HEAD_PREFIXES)
-        }, 'GreedyViG classifier')
+        state_dict,
+        {k
+         for k in state_dict if k.startswith(prefixes + _HEAD_PREFIXES)},
+        f'{family} classifier')
     return out
 
 
-def greedyvig_dense(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+def dense(family: str, state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     """An mmdet 2.28 / mmseg 0.x checkpoint's weights with the authors'
-    GreedyViG backbone under mmdet 3 / mmseg 1 keys: ``backbone.*`` mapped,
+    ``family`` backbone under mmdet 3 / mmseg 1 keys: ``backbone.*`` mapped,
     every other key (neck, heads) as it is.
 
     Raises:
         InputError: a backbone key maps nowhere.
     """
+    convert_backbone, prefixes = FAMILIES[family]
     backbone = {
         k[len('backbone.'):]: v
         for k, v in state_dict.items() if k.startswith('backbone.')
     }
-    _refuse_unmapped((f'backbone.{k}' for k in backbone), {
-        f'backbone.{k}'
-        for k in backbone if k.startswith(('stem.', 'backbone.'))
-    }, 'GreedyViG backbone')
-    out = {f'backbone.{k}': v for k, v in greedyvig_backbone(backbone).items()}
+    _refuse_unmapped(
+        (f'backbone.{k}' for k in backbone),
+        {f'backbone.{k}'
+         for k in backbone if k.startswith(prefixes)}, f'{family} backbone')
+    try:
+        converted = convert_backbone(backbone)
+    except InputError as error:
+        raise InputError(f"{error} (keys under the file's 'backbone.')") \
+            from None
+    out = {f'backbone.{k}': v for k, v in converted.items()}
     out.update({
         k: v
         for k, v in state_dict.items() if not k.startswith('backbone.')

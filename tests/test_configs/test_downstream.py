@@ -343,29 +343,33 @@ def test_missing_pretrained_checkpoint_is_named(tmp_path):
 
 LINEAGE_CONFIGS = sorted(
     glob.glob('configs/greedyvig/mask_rcnn_*.py') +
-    glob.glob('configs/greedyvig/fpn_*.py'))
+    glob.glob('configs/greedyvig/fpn_*.py') +
+    glob.glob('configs/mobilevig/mask_rcnn_*.py'))
 
 
 def test_lineage_configs_follow_the_authors():
-    """GreedyViG's Mask R-CNN and Semantic FPN: the authors' optimisers and
-    schedules, SyncBN with training statistics, the converted ImageNet
-    checkpoint of the same size."""
+    """GreedyViG's and MobileViG's Mask R-CNN and Semantic FPN: the authors'
+    optimisers and schedules, SyncBN with training statistics, the converted
+    ImageNet checkpoint of the same size."""
     assert [osp.basename(c) for c in LINEAGE_CONFIGS] == [
         'fpn_greedyvig_b_ade20k.py', 'fpn_greedyvig_s_ade20k.py',
-        'mask_rcnn_greedyvig_b_coco.py', 'mask_rcnn_greedyvig_s_coco.py'
+        'mask_rcnn_greedyvig_b_coco.py', 'mask_rcnn_greedyvig_s_coco.py',
+        'mask_rcnn_mobilevig_b_coco.py', 'mask_rcnn_mobilevig_m_coco.py'
     ]
     for config in LINEAGE_CONFIGS:
         cfg = Config.fromfile(config)
-        size = osp.basename(config).split('_')[-2]
+        family, size = osp.basename(config).split('_')[-3:-1]
         backbone = cfg.model.backbone
-        assert backbone.type == 'GreedyViG' and backbone.arch == size
+        assert backbone.type.lower() == family and backbone.arch == size
         assert backbone.norm_cfg.type == 'SyncBN' and not backbone.norm_eval
         assert backbone.init_cfg.checkpoint == \
-            f'checkpoints/greedyvig_{size}_in1k.pth'
+            f'checkpoints/{family}_{size}_in1k.pth'
         optimizer = cfg.optim_wrapper.optimizer
         assert (optimizer.type, optimizer.lr) == ('AdamW', 2e-4)
-        if config.startswith('configs/greedyvig/mask_rcnn'):
-            assert optimizer.weight_decay == 0.05
+        if 'mask_rcnn' in config:
+            # the authors' MobileViG-B config alone decays by 1e-4
+            assert optimizer.weight_decay == (
+                1e-4 if config.endswith('mobilevig_b_coco.py') else 0.05)
             assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 1.0
             assert cfg.train_cfg.max_epochs == 12
         else:
@@ -373,7 +377,11 @@ def test_lineage_configs_follow_the_authors():
             assert cfg.train_cfg.max_iters == 40000
 
 
-@pytest.mark.parametrize('config', LINEAGE_CONFIGS[1::2])
+@pytest.mark.parametrize('config', [
+    'configs/greedyvig/fpn_greedyvig_s_ade20k.py',
+    'configs/greedyvig/mask_rcnn_greedyvig_s_coco.py',
+    'configs/mobilevig/mask_rcnn_mobilevig_m_coco.py'
+])
 def test_lineage_configs_train_their_statistics_and_predict(config):
     """A training step (one process: SyncBN normalises by the batch) moves
     the backbone's running statistics, and the model predicts."""

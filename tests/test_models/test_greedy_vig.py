@@ -22,7 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmvig.apis import init_model, read_config
 from mmvig.errors import InputError
 from mmvig.models import GreedyViG
-from mmvig.models.converters import (greedyvig_backbone, greedyvig_classifier,
+from mmvig.models.converters import (classifier, greedyvig_backbone,
                                      pick_weights)
 from mmvig.testing import (REPO_ROOT, assert_projections, assert_relative,
                            lineage_fixture, lineage_input, logged_messages,
@@ -45,7 +45,8 @@ def test_outputs_equal_the_authors(arch):
                  f'greedyvig_{arch}_in1k.py'))
     cfg.model.backbone.out_indices = (0, 1, 2, 3)  # the head reads the last
     model = init_model(cfg).double()
-    model.load_state_dict(greedyvig_classifier(authors))  # strict: every key
+    model.load_state_dict(classifier('GreedyViG',
+                                     authors))  # strict: every key
     with torch.no_grad():
         for size, expected in fixture['outputs'].items():
             height, width = map(int, size.split('x'))
@@ -63,7 +64,7 @@ def test_a_classifier_without_distillation_head_averages_one_head():
     fixture = _fixture('s')
     authors = seeded_state_dict(fixture['table'], fixture['seed'])
     del authors['dist_head.weight'], authors['dist_head.bias']
-    converted = greedyvig_classifier(authors)
+    converted = classifier('GreedyViG', authors)
     assert torch.equal(converted['head.dist_head.weight'],
                        authors['head.weight'].flatten(1))
     assert torch.equal(converted['head.head.bias'], authors['head.bias'])
@@ -77,10 +78,10 @@ def test_classifier_keys_that_map_nowhere_are_named():
             InputError,
             match=r"1 GreedyViG classifier keys .*"
             r"'classifier\.weight'"):
-        greedyvig_classifier(authors)
+        classifier('GreedyViG', authors)
     del authors['classifier.weight'], authors['prediction.1.weight']
     with pytest.raises(InputError, match='not a GreedyViG ImageNet'):
-        greedyvig_classifier(authors)
+        classifier('GreedyViG', authors)
 
 
 def test_the_ema_weights_are_chosen_and_named():
@@ -147,7 +148,7 @@ def test_attentionvig_s_starts_from_greedyvig_s(tmp_path):
     cross-attention's q/k/v and temperatures keep their initialisation; the
     log counts both."""
     authors = seeded_state_dict(_fixture('s')['table'], _fixture('s')['seed'])
-    converted = greedyvig_classifier(authors)
+    converted = classifier('GreedyViG', authors)
     path = str(tmp_path / 'greedyvig_s_in1k.pth')
     torch.save({'state_dict': converted}, path)
     cfg = read_config(

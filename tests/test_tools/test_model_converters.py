@@ -11,7 +11,7 @@ import torch
 
 from mmvig.apis import init_model
 from mmvig.errors import InputError
-from mmvig.models.converters import greedyvig_backbone, greedyvig_classifier
+from mmvig.models.converters import classifier, greedyvig_backbone
 from mmvig.safe_load import load_checkpoint_file
 from mmvig.testing import (REPO_ROOT, assert_projections, lineage_fixture,
                            lineage_input, run_tool, seeded_state_dict)
@@ -48,7 +48,7 @@ def test_an_imagenet_checkpoint_converts_from_its_ema_weights(tmp_path):
     assert "its 'model_ema' entry (the EMA weights)" in out, out
     converted = load_checkpoint_file(dst)  # mmvig's safe loading
     assert list(converted) == ['state_dict']
-    want = greedyvig_classifier(authors)
+    want = classifier('GreedyViG', authors)
     assert converted['state_dict'].keys() == want.keys()
     assert all(
         torch.equal(converted['state_dict'][k], v) for k, v in want.items())

@@ -36,9 +36,9 @@ from mmvig.models.vig_cross_attention import CrossAttentionGraphConv
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # config -> (params in M, GMACs at 224) reported by the papers: the
-# AttentionViG paper's Table 1, for AttentionViG and GreedyViG (the GreedyViG
-# paper's own figures, with the authors' conv biases: mmvig's convs before a
-# BatchNorm have none).
+# AttentionViG paper's Table 1, for AttentionViG, GreedyViG and MobileViG (the
+# GreedyViG and MobileViG papers' own figures, with the authors' conv biases:
+# mmvig's convs before a BatchNorm have none).
 PAPER = {
     'configs/attentionvig_s_in1k.py': (12.3, 1.6),
     'configs/attentionvig_m_in1k.py': (22.2, 3.2),
@@ -46,6 +46,9 @@ PAPER = {
     'configs/greedyvig/greedyvig_s_in1k.py': (12.0, 1.6),
     'configs/greedyvig/greedyvig_m_in1k.py': (21.9, 3.2),
     'configs/greedyvig/greedyvig_b_in1k.py': (30.9, 5.2),
+    'configs/mobilevig/mobilevig_s_in1k.py': (7.2, 1.0),
+    'configs/mobilevig/mobilevig_m_in1k.py': (14.0, 1.5),
+    'configs/mobilevig/mobilevig_b_in1k.py': (26.7, 2.8),
 }
 # The paper's Table 3 (vanilla ViG-Ti, five aggregations): GFLOPs only.
 TABLE3 = {

@@ -1,10 +1,11 @@
-"""Convert a checkpoint of the authors' GreedyViG (SLDGroup/GreedyViG) to
-mmvig, for one of mmvig's configs.
+"""Convert a checkpoint of the authors' GreedyViG (SLDGroup/GreedyViG) or
+MobileViG (SLDGroup/MobileViG) to mmvig, for one of mmvig's configs.
 
     python tools/model_converters/lineage_to_mmvig.py CONFIG SRC DST
 
-- ImageNet classifiers (their ``main.py``: ``GreedyViG_S_81_1.pth``...) with
-  an mmpretrain config, e.g. ``configs/greedyvig/greedyvig_s_in1k.py``. When
+- ImageNet classifiers (their ``main.py``: ``S_GreedyViG_81_1.pth``,
+  ``MobileViG_M_80_7.pth.tar``...) with an mmpretrain config, e.g.
+  ``configs/greedyvig/greedyvig_s_in1k.py``. When
   the file holds EMA weights (``state_dict_ema``, ``model_ema``), those are
   converted, and the tool says so.
 - Mask R-CNN 1x COCO (mmdet 2.28) and Semantic FPN ADE20K (mmseg 0.x)
@@ -19,7 +20,7 @@ with ``tools/test.py CONFIG DST`` or as ``load_from``.
 import argparse
 import os
 import os.path as osp
-from typing import Callable, Dict, Tuple
+from typing import Dict
 
 import torch
 
@@ -28,11 +29,6 @@ from mmvig.apis import init_model, read_config, report_input_errors
 from mmvig.errors import InputError
 from mmvig.models import converters
 from mmvig.safe_load import load_checkpoint_file
-
-# backbone type -> (classifier converter, detection / segmentation converter)
-CONVERTERS: Dict[str, Tuple[Callable, Callable]] = {
-    'GreedyViG': (converters.greedyvig_classifier, converters.greedyvig_dense),
-}
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,14 +75,15 @@ def convert(config: str, src: str, dst: str) -> str:
     cfg = read_config(config)
     backbone = cfg.model.get('backbone', {}).get('type', '')
     backbone = backbone.split('.')[-1]
-    if backbone not in CONVERTERS:
+    if backbone not in converters.FAMILIES:
         raise InputError(
             f'{config} has a {backbone or "no"} backbone; the converter '
-            f'reads checkpoints of {", ".join(sorted(CONVERTERS))} models')
-    classifier = cfg.get('default_scope') == 'mmpretrain'
-    convert_weights = CONVERTERS[backbone][0 if classifier else 1]
+            'reads checkpoints of '
+            f'{", ".join(sorted(converters.FAMILIES))} models')
+    convert_weights = converters.classifier if cfg.get(
+        'default_scope') == 'mmpretrain' else converters.dense
     which, weights = converters.pick_weights(load_checkpoint_file(src))
-    state_dict = convert_weights(weights)
+    state_dict = convert_weights(backbone, weights)
     check_fit(init_model(cfg).state_dict(), state_dict, src, config)
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
     partial = f'{dst}.partial'

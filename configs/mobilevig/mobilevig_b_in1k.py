@@ -1,0 +1,5 @@
+# MobileViG-B, ImageNet-1k: the -S recipe, heads 768 wide.
+_base_ = './mobilevig_s_in1k.py'
+
+model = dict(
+    backbone=dict(arch='b'), head=dict(in_channels=464, hidden_channels=768))

@@ -1,0 +1,90 @@
+"""MobileViG equals the authors' model: their state dict (a key / shape
+table, as data), with seeded values, converted to mmvig's keys, gives their
+stage outputs and logits in float64.
+
+The fixtures ``tests/data/lineage/mobilevig_{ti,s,m,b}.json`` were computed
+once from the authors' own code (SLDGroup/MobileViG ``models/mobilevig.py``
+at commit 087df4f) by ``python tools/dev/lineage_fixtures.py --mobilevig
+PATH/models/mobilevig.py``: their ``mobilevig_ti/s/m/b`` with the weights
+``mmvig.testing.seeded_state_dict`` draws for the table, in eval mode and
+float64, on seeded inputs of 224x224, 256x192 and 232x200; each stage's
+output (before each downsample of their flat block list, and at the end)
+and the logits are stored as projections on seeded random directions.
+No network and no copy of their code.
+"""
+import os.path as osp
+
+import pytest
+import torch
+
+from mmvig.apis import init_model, read_config
+from mmvig.errors import InputError
+from mmvig.models import MobileViG
+from mmvig.models.converters import classifier, dense
+from mmvig.testing import (REPO_ROOT, assert_projections, lineage_fixture,
+                           lineage_input, seeded_state_dict)
+
+
+@pytest.mark.parametrize('arch', ['ti', 's', 'm', 'b'])
+def test_outputs_equal_the_authors(arch):
+    """Their ImageNet classifier, converted, in mmvig's config: each stage's
+    output and the mean of the two heads' logits (their eval mode) equal
+    theirs."""
+    fixture = lineage_fixture(f'mobilevig_{arch}')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    cfg = read_config(
+        osp.join(REPO_ROOT, 'configs', 'mobilevig',
+                 f'mobilevig_{arch}_in1k.py'))
+    cfg.model.backbone.out_indices = (0, 1, 2, 3)  # the head reads the last
+    model = init_model(cfg).double()
+    model.load_state_dict(classifier('MobileViG', authors))  # strict
+    with torch.no_grad():
+        for size, expected in fixture['outputs'].items():
+            height, width = map(int, size.split('x'))
+            levels = model.backbone(lineage_input(height, width))
+            for i, (level, want) in enumerate(zip(levels, expected['levels'])):
+                assert list(level.shape) == want['shape'], (size, i)
+                assert_projections(level, want['projections'],
+                                   fixture['seed'] + i, (arch, size, i))
+            assert_projections(
+                model.head(levels), expected['logits'], fixture['seed'] + 99,
+                (arch, size, 'logits'))
+
+
+def test_a_detection_checkpoint_maps_its_backbone():
+    """An mmdet 2.28 file's backbone (their detection backbone: the same
+    modules, no classifier layers) converts to every key of the backbone."""
+    fixture = lineage_fixture('mobilevig_m')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    weights = {
+        f'backbone.{k}': v
+        for k, v in authors.items()
+        if not k.startswith(('prediction.', 'head.', 'dist_head.'))
+    }
+    weights['neck.lateral_convs.0.conv.weight'] = torch.ones(1)
+    converted = dense('MobileViG', weights)
+    assert converted['neck.lateral_convs.0.conv.weight'] is \
+        weights['neck.lateral_convs.0.conv.weight']
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in converted.items() if k.startswith('backbone.')
+    }
+    MobileViG('m').load_state_dict(backbone)  # strict: every key
+    weights['backbone.local_backbone.0.mlp.extra'] = torch.ones(1)
+    with pytest.raises(
+            InputError,
+            match=r"1 MobileViG backbone keys map to no key of "
+            r"mmvig's MobileViG, first \['local_backbone\.0\.mlp\.extra'\] "
+            r"\(keys under the file's 'backbone\.'\)"):
+        dense('MobileViG', weights)
+
+
+def test_any_input_size_the_authors_accept():
+    """Their graph needs no neighbours: a map with none aggregates zeros."""
+    model = MobileViG('ti').eval()
+    with torch.no_grad():
+        levels = model(torch.randn(1, 3, 33, 17))
+    assert [tuple(x.shape[-2:]) for x in levels] == [(9, 5), (5, 3), (3, 2),
+                                                     (2, 1)]
+    with pytest.raises(InputError, match="MobileViG's aggregation"):
+        MobileViG('s', aggregator=dict(type='MaxRelative'))

@@ -1,5 +1,6 @@
 """timm models: ``timm.create_model('attentionvig_s' | 'attentionvig_m' |
 'attentionvig_b' | 'greedyvig_s' | 'greedyvig_m' | 'greedyvig_b' |
+'mobilevig_ti' | 'mobilevig_s' | 'mobilevig_m' | 'mobilevig_b' |
 'sagvit_small' | 'sagvit_base')``.
 
 :mod:`mmvig.registry` imports this module as soon as timm is imported. The
@@ -16,7 +17,8 @@ configs (``backbone.*``, ``head.*``), so
 ``timm.create_model('attentionvig_s', checkpoint_path='epoch_300.pth')``
 loads an mmvig checkpoint (through timm's ``weights_only`` loader), and
 ``timm.create_model('greedyvig_s', checkpoint_path=...)`` the authors'
-GreedyViG weights converted by ``tools/model_converters/lineage_to_mmvig.py``.
+GreedyViG (or MobileViG) weights converted by
+``tools/model_converters/lineage_to_mmvig.py``.
 mmvig publishes no weights for timm to download: ``pretrained=True`` needs
 ``pretrained_cfg_overlay=dict(file=PATH)``.
 
@@ -309,6 +311,25 @@ class GreedyViGClassifier(AttentionViGClassifier):
         return GreedyViG
 
 
+class MobileViGClassifier(AttentionViGClassifier):
+    """MobileViG (the authors' SLDGroup/MobileViG) with its distilled
+    classification head, timm style: :class:`AttentionViGClassifier`'s
+    interface over :class:`~mmvig.models.mobile_vig.MobileViG`, the head 512
+    wide for ``ti`` / ``s`` and 768 for ``m`` / ``b``, as the authors'."""
+
+    hidden_by_arch = {'ti': 512, 's': 512, 'm': 768, 'b': 768}
+
+    def __init__(self, arch: Union[str, dict] = 's', **kwargs) -> None:
+        self.head_hidden_size = self.hidden_by_arch.get(
+            arch.lower(), 768) if isinstance(arch, str) else 768
+        super().__init__(arch, **kwargs)
+
+    @staticmethod
+    def backbone_class() -> type:
+        from .mobile_vig import MobileViG
+        return MobileViG
+
+
 class _MLPHead(nn.Module):
     """Linear-GELU-Dropout-Linear with the keys of mmpretrain's
     ``StackedLinearClsHead`` (``layers.0.fc``, ``layers.1.fc``)."""
@@ -501,6 +522,14 @@ default_cfgs = generate_default_cfgs({
         for a in 'smb'
     },
     **{
+        f'mobilevig_{a}':
+        _cfg(
+            crop_pct=0.9,
+            first_conv='backbone.stem.0.conv',
+            classifier=('head.head', 'head.dist_head'))
+        for a in ('ti', 's', 'm', 'b')
+    },
+    **{
         f'sagvit_{a}':
         _cfg(
             crop_pct=0.875,
@@ -519,7 +548,8 @@ def _create(classifier: type, variant: str, default_arch: str,
     if pretrained and not (kwargs.get('pretrained_cfg_overlay')
                            or {}).get('file'):
         how = ("convert the authors' weights with tools/model_converters/"
-               'lineage_to_mmvig.py') if variant.startswith('greedyvig') \
+               'lineage_to_mmvig.py') if variant.startswith(
+            ('greedyvig', 'mobilevig')) \
             else 'train with its configs/*_in1k.py'
         raise ValueError(
             f'mmvig publishes no pretrained {variant} weights for timm to '
@@ -573,6 +603,34 @@ def greedyvig_m(pretrained: bool = False, **kwargs) -> nn.Module:
 def greedyvig_b(pretrained: bool = False, **kwargs) -> nn.Module:
     """GreedyViG-B (30.9 M params, 5.2 GMACs at 224)."""
     return _create(GreedyViGClassifier, 'greedyvig_b', 'b', pretrained,
+                   **kwargs)
+
+
+@register_model
+def mobilevig_ti(pretrained: bool = False, **kwargs) -> nn.Module:
+    """MobileViG-Ti (5.3 M params, 0.7 GMACs at 224)."""
+    return _create(MobileViGClassifier, 'mobilevig_ti', 'ti', pretrained,
+                   **kwargs)
+
+
+@register_model
+def mobilevig_s(pretrained: bool = False, **kwargs) -> nn.Module:
+    """MobileViG-S (7.3 M params, 1.0 GMACs at 224)."""
+    return _create(MobileViGClassifier, 'mobilevig_s', 's', pretrained,
+                   **kwargs)
+
+
+@register_model
+def mobilevig_m(pretrained: bool = False, **kwargs) -> nn.Module:
+    """MobileViG-M (14.1 M params, 1.5 GMACs at 224)."""
+    return _create(MobileViGClassifier, 'mobilevig_m', 'm', pretrained,
+                   **kwargs)
+
+
+@register_model
+def mobilevig_b(pretrained: bool = False, **kwargs) -> nn.Module:
+    """MobileViG-B (26.9 M params, 2.8 GMACs at 224)."""
+    return _create(MobileViGClassifier, 'mobilevig_b', 'b', pretrained,
                    **kwargs)
 
 

@@ -17,6 +17,8 @@ from mmvig.testing import SAG_TINY, TINY
      768, 'attentionvig_b', [64, 512]),
     ('greedyvig', ('greedyvig_s', 'greedyvig_m', 'greedyvig_b'), 768,
      'greedyvig_b', [64, 512]),
+    ('mobilevig', ('mobilevig_ti', 'mobilevig_s', 'mobilevig_m',
+                   'mobilevig_b'), 512, 'mobilevig_b', [42, 464]),
     ('sagvit', ('sagvit_small', 'sagvit_base'), 256, 'sagvit_base', [48, 384]),
 ])
 def test_timm_models(family, names, hidden, features_of, channels):
@@ -56,9 +58,13 @@ def test_timm_classifier_loads_mmpretrain_classifier_keys():
 
 
 # (name, small arch for speed, input size)
-MODELS = [('attentionvig_s', dict(arch=TINY), 96),
-          ('greedyvig_s', dict(arch=TINY), 96),
-          ('sagvit_small', dict(arch=SAG_TINY), 96)]
+MODELS = [
+    ('attentionvig_s', dict(arch=TINY), 96),
+    ('greedyvig_s', dict(arch=TINY), 96),
+    ('mobilevig_s',
+     dict(arch=dict(TINY, depths=[1, 1, 1, 0], num_graphers=[0, 0, 0, 1])),
+     96), ('sagvit_small', dict(arch=SAG_TINY), 96)
+]
 
 
 @pytest.fixture(params=MODELS, ids=[m[0] for m in MODELS])
@@ -73,10 +79,12 @@ def create(name, kwargs, **extra):
 
 def test_registered_with_default_cfgs():
     names = timm.list_models('attentionvig_*') + timm.list_models(
-        'greedyvig_*') + timm.list_models('sagvit_*')
+        'greedyvig_*') + timm.list_models('mobilevig_*') + timm.list_models(
+            'sagvit_*')
     assert names == [
         'attentionvig_b', 'attentionvig_m', 'attentionvig_s', 'greedyvig_b',
-        'greedyvig_m', 'greedyvig_s', 'sagvit_base', 'sagvit_small'
+        'greedyvig_m', 'greedyvig_s', 'mobilevig_b', 'mobilevig_m',
+        'mobilevig_s', 'mobilevig_ti', 'sagvit_base', 'sagvit_small'
     ]
     for name in names:
         cfg = timm.models.get_pretrained_cfg(name).to_dict()

@@ -21,6 +21,10 @@ def test_mmpretrain_lists_and_builds_mmvig_models():
     }
     assert type(get_model('greedyvig-m_in1k').backbone).__name__ == \
         'GreedyViG'
+    assert set(list_models('*mobilevig*')) == {
+        'mobilevig-ti_in1k', 'mobilevig-s_in1k', 'mobilevig-m_in1k',
+        'mobilevig-b_in1k'
+    }
     model = get_model('attentionvig-s_in1k')
     assert type(model).__name__ == 'DistillationClassifier'
     assert type(model.backbone).__name__ == 'AttentionViG'

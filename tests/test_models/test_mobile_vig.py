@@ -16,13 +16,15 @@ import os.path as osp
 
 import pytest
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmvig.apis import init_model, read_config
 from mmvig.errors import InputError
 from mmvig.models import MobileViG
 from mmvig.models.converters import classifier, dense
-from mmvig.testing import (REPO_ROOT, assert_projections, lineage_fixture,
-                           lineage_input, seeded_state_dict)
+from mmvig.testing import (REPO_ROOT, assert_projections, assert_relative,
+                           lineage_fixture, lineage_input, randomise_norms,
+                           seeded_state_dict)
 
 
 @pytest.mark.parametrize('arch', ['ti', 's', 'm', 'b'])
@@ -88,3 +90,17 @@ def test_any_input_size_the_authors_accept():
                                                      (2, 1)]
     with pytest.raises(InputError, match="MobileViG's aggregation"):
         MobileViG('s', aggregator=dict(type='MaxRelative'))
+
+
+def test_switch_to_deploy_keeps_the_outputs():
+    """Folded (each conv's BatchNorm and each layer scale into its conv), in
+    float64: the same levels."""
+    torch.manual_seed(0)
+    model = randomise_norms(MobileViG('ti')).double()
+    x = lineage_input(96, 80)
+    with torch.no_grad():
+        before = model(x)
+        model.switch_to_deploy()
+        after = model(x)
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    assert_relative(after, before, 1e-12)

@@ -11,7 +11,7 @@ import torch
 
 from mmvig.apis import init_model
 from mmvig.errors import InputError
-from mmvig.models.converters import classifier, greedyvig_backbone
+from mmvig.models.converters import classifier, dense
 from mmvig.safe_load import load_checkpoint_file
 from mmvig.testing import (REPO_ROOT, assert_projections, lineage_fixture,
                            lineage_input, run_tool, seeded_state_dict)
@@ -71,16 +71,18 @@ def test_an_imagenet_checkpoint_converts_from_its_ema_weights(tmp_path):
                 fixture['seed'] + 99)
 
 
-@pytest.mark.parametrize('config', [
-    'mask_rcnn_greedyvig_s_coco.py',
-    'fpn_greedyvig_s_ade20k.py',
+@pytest.mark.parametrize('config, fixture', [
+    ('greedyvig/mask_rcnn_greedyvig_s_coco.py', 'greedyvig_s'),
+    ('greedyvig/fpn_greedyvig_s_ade20k.py', 'greedyvig_s'),
+    ('mobilevig/mask_rcnn_mobilevig_m_coco.py', 'mobilevig_m'),
 ])
-def test_a_dense_checkpoint_keeps_its_neck_and_heads(config, tmp_path):
+def test_a_dense_checkpoint_keeps_its_neck_and_heads(config, fixture,
+                                                     tmp_path):
     """An mmdet 2.28 / mmseg 0.x file: ``state_dict`` (their backbone under
     ``backbone.``, without the classifier layers, which their detection and
     segmentation backbones do not have; the neck and heads as mmdet 3 /
     mmseg 1 name them) and ``meta``."""
-    config = osp.join(CONFIGS, config)
+    config = osp.join(REPO_ROOT, 'configs', config)
     own = init_model(config).state_dict()
     generator = torch.Generator().manual_seed(0)
     rest = {
@@ -89,10 +91,11 @@ def test_a_dense_checkpoint_keeps_its_neck_and_heads(config, tmp_path):
         if v.is_floating_point() else v
         for k, v in own.items() if not k.startswith('backbone.')
     }
+    table = lineage_fixture(fixture)
     backbone = {
         k: v
-        for k, v in _authors('s').items()
-        if k.startswith(('stem.', 'backbone.'))
+        for k, v in seeded_state_dict(table['table'], table['seed']).items()
+        if not k.startswith(('prediction.', 'head.', 'dist_head.'))
     }
     authors = {f'backbone.{k}': v for k, v in backbone.items()}
     src, dst = str(tmp_path / 'authors.pth'), str(tmp_path / 'out.pth')
@@ -110,13 +113,8 @@ def test_a_dense_checkpoint_keeps_its_neck_and_heads(config, tmp_path):
     out = _tool().convert(config, src, dst)
     assert "its 'state_dict' entry:" in out, out
     converted = load_checkpoint_file(dst)['state_dict']
-    want = {
-        **{
-            f'backbone.{k}': v
-            for k, v in greedyvig_backbone(backbone).items()
-        },
-        **rest
-    }
+    family = 'GreedyViG' if fixture.startswith('greedyvig') else 'MobileViG'
+    want = dense(family, {**authors, **rest})
     assert converted.keys() == want.keys() == own.keys()
     assert all(torch.equal(converted[k], v) for k, v in want.items())
 
@@ -138,7 +136,7 @@ def test_errors_name_the_problem_in_one_line(tmp_path):
 
     refused(
         authors, 'has a AttentionViG backbone; the converter reads '
-        'checkpoints of GreedyViG models',
+        'checkpoints of GreedyViG, MobileViG models',
         osp.join(REPO_ROOT, 'configs', 'attentionvig_s_in1k.py'))
     refused(
         authors, r"does not fit .*greedyvig_b_in1k.py's model: \d+ keys of "

@@ -501,33 +501,19 @@ def _cfg(**kwargs) -> dict:
     }
 
 
-# The ImageNet configs' data settings: AttentionViG and GreedyViG validate at
-# crop ratio 0.9 (the authors' GreedyViG recipe), SAG-ViT at mmpretrain's
+# The ImageNet configs' data settings: AttentionViG and its lineage validate
+# at crop ratio 0.9 (the authors' GreedyViG recipe), SAG-ViT at mmpretrain's
 # 0.875.
 default_cfgs = generate_default_cfgs({
     **{
-        f'attentionvig_{a}':
+        name:
         _cfg(
             crop_pct=0.9,
             first_conv='backbone.stem.0.conv',
             classifier=('head.head', 'head.dist_head'))
-        for a in 'smb'
-    },
-    **{
-        f'greedyvig_{a}':
-        _cfg(
-            crop_pct=0.9,
-            first_conv='backbone.stem.0.conv',
-            classifier=('head.head', 'head.dist_head'))
-        for a in 'smb'
-    },
-    **{
-        f'mobilevig_{a}':
-        _cfg(
-            crop_pct=0.9,
-            first_conv='backbone.stem.0.conv',
-            classifier=('head.head', 'head.dist_head'))
-        for a in ('ti', 's', 'm', 'b')
+        for name in [f'attentionvig_{a}' for a in 'smb'] + [
+            f'greedyvig_{a}' for a in 'smb'
+        ] + [f'mobilevig_{a}' for a in ('ti', 's', 'm', 'b')]
     },
     **{
         f'sagvit_{a}':

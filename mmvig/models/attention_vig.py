@@ -14,6 +14,7 @@ neighbour sets.
 All modules take and return ``(B, C, H, W)`` tensors.
 """
 import math
+from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -273,11 +274,19 @@ def _dynamic_neighbour_max(x: Tensor, shifts: SVGAShifts) -> Tensor:
     return out
 
 
-class DynamicMaxRelativeAggregation(nn.Module):
-    """GreedyViG's graph conv (Munir et al., CVPR 2024): pointwise ``fc1``,
-    Max-Relative over the neighbours kept by the dynamic axial graph
-    (:func:`_dynamic_neighbour_max`), ``act(norm(W [x_i, m_i]))``, pointwise
-    ``fc2``."""
+class _PointwiseWrappedAggregation(nn.Module, metaclass=ABCMeta):
+    """The lineage's graph conv layout (MobileViG, GreedyViG, AdaptViG):
+    pointwise ``fc1`` (conv + norm), ``act(norm(W [x_i, m_i]))`` to
+    ``expansion * C`` channels with ``m_i`` from :meth:`relative`, pointwise
+    ``fc2`` (conv + norm) back to ``C``.
+
+    Args:
+        channels: Channels ``C``.
+        norm_cfg: Norm layer config.
+        act_cfg: Activation config.
+    """
+
+    expansion = 1
 
     def __init__(
         self,
@@ -286,14 +295,28 @@ class DynamicMaxRelativeAggregation(nn.Module):
         act_cfg: ConfigType = dict(type='GELU')
     ) -> None:
         super().__init__()
+        hidden = self.expansion * channels
         self.fc1 = conv1x1(channels, channels, norm_cfg, None)
-        self.out = conv1x1(2 * channels, channels, norm_cfg, act_cfg)
-        self.fc2 = conv1x1(channels, channels, norm_cfg, None)
+        self.out = conv1x1(2 * channels, hidden, norm_cfg, act_cfg)
+        self.fc2 = conv1x1(hidden, channels, norm_cfg, None)
+
+    @abstractmethod
+    def relative(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        """The aggregated features ``m``, ``(B, C, H, W)`` like ``x``."""
 
     def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
         x = self.fc1(x)
-        x = self.out(torch.cat([x, _dynamic_neighbour_max(x, shifts)], dim=1))
+        x = self.out(torch.cat([x, self.relative(x, shifts)], dim=1))
         return self.fc2(x)
+
+
+class DynamicMaxRelativeAggregation(_PointwiseWrappedAggregation):
+    """GreedyViG's graph conv (Munir et al., CVPR 2024): Max-Relative over
+    the neighbours kept by the dynamic axial graph
+    (:func:`_dynamic_neighbour_max`) between ``fc1`` and ``fc2``."""
+
+    def relative(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        return _dynamic_neighbour_max(x, shifts)
 
 
 @torch.fx.wrap
@@ -308,27 +331,15 @@ def _neighbour_max_difference(x: Tensor, shifts: SVGAShifts) -> Tensor:
     return out
 
 
-class MobileViGMaxRelativeAggregation(nn.Module):
-    """MobileViG's Grapher (Munir et al., CVPRW 2023): pointwise ``fc1``,
-    Max-Relative over the SVGA neighbours
-    (:func:`_neighbour_max_difference`), ``act(norm(W [x_i, m_i]))`` to
-    ``2C`` channels, pointwise ``fc2`` back to ``C``."""
+class MobileViGMaxRelativeAggregation(_PointwiseWrappedAggregation):
+    """MobileViG's Grapher (Munir et al., CVPRW 2023): Max-Relative over the
+    SVGA neighbours (:func:`_neighbour_max_difference`) between ``fc1`` and
+    ``fc2``, at ``2C`` channels in between."""
 
-    def __init__(
-        self,
-        channels: int,
-        norm_cfg: ConfigType = dict(type='BN'),
-        act_cfg: ConfigType = dict(type='GELU')
-    ) -> None:
-        super().__init__()
-        self.fc1 = conv1x1(channels, channels, norm_cfg, None)
-        self.out = conv1x1(2 * channels, 2 * channels, norm_cfg, act_cfg)
-        self.fc2 = conv1x1(2 * channels, channels, norm_cfg, None)
+    expansion = 2
 
-    def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
-        x = self.fc1(x)
-        x = self.out(torch.cat([x, _neighbour_max_difference(x, shifts)], 1))
-        return self.fc2(x)
+    def relative(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        return _neighbour_max_difference(x, shifts)
 
 
 AGGREGATORS: Dict[str, type] = {

@@ -25,6 +25,11 @@ def test_mmpretrain_lists_and_builds_mmvig_models():
         'mobilevig-ti_in1k', 'mobilevig-s_in1k', 'mobilevig-m_in1k',
         'mobilevig-b_in1k'
     }
+    assert set(list_models('*adaptvig*')) == {
+        'adaptvig-s_in1k', 'adaptvig-m_in1k', 'adaptvig-b_in1k'
+    }
+    assert type(get_model('adaptvig-s_in1k').backbone).__name__ == \
+        'AdaptViG'
     model = get_model('attentionvig-s_in1k')
     assert type(model).__name__ == 'DistillationClassifier'
     assert type(model.backbone).__name__ == 'AttentionViG'
@@ -59,9 +64,14 @@ def test_converted_weights_are_refused_with_the_converter_command():
 
 
 def test_inferencer_runs_an_initialised_model():
+    """mmpretrain's inferencer builds its pipeline in the current default
+    scope, which it does not set: the scope is named, as a process that
+    built an mmseg model before (an earlier test) must."""
+    from mmengine.registry import DefaultScope
     from mmpretrain import ImageClassificationInferencer
-    inferencer = ImageClassificationInferencer(
-        'attentionvig-s_in1k', pretrained=False)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        inferencer = ImageClassificationInferencer(
+            'attentionvig-s_in1k', pretrained=False)
     image = np.random.default_rng(0).integers(
         0, 255, (240, 300, 3), dtype=np.uint8)
     result = inferencer(image)[0]

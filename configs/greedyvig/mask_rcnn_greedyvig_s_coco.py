@@ -1,8 +1,10 @@
 # Mask R-CNN + FPN with GreedyViG-S on COCO 2017, the authors' 1x recipe
 # (SLDGroup/GreedyViG detection/configs/mask_rcnn_greedyvig_s_fpn_1x_coco.py,
-# mmdet 2.28): 12 epochs, lr x0.1 at epochs 8 and 11, total batch 16
-# (8 GPUs x 2), AdamW lr 2e-4, weight decay 0.05 on every parameter,
-# 1333x800.
+# mmdet 2.28): 12 epochs, lr x0.1 at epochs 8 and 11, AdamW lr 2e-4, weight
+# decay 0.05 on every parameter, 1333x800; total batch 16 (8 GPUs x 2), the
+# PoolFormer / EfficientFormer setting the authors follow (their dataset
+# base reads 1 image per GPU and leaves the GPU count to the command line;
+# MobileViG's and AdaptViG's read 2).
 #   tools/dist_train.sh configs/greedyvig/mask_rcnn_greedyvig_s_coco.py 8
 #
 # BatchNorm as the authors' backbone trains it: their GreedyViG converts every

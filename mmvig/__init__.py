@@ -8,7 +8,7 @@ library and not timm.
 from .datasets import AlignResize
 from .engine import (AnyDeviceDistributedDataParallel, DataCheckHook,
                      DivergenceHook, FreezeBetaHook, StrictLoadHook)
-from .models import AttentionViG, GreedyViG, MobileViG, SAGViT
+from .models import AdaptViG, AttentionViG, GreedyViG, MobileViG, SAGViT
 from .registry import register_after_imports
 from .safe_load import allow_training_checkpoint_types
 from .version import __version__
@@ -17,7 +17,8 @@ allow_training_checkpoint_types()
 register_after_imports()
 
 __all__ = [
-    '__version__', 'AlignResize', 'AnyDeviceDistributedDataParallel',
-    'AttentionViG', 'DataCheckHook', 'DivergenceHook', 'FreezeBetaHook',
-    'GreedyViG', 'MobileViG', 'SAGViT', 'StrictLoadHook'
+    '__version__', 'AdaptViG', 'AlignResize',
+    'AnyDeviceDistributedDataParallel', 'AttentionViG', 'DataCheckHook',
+    'DivergenceHook', 'FreezeBetaHook', 'GreedyViG', 'MobileViG', 'SAGViT',
+    'StrictLoadHook'
 ]

@@ -11,9 +11,9 @@ mmengine's root registries with the scope ``mmvig``:
   ``type='AttentionViG'`` builds under any of their default scopes, and
   ``MODELS.get('AttentionViG')`` of any of them is the class itself.
 
-``import mmvig`` registers the backbones (``AttentionViG``, ``GreedyViG``,
-``MobileViG``, ``SAGViT``), the hooks (``FreezeBetaHook``, ``StrictLoadHook``,
-``DataCheckHook``, ``DivergenceHook``), the DDP wrapper
+``import mmvig`` registers the backbones (``AttentionViG``, ``AdaptViG``,
+``GreedyViG``, ``MobileViG``, ``SAGViT``), the hooks (``FreezeBetaHook``,
+``StrictLoadHook``, ``DataCheckHook``, ``DivergenceHook``), the DDP wrapper
 (``AnyDeviceDistributedDataParallel``), the runner (``MMVigRunner``,
 every mmvig config's ``runner_type``) and the data transform
 ``AlignResize``.

@@ -301,6 +301,9 @@ def seeded_state_dict(table: Sequence[Tuple[str, Sequence[int], str]],
     in a scale that keeps a deep network's activations of order one:
     conv and linear weights ``N(0, 1 / fan_in)``, norm weights ``1 + N(0,
     0.1)``, running variances in ``[0.5, 1)``, layer scales ``N(0, 0.5)``,
+    temperatures (AdaptViG's gates) of either sign, log-uniform in ``[1,
+    1e4]`` in magnitude (the L1 distances they divide grow from tens to
+    thousands over the stages of a seeded model),
     every other float ``N(0, 0.1)``, integer counters 0. The same on every
     machine (a CPU generator), so a fixture computed from another codebase's
     model with these weights can be checked against mmvig's."""
@@ -318,6 +321,9 @@ def seeded_state_dict(table: Sequence[Tuple[str, Sequence[int], str]],
                 shape, generator=generator, dtype=torch.float64)
         elif 'layer_scale' in key:
             value = 0.5 * normal
+        elif name == 'temperature':
+            value = normal.sign() * 10**(4 * torch.rand(
+                shape, generator=generator, dtype=torch.float64))
         elif name == 'weight' and len(shape) > 1:
             fan_in = 1
             for n in shape[1:]:

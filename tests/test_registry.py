@@ -162,8 +162,8 @@ def _mmvig_classes():
     from mmvig.models import distillation, vig_cross_attention
     return {
         'model': [
-            models.AttentionViG, models.GreedyViG, models.MobileViG,
-            models.SAGViT, distillation.AttentionViGClsHead,
+            models.AdaptViG, models.AttentionViG, models.GreedyViG,
+            models.MobileViG, models.SAGViT, distillation.AttentionViGClsHead,
             distillation.DistillationClassifier,
             vig_cross_attention.CrossAttentionVig
         ],

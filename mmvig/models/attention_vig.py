@@ -28,7 +28,8 @@ from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
                                   residue_major, row_residue_classes,
                                   standard_cross_attention,
                                   svga_cross_attention, uses_standard_ops)
-from ..ops.svga_graph import SVGAShifts, shifted_views, svga_shifts
+from ..ops.svga_graph import (SVGAShifts, exponential_offsets, shifted_views,
+                              svga_shifts)
 from ..registry import MODELS
 from ..typing_utils import ConfigType
 from .base import (PyramidBackbone, check_bool, check_int, check_norm_cfg,
@@ -342,6 +343,87 @@ class MobileViGMaxRelativeAggregation(_PointwiseWrappedAggregation):
         return _neighbour_max_difference(x, shifts)
 
 
+@torch.fx.wrap
+def _gated_neighbour_max(x: Tensor, shifts: SVGAShifts,
+                         temperature: Tensor) -> Tensor:
+    """AdaptViG's adaptive graph conv features: ``max(0, max_j g_ij (x_j -
+    x_i))`` over the nearest SVGA neighbour on each axis (offset ``K``;
+    ``g = 1``) and the nodes at power-of-two offsets on each axis
+    (:func:`mmvig.ops.svga_graph.exponential_offsets`), gated by exponential
+    decay ``g_ij = exp(-|x_i - x_j|_1 / (|T| + 1e-6))``; ``x_j`` is the map
+    rolled by the offset, as ``torch.roll``."""
+    out = torch.zeros_like(x)
+    scale = temperature.abs() + 1e-6
+    for dim, nearest in ((-2, shifts.rows[:1]), (-1, shifts.cols[:1])):
+        for offset in nearest:
+            out = torch.maximum(out, torch.roll(x, offset, dim) - x)
+        for offset in exponential_offsets(x.shape[dim]):
+            rolled = torch.roll(x, offset, dim)
+            distance = torch.linalg.vector_norm(
+                x - rolled, 1, dim=1, keepdim=True)
+            out = torch.maximum(out,
+                                (rolled - x) * torch.exp(-distance / scale))
+    return out
+
+
+class GatedMaxRelativeAggregation(_PointwiseWrappedAggregation):
+    """AdaptViG's adaptive graph conv of stages 1-3 (Munir et al., WACV
+    2026): Max-Relative over a static axial scaffold whose long-range edges
+    are weighted by exponential decay gating with a learnable temperature
+    ``T`` (:func:`_gated_neighbour_max`), between ``fc1`` and ``fc2``."""
+
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
+        super().__init__(channels, norm_cfg, act_cfg)
+        self.temperature = nn.Parameter(torch.tensor(1.0))
+
+    def relative(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        return _gated_neighbour_max(x, shifts, self.temperature)
+
+
+class GlobalAttentionAggregation(_PointwiseWrappedAggregation):
+    """AdaptViG's global attention graph conv of stage 4 (Munir et al., WACV
+    2026): every node attends to every node, ``m_i = max(0, sum_j a_ij v_j -
+    x_i)`` with ``a = softmax(q k^T / sqrt(C / 4))``; ``q``, ``k`` are
+    bias-free ``C -> C / 4`` projections, each LayerNorm-ed, ``v`` a
+    bias-free ``C -> C`` projection. Between ``fc1`` and ``fc2``; the SVGA
+    shifts are not used.
+
+    Args:
+        channels: Channels ``C`` (at least 4).
+        norm_cfg: Norm layer config.
+        act_cfg: Activation config.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='GELU')
+    ) -> None:
+        super().__init__(channels, norm_cfg, act_cfg)
+        if channels < 4:
+            raise InputError('GlobalAttention projects queries and keys to '
+                             f'C / 4 channels: C must be >= 4, got {channels}')
+        key_channels = channels // 4
+        self.q = nn.Conv2d(channels, key_channels, 1, bias=False)
+        self.k = nn.Conv2d(channels, key_channels, 1, bias=False)
+        self.v = nn.Conv2d(channels, channels, 1, bias=False)
+        self.q_norm = nn.LayerNorm(key_channels)
+        self.k_norm = nn.LayerNorm(key_channels)
+
+    def relative(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
+        q = self.q_norm(self.q(x).flatten(2).transpose(1, 2))
+        k = self.k_norm(self.k(x).flatten(2).transpose(1, 2))
+        v = self.v(x).flatten(2).transpose(1, 2)
+        m = F.scaled_dot_product_attention(q, k, v)  # scale 1 / sqrt(C / 4)
+        return torch.clamp_min(m.transpose(1, 2).reshape_as(x) - x, 0)
+
+
 AGGREGATORS: Dict[str, type] = {
     'CrossAttention': CrossAttentionAggregation,
     'MaxRelative': MaxRelativeAggregation,
@@ -350,6 +432,8 @@ AGGREGATORS: Dict[str, type] = {
     'GraphSAGE': GraphSAGEAggregation,
     'DynamicMaxRelative': DynamicMaxRelativeAggregation,
     'MobileViGMaxRelative': MobileViGMaxRelativeAggregation,
+    'GatedMaxRelative': GatedMaxRelativeAggregation,
+    'GlobalAttention': GlobalAttentionAggregation,
 }
 
 
@@ -587,7 +671,7 @@ class AttentionViG(PyramidBackbone):
         aggregator: Neighbour aggregation, ``dict(type=NAME, **kwargs)`` with
             NAME in ``CrossAttention`` (``num_heads`` or ``head_dim``,
             ``normalize``, ``init_beta``), ``MaxRelative``, ``EdgeConv``,
-            ``GIN``, ``GraphSAGE``.
+            ``GIN``, ``GraphSAGE``; or a list of four, one per stage.
         pos_embed_in_branch: Where each Grapher's conditional positional
             encoding sits: inside the layer-scaled mixer branch (default, as
             in the authors' GreedyViG code) or on the residual stream
@@ -629,7 +713,8 @@ class AttentionViG(PyramidBackbone):
                  layer_scale_init_value: float = 1e-5,
                  graph_strides: Union[int, Sequence[int]] = 2,
                  max_shifts: Union[None, int, Sequence[Optional[int]]] = None,
-                 aggregator: ConfigType = dict(type='CrossAttention'),
+                 aggregator: Union[ConfigType, Sequence[ConfigType]] = dict(
+                     type='CrossAttention'),
                  pos_embed_in_branch: bool = True,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='GELU'),
@@ -663,9 +748,10 @@ class AttentionViG(PyramidBackbone):
             check_bool(value, 'with_cp')
             for value in _per_stage(with_cp, 'with_cp')
         ]
+        aggregators = _per_stage(aggregator, 'aggregator')
         with torch.device('meta'):  # validate every stage's settings early
-            for width in widths:
-                build_aggregator(aggregator, width, norm_cfg, act_cfg)
+            for width, stage_aggregator in zip(widths, aggregators):
+                build_aggregator(stage_aggregator, width, norm_cfg, act_cfg)
 
         self.stem = Stem(in_channels, widths[0], norm_cfg, act_cfg)
         blocks_per_stage = [d + g for d, g in zip(depths, num_graphers)]
@@ -684,7 +770,7 @@ class AttentionViG(PyramidBackbone):
                     drop_paths=rates[start:end].tolist(),
                     downsample=i > 0,
                     grapher_cfg=dict(
-                        aggregator=aggregator,
+                        aggregator=aggregators[i],
                         graph_stride=self.graph_strides[i],
                         max_shifts=self.max_shifts[i],
                         pos_embed_in_branch=pos_embed_in_branch,

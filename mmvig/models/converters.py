@@ -1,5 +1,6 @@
 """The authors' lineage checkpoints (GreedyViG: SLDGroup/GreedyViG; MobileViG:
-SLDGroup/MobileViG) as mmvig's models name them.
+SLDGroup/MobileViG; AdaptViG: mmunir127/AdaptViG) as mmvig's models name
+them.
 
 Three kinds of file, one mapping of the backbone:
 
@@ -56,6 +57,16 @@ _GREEDYVIG_PLAIN: List[Tuple[str, str]] = [
 ]
 _BN_STATE = ('weight', 'bias', 'running_mean', 'running_var',
              'num_batches_tracked')
+# AdaptViG: GreedyViG's layout, and the gates' temperatures (stages 1-3) and
+# the global attention's projections and norms (stage 4).
+_ADAPTVIG_PLAIN: List[Tuple[str, str]] = _GREEDYVIG_PLAIN + [
+    (r'backbone\.(\d+)\.(\d+)\.mixer\.graph_conv\.temperature',
+     'stages.{0}.{1}.aggregate.branch.temperature'),
+    (r'backbone\.(\d+)\.(\d+)\.mixer\.graph_conv\.(q|k|v)_conv\.weight',
+     'stages.{0}.{1}.aggregate.branch.{2}.weight'),
+    (r'backbone\.(\d+)\.(\d+)\.mixer\.graph_conv\.(q|k)_norm\.'
+     r'(weight|bias)', 'stages.{0}.{1}.aggregate.branch.{2}_norm.{3}'),
+]
 # The classifier's layers after the last stage.
 _HEAD_PREFIXES = ('prediction.', 'head.', 'dist_head.')
 
@@ -102,14 +113,11 @@ def _refuse_unmapped(keys: Iterable[str], used: Set[str], what: str) -> None:
                          f"mmvig's {what.split()[0]}, first {left[:5]}")
 
 
-def greedyvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
-    """The backbone weights of a GreedyViG checkpoint of the authors'
-    (``stem.*`` and ``backbone.*``; the heads are left out) under
-    :class:`mmvig.models.GreedyViG`'s keys.
-
-    Raises:
-        InputError: a stem or backbone key maps nowhere.
-    """
+def _axial_backbone(state_dict: Mapping[str, torch.Tensor],
+                    plain: List[Tuple[str, str]], family: str) -> StateDict:
+    """The backbone weights of GreedyViG's layout (``stem.*``, ``backbone.*``
+    of downsamples, inverted residuals and Grapher blocks), with ``plain``'s
+    keys copied as they are, under mmvig's keys of ``family``."""
     out: StateDict = {}
     used: Set[str] = set()
     for key in state_dict:
@@ -128,7 +136,7 @@ def greedyvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
             _conv_bn(state_dict, conv, _bn_key(conv), target, out, used)
             break
     for key, value in state_dict.items():
-        for pattern, template in _GREEDYVIG_PLAIN:
+        for pattern, template in plain:
             found = re.fullmatch(pattern, key)
             if found is not None:
                 target = template.format(*found.groups())
@@ -147,8 +155,31 @@ def greedyvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
             used.add(key)
     _refuse_unmapped(
         (k for k in state_dict if k.startswith(('stem.', 'backbone.'))), used,
-        'GreedyViG backbone')
+        f'{family} backbone')
     return out
+
+
+def greedyvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """The backbone weights of a GreedyViG checkpoint of the authors'
+    (``stem.*`` and ``backbone.*``; the heads are left out) under
+    :class:`mmvig.models.GreedyViG`'s keys.
+
+    Raises:
+        InputError: a stem or backbone key maps nowhere.
+    """
+    return _axial_backbone(state_dict, _GREEDYVIG_PLAIN, 'GreedyViG')
+
+
+def adaptvig_backbone(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """The backbone weights of an AdaptViG checkpoint of the authors'
+    (GreedyViG's layout with each gate's ``temperature`` and stage 4's
+    ``q_conv`` / ``k_conv`` / ``v_conv`` / ``q_norm`` / ``k_norm``) under
+    :class:`mmvig.models.AdaptViG`'s keys.
+
+    Raises:
+        InputError: a stem or backbone key maps nowhere.
+    """
+    return _axial_backbone(state_dict, _ADAPTVIG_PLAIN, 'AdaptViG')
 
 
 # MobileViG: (authors' conv, its BatchNorm, mmvig's ConvModule) per block.
@@ -248,13 +279,15 @@ FAMILIES: Dict[str, Tuple[Callable[[Mapping[str, torch.Tensor]], StateDict],
                               'MobileViG':
                               (mobilevig_backbone, ('stem.', 'local_backbone.',
                                                     'backbone.')),
+                              'AdaptViG':
+                              (adaptvig_backbone, ('stem.', 'backbone.')),
                           }
 
 
 def classifier(family: str, state_dict: Mapping[str,
                                                 torch.Tensor]) -> StateDict:
     """An ImageNet checkpoint's weights of the authors' ``family`` model
-    (``'GreedyViG'``, ``'MobileViG'``) under mmpretrain's
+    (``'GreedyViG'``, ``'MobileViG'``, ``'AdaptViG'``) under mmpretrain's
     ``DistillationClassifier`` keys (``backbone.*`` for mmvig's backbone of
     that name, ``head.*`` for ``AttentionViGClsHead``).
 

@@ -11,6 +11,9 @@ with one slice per neighbour.
 ``max_shifts`` caps the number of shifts per axis by growing the stride with
 the map (``K_eff = max(K, ceil(L / (max_shifts + 1)))``), so the cost stays
 linear in the number of pixels at detection resolutions.
+
+AdaptViG's long-range neighbours (:func:`exponential_offsets`) are shifts
+too: the nodes at power-of-two offsets along each axis.
 """
 import math
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -79,6 +82,15 @@ def shift_axes(shifts: SVGAShifts) -> List[Tuple[int, Tuple[int, ...]]]:
     return [(dim, offsets)
             for dim, offsets in ((3, shifts.rows), (4, shifts.cols))
             if offsets]
+
+
+def exponential_offsets(length: int) -> Tuple[int, ...]:
+    """AdaptViG's long-range offsets along an axis of ``length`` nodes: the
+    powers of two ``2, 4, 8, ...`` below ``length`` (Munir et al., WACV 2026;
+    the authors' code also visits ``2^i = length``, the node itself, which
+    adds nothing to a max of differences)."""
+    length = int(length)  # a traced shape is a tensor
+    return tuple(2**i for i in range(1, length.bit_length()) if 2**i < length)
 
 
 def residue_classes(length: int, offsets: Sequence[int]) -> int:

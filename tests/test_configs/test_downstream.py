@@ -344,14 +344,19 @@ def test_missing_pretrained_checkpoint_is_named(tmp_path):
 LINEAGE_CONFIGS = sorted(
     glob.glob('configs/greedyvig/mask_rcnn_*.py') +
     glob.glob('configs/greedyvig/fpn_*.py') +
-    glob.glob('configs/mobilevig/mask_rcnn_*.py'))
+    glob.glob('configs/mobilevig/mask_rcnn_*.py') +
+    glob.glob('configs/adaptvig/mask_rcnn_*.py') +
+    glob.glob('configs/adaptvig/fpn_*.py'))
 
 
 def test_lineage_configs_follow_the_authors():
-    """GreedyViG's and MobileViG's Mask R-CNN and Semantic FPN: the authors'
+    """GreedyViG's, MobileViG's and AdaptViG's Mask R-CNN and Semantic FPN:
+    the authors'
     optimisers and schedules, SyncBN with training statistics, the converted
     ImageNet checkpoint of the same size."""
     assert [osp.basename(c) for c in LINEAGE_CONFIGS] == [
+        'fpn_adaptvig_b_ade20k.py', 'fpn_adaptvig_m_ade20k.py',
+        'mask_rcnn_adaptvig_b_coco.py', 'mask_rcnn_adaptvig_m_coco.py',
         'fpn_greedyvig_b_ade20k.py', 'fpn_greedyvig_s_ade20k.py',
         'mask_rcnn_greedyvig_b_coco.py', 'mask_rcnn_greedyvig_s_coco.py',
         'mask_rcnn_mobilevig_b_coco.py', 'mask_rcnn_mobilevig_m_coco.py'
@@ -367,9 +372,9 @@ def test_lineage_configs_follow_the_authors():
         optimizer = cfg.optim_wrapper.optimizer
         assert (optimizer.type, optimizer.lr) == ('AdamW', 2e-4)
         if 'mask_rcnn' in config:
-            # the authors' MobileViG-B config alone decays by 1e-4
-            assert optimizer.weight_decay == (
-                1e-4 if config.endswith('mobilevig_b_coco.py') else 0.05)
+            # the authors' MobileViG-B and AdaptViG-M configs decay by 1e-4
+            assert optimizer.weight_decay == (1e-4 if config.endswith(
+                ('mobilevig_b_coco.py', 'adaptvig_m_coco.py')) else 0.05)
             assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 1.0
             assert cfg.train_cfg.max_epochs == 12
         else:
@@ -380,7 +385,8 @@ def test_lineage_configs_follow_the_authors():
 @pytest.mark.parametrize('config', [
     'configs/greedyvig/fpn_greedyvig_s_ade20k.py',
     'configs/greedyvig/mask_rcnn_greedyvig_s_coco.py',
-    'configs/mobilevig/mask_rcnn_mobilevig_m_coco.py'
+    'configs/mobilevig/mask_rcnn_mobilevig_m_coco.py',
+    'configs/adaptvig/fpn_adaptvig_m_ade20k.py'
 ])
 def test_lineage_configs_train_their_statistics_and_predict(config):
     """A training step (one process: SyncBN normalises by the batch) moves

@@ -26,8 +26,10 @@ SIZE = (97, 131)  # odd, not square, not a multiple of any stride
 
 
 def test_every_backbone_is_covered():
-    assert BACKBONES == ['AttentionViG', 'GreedyViG', 'MobileViG', 'SAGViT']
-    assert len(CASES) == 12
+    assert BACKBONES == [
+        'AdaptViG', 'AttentionViG', 'GreedyViG', 'MobileViG', 'SAGViT'
+    ]
+    assert len(CASES) == 15
 
 
 def build(name, arch, **kwargs):
@@ -42,6 +44,7 @@ def _levels(height, width):
 
 # the tiny archs and the channels of their four levels
 TINY_ARCHS = {
+    'AdaptViG': (TINY, TINY['widths']),
     'AttentionViG': (TINY, TINY['widths']),
     'GreedyViG': (TINY, TINY['widths']),
     'MobileViG': (dict(TINY, depths=[1, 1, 1, 0],
@@ -50,7 +53,9 @@ TINY_ARCHS = {
 }
 
 
-@pytest.mark.parametrize('name, height, width', [('AttentionViG', 223, 197),
+@pytest.mark.parametrize('name, height, width', [('AdaptViG', 97, 131),
+                                                 ('AdaptViG', 33, 17),
+                                                 ('AttentionViG', 223, 197),
                                                  ('AttentionViG', 96, 96),
                                                  ('AttentionViG', 65, 130),
                                                  ('AttentionViG', 129, 67),

@@ -75,6 +75,7 @@ def test_an_imagenet_checkpoint_converts_from_its_ema_weights(tmp_path):
     ('greedyvig/mask_rcnn_greedyvig_s_coco.py', 'greedyvig_s'),
     ('greedyvig/fpn_greedyvig_s_ade20k.py', 'greedyvig_s'),
     ('mobilevig/mask_rcnn_mobilevig_m_coco.py', 'mobilevig_m'),
+    ('adaptvig/fpn_adaptvig_m_ade20k.py', 'adaptvig_m'),
 ])
 def test_a_dense_checkpoint_keeps_its_neck_and_heads(config, fixture,
                                                      tmp_path):
@@ -113,7 +114,11 @@ def test_a_dense_checkpoint_keeps_its_neck_and_heads(config, fixture,
     out = _tool().convert(config, src, dst)
     assert "its 'state_dict' entry:" in out, out
     converted = load_checkpoint_file(dst)['state_dict']
-    family = 'GreedyViG' if fixture.startswith('greedyvig') else 'MobileViG'
+    family = {
+        'greedyvig': 'GreedyViG',
+        'mobilevig': 'MobileViG',
+        'adaptvig': 'AdaptViG'
+    }[fixture.split('_')[0]]
     want = dense(family, {**authors, **rest})
     assert converted.keys() == want.keys() == own.keys()
     assert all(torch.equal(converted[k], v) for k, v in want.items())
@@ -136,7 +141,7 @@ def test_errors_name_the_problem_in_one_line(tmp_path):
 
     refused(
         authors, 'has a AttentionViG backbone; the converter reads '
-        'checkpoints of GreedyViG, MobileViG models',
+        'checkpoints of AdaptViG, GreedyViG, MobileViG models',
         osp.join(REPO_ROOT, 'configs', 'attentionvig_s_in1k.py'))
     refused(
         authors, r"does not fit .*greedyvig_b_in1k.py's model: \d+ keys of "

@@ -13,7 +13,8 @@ are imported from the paths given; nothing of them is copied into mmvig):
 
     python tools/dev/lineage_fixtures.py \
         --greedyvig GreedyViG/models/greedyvig.py \
-        --mobilevig MobileViG/models/mobilevig.py
+        --mobilevig MobileViG/models/mobilevig.py \\
+        --adaptvig AdaptViG/models/adaptvig.py
 """
 import argparse
 import importlib.util
@@ -29,9 +30,13 @@ from mmvig.testing import (LINEAGE_FIXTURES, lineage_input, projections,
 
 SEED = 2024
 INPUTS = ((224, 224), (256, 192), (232, 200))
+# AdaptViG's also: maps shorter than the local offset K (stage 1 10x6 with
+# K = 8, stage 2 5x3 with K = 4), where the authors' slicing stands still.
+ADAPTVIG_INPUTS = ((40, 24), )
 
 
 def greedyvig_levels(model, x):
+    """The output of each stage (GreedyViG's and AdaptViG's layout)."""
     levels = []
     x = model.stem(x)
     for stage in model.backbone:
@@ -64,7 +69,7 @@ def load(path: str, name: str):
     return module
 
 
-def write(name: str, model, levels_of) -> None:
+def write(name: str, model, levels_of, inputs=INPUTS) -> None:
     table = [[k, list(v.shape),
               str(v.dtype).replace('torch.', '')]
              for k, v in model.state_dict().items()]
@@ -72,7 +77,7 @@ def write(name: str, model, levels_of) -> None:
     model = model.double().eval()
     outputs = {}
     with torch.no_grad():
-        for height, width in INPUTS:
+        for height, width in inputs:
             x = lineage_input(height, width)
             levels = levels_of(model, x)
             outputs[f'{height}x{width}'] = dict(
@@ -93,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--greedyvig', help="the authors' models/greedyvig.py")
     parser.add_argument('--mobilevig', help="the authors' models/mobilevig.py")
+    parser.add_argument('--adaptvig', help="the authors' models/adaptvig.py")
     args = parser.parse_args()
     warnings.simplefilter('ignore')
     if args.greedyvig:
@@ -105,6 +111,12 @@ def main() -> None:
         for size in ('ti', 's', 'm', 'b'):
             model = getattr(module, f'mobilevig_{size}')()
             write(f'mobilevig_{size}', model, mobilevig_levels)
+    if args.adaptvig:
+        module = load(args.adaptvig, 'authors_adaptvig')
+        for size in ('S', 'M', 'B'):
+            model = getattr(module, f'AdaptViG_{size}')()
+            write(f'adaptvig_{size.lower()}', model, greedyvig_levels,
+                  INPUTS + ADAPTVIG_INPUTS)
 
 
 if __name__ == '__main__':

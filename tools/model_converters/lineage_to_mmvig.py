@@ -1,5 +1,6 @@
-"""Convert a checkpoint of the authors' GreedyViG (SLDGroup/GreedyViG) or
-MobileViG (SLDGroup/MobileViG) to mmvig, for one of mmvig's configs.
+"""Convert a checkpoint of the authors' GreedyViG (SLDGroup/GreedyViG),
+MobileViG (SLDGroup/MobileViG) or AdaptViG (mmunir127/AdaptViG) to mmvig,
+for one of mmvig's configs.
 
     python tools/model_converters/lineage_to_mmvig.py CONFIG SRC DST
 

@@ -1,0 +1,204 @@
+"""AdaptViG equals the authors' model: their state dict (a key / shape
+table, as data), with seeded values, converted to mmvig's keys, gives their
+stage outputs and logits in float64.
+
+The fixtures ``tests/data/lineage/adaptvig_{s,m,b}.json`` were computed once
+from the authors' own code (mmunir127/AdaptViG ``models/adaptvig.py`` at
+commit 2e31428) by ``python tools/dev/lineage_fixtures.py --adaptvig
+PATH/models/adaptvig.py``: their ``AdaptViG_S/M/B`` with the weights
+``mmvig.testing.seeded_state_dict`` draws for the table (temperatures of
+either sign spread over four decades, so that some gates pass, some close
+and some weigh), in eval mode and float64, on seeded inputs of 224x224,
+256x192 (maps of 64 and 16 rows: offsets equal to the axis), 232x200
+(axes that are no power of two, where the direction of the rolls matters)
+and 40x24 (maps shorter than the local offset); each stage's output and the
+logits are stored as projections on seeded random directions. No network
+and no copy of their code.
+"""
+import os.path as osp
+
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmvig.apis import init_model, read_config
+from mmvig.errors import InputError
+from mmvig.models import AdaptViG
+from mmvig.models.attention_vig import GlobalAttentionAggregation
+from mmvig.models.converters import classifier, dense
+from mmvig.ops import exponential_offsets
+from mmvig.testing import (REPO_ROOT, assert_projections, assert_relative,
+                           lineage_fixture, lineage_input, randomise_norms,
+                           seeded_state_dict)
+
+
+@pytest.mark.parametrize('arch', ['s', 'm', 'b'])
+def test_outputs_equal_the_authors(arch):
+    """Their ImageNet classifier, converted, in mmvig's config: each stage's
+    output and the mean of the two heads' logits (their eval mode) equal
+    theirs."""
+    fixture = lineage_fixture(f'adaptvig_{arch}')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    cfg = read_config(
+        osp.join(REPO_ROOT, 'configs', 'adaptvig', f'adaptvig_{arch}_in1k.py'))
+    cfg.model.backbone.out_indices = (0, 1, 2, 3)  # the head reads the last
+    model = init_model(cfg).double()
+    model.load_state_dict(classifier('AdaptViG', authors))  # strict
+    assert set(
+        fixture['outputs']) == {'224x224', '256x192', '232x200', '40x24'}
+    with torch.no_grad():
+        for size, expected in fixture['outputs'].items():
+            height, width = map(int, size.split('x'))
+            levels = model.backbone(lineage_input(height, width))
+            for i, (level, want) in enumerate(zip(levels, expected['levels'])):
+                assert list(level.shape) == want['shape'], (size, i)
+                assert_projections(level, want['projections'],
+                                   fixture['seed'] + i, (arch, size, i))
+            assert_projections(
+                model.head(levels), expected['logits'], fixture['seed'] + 99,
+                (arch, size, 'logits'))
+
+
+def test_the_gates_weigh_and_the_temperature_sign_does_not_matter():
+    """The seeded temperatures leave gates strictly between 0 and 1 (the
+    fixtures test the gating, not only the scaffold), and ``T`` and ``-T``
+    give the same model (the authors' ``|T|``)."""
+    fixture = lineage_fixture('adaptvig_s')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    model = AdaptViG('s').double().eval()
+    model.load_state_dict({
+        k[len('backbone.'):]: v
+        for k, v in classifier('AdaptViG', authors).items()
+        if k.startswith('backbone.')
+    })
+    weighing = []
+
+    def record(module, args, _):
+        x = module.fc1(args[0])
+        distance = torch.linalg.vector_norm(x - torch.roll(x, 2, -1), 1, dim=1)
+        gate = torch.exp(-distance / module.temperature.abs())
+        weighing.append(((gate > 0.01) & (gate < 0.99)).double().mean())
+
+    for module in model.modules():
+        if hasattr(module, 'temperature'):
+            module.register_forward_hook(record)
+    x = lineage_input(224, 224)
+    with torch.no_grad():
+        before = model(x)
+        assert sum(float(w) > 0.5 for w in weighing) >= 3, weighing
+        for module in model.modules():
+            if hasattr(module, 'temperature'):
+                module.temperature.neg_()
+        after = model(x)
+    for b, a in zip(before, after):
+        assert torch.equal(a, b)
+
+
+def test_exponential_offsets():
+    """Powers of two below the axis length: the authors' ``2**i`` for ``i``
+    in ``1 .. length.bit_length() - 1`` without the one equal to the length
+    (a roll by the whole axis is the node itself)."""
+    assert exponential_offsets(56) == (2, 4, 8, 16, 32)
+    assert exponential_offsets(64) == (2, 4, 8, 16, 32)
+    assert exponential_offsets(65) == (2, 4, 8, 16, 32, 64)
+    assert exponential_offsets(2) == ()
+    assert exponential_offsets(1) == ()
+
+
+def test_a_detection_checkpoint_maps_its_backbone():
+    """An mmdet 2.28 file's backbone (their detection backbone: the same
+    modules, no classifier layers) converts to every key of the backbone;
+    a key of theirs that maps nowhere is named."""
+    fixture = lineage_fixture('adaptvig_m')
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    weights = {
+        f'backbone.{k}': v
+        for k, v in authors.items()
+        if not k.startswith(('prediction.', 'head.', 'dist_head.'))
+    }
+    weights['decode_head.conv_seg.weight'] = torch.ones(1)
+    converted = dense('AdaptViG', weights)
+    assert converted['decode_head.conv_seg.weight'] is \
+        weights['decode_head.conv_seg.weight']
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in converted.items() if k.startswith('backbone.')
+    }
+    AdaptViG('m').load_state_dict(backbone)  # strict: every key
+    weights['backbone.backbone.3.4.mixer.graph_conv.o_conv.weight'] = \
+        torch.ones(1)
+    with pytest.raises(
+            InputError,
+            match=r"1 AdaptViG backbone keys map to no key of "
+            r"mmvig's AdaptViG, first "
+            r"\['backbone\.3\.4\.mixer\.graph_conv\.o_conv\.weight'\]"):
+        dense('AdaptViG', weights)
+
+
+def test_any_input_size_the_authors_accept():
+    """A map with no neighbour at some offset aggregates zeros there; the
+    global stage attends over whatever is left."""
+    model = AdaptViG('s').eval()
+    with torch.no_grad():
+        levels = model(torch.randn(1, 3, 33, 17))
+    assert [tuple(x.shape[-2:]) for x in levels] == [(9, 5), (5, 3), (3, 2),
+                                                     (2, 1)]
+    with pytest.raises(InputError, match="AdaptViG's aggregation"):
+        AdaptViG('s', aggregator=dict(type='MaxRelative'))
+    with pytest.raises(InputError, match='C must be >= 4, got 3'):
+        GlobalAttentionAggregation(3)
+
+
+def test_switch_to_deploy_keeps_the_outputs():
+    """Folded (each conv's BatchNorm and each layer scale into its conv), in
+    float64: the same levels; the global attention's projections and norms
+    stay as they are."""
+    torch.manual_seed(0)
+    model = randomise_norms(AdaptViG('s')).double()
+    for module in model.modules():
+        if hasattr(module, 'temperature'):
+            module.temperature.data.fill_(30.)
+    x = lineage_input(96, 80)
+    with torch.no_grad():
+        before = model(x)
+        model.switch_to_deploy()
+        after = model(x)
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    assert_relative(after, before, 1e-12)
+
+
+def test_training_step_reaches_every_parameter():
+    """One backward pass of a batch of two: every parameter (temperatures,
+    the global attention's projections and norms) gets a finite gradient."""
+    torch.manual_seed(0)
+    model = AdaptViG('s', with_cp=True).train()
+    outs = model(torch.randn(2, 3, 64, 64))
+    sum(o.square().mean() for o in outs).backward()
+    missing = [
+        name for name, p in model.named_parameters()
+        if p.grad is None or not torch.isfinite(p.grad).all()
+    ]
+    assert not missing, missing
+
+
+def test_attentionvig_takes_one_aggregator_per_stage():
+    """AdaptViG's per-stage aggregation is AttentionViG's ``aggregator`` as
+    a list of four; another length is refused naming the count."""
+    from mmvig.models import AttentionViG
+    from mmvig.testing import TINY
+    model = AttentionViG(
+        TINY,
+        aggregator=[dict(type='MaxRelative')] * 3 +
+        [dict(type='GlobalAttention')])
+    kinds = [
+        type(stage[-1].aggregate.branch).__name__ for stage in model.stages
+    ]
+    assert kinds == ['MaxRelativeAggregation'] * 3 + [
+        'GlobalAttentionAggregation'
+    ]
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 96, 96))[-1].shape == (1, 128, 3, 3)
+    with pytest.raises(
+            InputError, match=r'aggregator needs one value per '
+            r'stage \(4\)'):
+        AttentionViG(TINY, aggregator=[dict(type='MaxRelative')] * 3)

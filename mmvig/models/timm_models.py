@@ -1,7 +1,8 @@
 """timm models: ``timm.create_model('attentionvig_s' | 'attentionvig_m' |
 'attentionvig_b' | 'greedyvig_s' | 'greedyvig_m' | 'greedyvig_b' |
 'mobilevig_ti' | 'mobilevig_s' | 'mobilevig_m' | 'mobilevig_b' |
-'sagvit_small' | 'sagvit_base')``.
+'adaptvig_s' | 'adaptvig_m' | 'adaptvig_b' | 'sagvit_small' |
+'sagvit_base')``.
 
 :mod:`mmvig.registry` imports this module as soon as timm is imported. The
 models are built by timm's own machinery (``build_model_with_cfg`` and
@@ -17,7 +18,7 @@ configs (``backbone.*``, ``head.*``), so
 ``timm.create_model('attentionvig_s', checkpoint_path='epoch_300.pth')``
 loads an mmvig checkpoint (through timm's ``weights_only`` loader), and
 ``timm.create_model('greedyvig_s', checkpoint_path=...)`` the authors'
-GreedyViG (or MobileViG) weights converted by
+GreedyViG (or MobileViG, AdaptViG) weights converted by
 ``tools/model_converters/lineage_to_mmvig.py``.
 mmvig publishes no weights for timm to download: ``pretrained=True`` needs
 ``pretrained_cfg_overlay=dict(file=PATH)``.
@@ -330,6 +331,17 @@ class MobileViGClassifier(AttentionViGClassifier):
         return MobileViG
 
 
+class AdaptViGClassifier(AttentionViGClassifier):
+    """AdaptViG (the authors' mmunir127/AdaptViG) with its distilled
+    classification head, timm style: :class:`AttentionViGClassifier`'s
+    interface over :class:`~mmvig.models.adapt_vig.AdaptViG`."""
+
+    @staticmethod
+    def backbone_class() -> type:
+        from .adapt_vig import AdaptViG
+        return AdaptViG
+
+
 class _MLPHead(nn.Module):
     """Linear-GELU-Dropout-Linear with the keys of mmpretrain's
     ``StackedLinearClsHead`` (``layers.0.fc``, ``layers.1.fc``)."""
@@ -513,7 +525,9 @@ default_cfgs = generate_default_cfgs({
             classifier=('head.head', 'head.dist_head'))
         for name in [f'attentionvig_{a}' for a in 'smb'] + [
             f'greedyvig_{a}' for a in 'smb'
-        ] + [f'mobilevig_{a}' for a in ('ti', 's', 'm', 'b')]
+        ] + [f'mobilevig_{a}' for a in ('ti', 's', 'm', 'b')] + [
+            f'adaptvig_{a}' for a in 'smb'
+        ]
     },
     **{
         f'sagvit_{a}':
@@ -535,7 +549,7 @@ def _create(classifier: type, variant: str, default_arch: str,
                            or {}).get('file'):
         how = ("convert the authors' weights with tools/model_converters/"
                'lineage_to_mmvig.py') if variant.startswith(
-            ('greedyvig', 'mobilevig')) \
+            ('greedyvig', 'mobilevig', 'adaptvig')) \
             else 'train with its configs/*_in1k.py'
         raise ValueError(
             f'mmvig publishes no pretrained {variant} weights for timm to '
@@ -618,6 +632,24 @@ def mobilevig_b(pretrained: bool = False, **kwargs) -> nn.Module:
     """MobileViG-B (26.9 M params, 2.8 GMACs at 224)."""
     return _create(MobileViGClassifier, 'mobilevig_b', 'b', pretrained,
                    **kwargs)
+
+
+@register_model
+def adaptvig_s(pretrained: bool = False, **kwargs) -> nn.Module:
+    """AdaptViG-S (8.7 M params, 1.1 GMACs at 224)."""
+    return _create(AdaptViGClassifier, 'adaptvig_s', 's', pretrained, **kwargs)
+
+
+@register_model
+def adaptvig_m(pretrained: bool = False, **kwargs) -> nn.Module:
+    """AdaptViG-M (18.1 M params, 2.9 GMACs at 224)."""
+    return _create(AdaptViGClassifier, 'adaptvig_m', 'm', pretrained, **kwargs)
+
+
+@register_model
+def adaptvig_b(pretrained: bool = False, **kwargs) -> nn.Module:
+    """AdaptViG-B (27.0 M params, 3.9 GMACs at 224)."""
+    return _create(AdaptViGClassifier, 'adaptvig_b', 'b', pretrained, **kwargs)
 
 
 @register_model

@@ -19,6 +19,8 @@ from mmvig.testing import SAG_TINY, TINY
      'greedyvig_b', [64, 512]),
     ('mobilevig', ('mobilevig_ti', 'mobilevig_s', 'mobilevig_m',
                    'mobilevig_b'), 512, 'mobilevig_b', [42, 464]),
+    ('adaptvig',
+     ('adaptvig_s', 'adaptvig_m', 'adaptvig_b'), 768, 'adaptvig_m', [48, 320]),
     ('sagvit', ('sagvit_small', 'sagvit_base'), 256, 'sagvit_base', [48, 384]),
 ])
 def test_timm_models(family, names, hidden, features_of, channels):
@@ -63,7 +65,8 @@ MODELS = [
     ('greedyvig_s', dict(arch=TINY), 96),
     ('mobilevig_s',
      dict(arch=dict(TINY, depths=[1, 1, 1, 0], num_graphers=[0, 0, 0, 1])),
-     96), ('sagvit_small', dict(arch=SAG_TINY), 96)
+     96), ('adaptvig_s', dict(arch=TINY), 96),
+    ('sagvit_small', dict(arch=SAG_TINY), 96)
 ]
 
 
@@ -78,13 +81,14 @@ def create(name, kwargs, **extra):
 
 
 def test_registered_with_default_cfgs():
-    names = timm.list_models('attentionvig_*') + timm.list_models(
-        'greedyvig_*') + timm.list_models('mobilevig_*') + timm.list_models(
-            'sagvit_*')
+    names = timm.list_models('adaptvig_*') + timm.list_models(
+        'attentionvig_*') + timm.list_models('greedyvig_*') + timm.list_models(
+            'mobilevig_*') + timm.list_models('sagvit_*')
     assert names == [
-        'attentionvig_b', 'attentionvig_m', 'attentionvig_s', 'greedyvig_b',
-        'greedyvig_m', 'greedyvig_s', 'mobilevig_b', 'mobilevig_m',
-        'mobilevig_s', 'mobilevig_ti', 'sagvit_base', 'sagvit_small'
+        'adaptvig_b', 'adaptvig_m', 'adaptvig_s', 'attentionvig_b',
+        'attentionvig_m', 'attentionvig_s', 'greedyvig_b', 'greedyvig_m',
+        'greedyvig_s', 'mobilevig_b', 'mobilevig_m', 'mobilevig_s',
+        'mobilevig_ti', 'sagvit_base', 'sagvit_small'
     ]
     for name in names:
         cfg = timm.models.get_pretrained_cfg(name).to_dict()

@@ -10,7 +10,8 @@ adds mmvig's models to the lists that choose which tests apply, as timm does
 for its own families (module ``timm_models`` with the models that have
 ``forward_intermediates``; ``sagvit_*``, a class-token model, with the
 non-standard models, as timm's ViTs), and runs pytest on
-``attentionvig_*``, ``greedyvig_*``, ``mobilevig_*`` and ``sagvit_*``.
+``attentionvig_*``, ``greedyvig_*``, ``mobilevig_*``, ``adaptvig_*`` and
+``sagvit_*``.
 
     python tools/dev/timm_suite.py          # the whole suite (make test-timm)
     python tools/dev/timm_suite.py -k fx      # extra pytest arguments
@@ -32,13 +33,13 @@ import timm
 # Inserted before timm's ``NUM_NON_STD = len(NON_STD_FILTERS)`` line.
 REGISTRATION = '''
 # mmvig's models, added to the filter lists as timm adds its own families.
-import mmvig.models.timm_models  # noqa: E402  (registers the twelve models)
+import mmvig.models.timm_models  # noqa: E402  (registers the fifteen models)
 FEAT_INTER_FILTERS.append('timm_models')
 NON_STD_FILTERS.append('sagvit_*')
 '''
 ANCHOR = 'NUM_NON_STD = len(NON_STD_FILTERS)'
-SELECT = ('(attentionvig or greedyvig or mobilevig or sagvit) and not '
-          'torchscript')
+SELECT = ('(attentionvig or greedyvig or mobilevig or adaptvig or sagvit) '
+          'and not torchscript')
 
 
 def cache_dir() -> str:

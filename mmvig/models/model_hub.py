@@ -5,7 +5,8 @@ Once mmvig and ``mmpretrain.apis`` are imported (in either order),
 ``mmpretrain.list_models('*attentionvig*')`` and mmpretrain's inferencers
 take the names of the image classifiers of mmvig's model index
 (``model-index.yml``: the metafiles of ``configs/attentionvig``,
-``configs/greedyvig`` and ``configs/sagvit``; the detectors and segmentors
+``configs/greedyvig``, ``configs/mobilevig``, ``configs/adaptvig`` and
+``configs/sagvit``; the detectors and segmentors
 there are mmdet's and mmseg's to build), as the documented
 ``ModelHub.register_model_index`` lets a package add its own. The index and
 the configs are read from mmvig's checkout (an editable install, as
@@ -15,7 +16,7 @@ without its teacher (the teacher takes no part in a prediction).
 
 mmvig publishes no weights. A model's weights are named
 ``mmvig://no-published-weights/<model>``, a scheme whose loader refuses with
-the command that trains them (for the authors' GreedyViG models, where to
+the command that trains them (for the authors' lineage models, where to
 download theirs and the command that converts them):
 ``get_model(name, pretrained=True)`` and an inferencer (``pretrained=True``
 by default) stop with that message instead of mmpretrain's warning and

@@ -27,7 +27,7 @@ def test_print_beta_shows_the_beta_the_model_uses(log_beta, beta, clamped):
 def test_get_flops_table_within_paper_bounds():
     out = run_tool('tools/analysis/get_flops.py')
     rows = [line for line in out.splitlines() if line.startswith('configs/')]
-    assert len(rows) == 11, out
+    assert len(rows) == 14, out
     assert all(
         line.endswith('yes') for line in rows
         if line.startswith(('configs/attentionvig', 'configs/greedyvig',

@@ -33,28 +33,31 @@ def _tool():
 
 
 @pytest.mark.slow
-def test_an_imagenet_checkpoint_converts_from_its_ema_weights(tmp_path):
+@pytest.mark.parametrize('family', ['GreedyViG', 'AdaptViG'])
+def test_an_imagenet_checkpoint_converts_from_its_ema_weights(
+        family, tmp_path):
     """The command on a file with trained and EMA weights; the result,
     through mmpretrain's model hub (``get_model(NAME, pretrained=DST)``),
     gives the authors' four stage outputs and eval logits in float64."""
     import mmpretrain
-    fixture = lineage_fixture('greedyvig_s')
+    name = family.lower()
+    fixture = lineage_fixture(f'{name}_s')
     authors = seeded_state_dict(fixture['table'], fixture['seed'])
     trained = {k: v + 1 for k, v in authors.items()}
-    src, dst = str(tmp_path / 'S_GreedyViG.pth'), str(tmp_path / 'out.pth')
+    src, dst = str(tmp_path / 'authors.pth'), str(tmp_path / 'out.pth')
     torch.save({'model': trained, 'model_ema': authors}, src)
-    config = osp.join(CONFIGS, 'greedyvig_s_in1k.py')
+    config = osp.join(REPO_ROOT, 'configs', name, f'{name}_s_in1k.py')
     out = run_tool(TOOL, config, src, dst)
     assert "its 'model_ema' entry (the EMA weights)" in out, out
     converted = load_checkpoint_file(dst)  # mmvig's safe loading
     assert list(converted) == ['state_dict']
-    want = classifier('GreedyViG', authors)
+    want = classifier(family, authors)
     assert converted['state_dict'].keys() == want.keys()
     assert all(
         torch.equal(converted['state_dict'][k], v) for k, v in want.items())
 
     # the seeded values are float32 (the table's dtype): exact in float32
-    model = mmpretrain.get_model('greedyvig-s_in1k', pretrained=dst)
+    model = mmpretrain.get_model(f'{name}-s_in1k', pretrained=dst)
     model = model.double().eval()
     with torch.no_grad():
         for size in ('224x224', '256x192'):

@@ -16,13 +16,12 @@ equal those of the authors' model with the same weights
 """
 from typing import Tuple, Union
 
-from ..errors import InputError
 from ..registry import MODELS
-from .attention_vig import AttentionViG
+from .attention_vig import LineageViG
 
 
 @MODELS.register_module()
-class AdaptViG(AttentionViG):
+class AdaptViG(LineageViG):
     """AdaptViG backbone for classification, detection and segmentation.
 
     ====  ==================  ==============  ==============  ===========
@@ -47,6 +46,10 @@ class AdaptViG(AttentionViG):
             ``aggregator``, which is AdaptViG's own.
     """
 
+    aggregation = [dict(type='GatedMaxRelative')] * 3 + [
+        dict(type='GlobalAttention')
+    ]
+
     # yapf: disable
     arch_zoo = {
         's': dict(widths=[32, 64, 128, 256], depths=[3, 3, 9, 3],
@@ -62,19 +65,4 @@ class AdaptViG(AttentionViG):
                  arch: Union[str, dict] = 'm',
                  graph_strides: Union[int, Tuple[int, ...]] = (8, 4, 2, 1),
                  **kwargs) -> None:
-        if 'aggregator' in kwargs:
-            raise InputError(
-                "AdaptViG's aggregation is its own (GatedMaxRelative in "
-                'stages 1-3, GlobalAttention in stage 4); for another, use '
-                'AttentionViG(aggregator=...)')
-        super().__init__(
-            arch,
-            graph_strides=graph_strides,
-            aggregator=[dict(type='GatedMaxRelative')] * 3 +
-            [dict(type='GlobalAttention')],
-            **kwargs)
-
-    def _size_rules(self, last: int) -> Tuple[Tuple[int, int, int], ...]:
-        """None: a map with no neighbour at some offset aggregates zeros
-        there, as the authors' code does, so every input size works."""
-        return ()
+        super().__init__(arch, graph_strides, **kwargs)

@@ -9,7 +9,9 @@ every node aggregates its SVGA neighbours (see :mod:`mmvig.ops.svga_graph`) by
 cosine cross-attention with a learnable temperature ``beta``
 (:func:`mmvig.ops.svga_cross_attention`). The classic aggregators the paper
 compares against (Max-Relative, EdgeConv, GIN, GraphSAGE) run on the same
-neighbour sets.
+neighbour sets, and the lineage's graph convs (MobileViG, GreedyViG,
+AdaptViG) on theirs; :class:`LineageViG` is the base of those three
+backbones.
 
 All modules take and return ``(B, C, H, W)`` tensors.
 """
@@ -857,3 +859,37 @@ class AttentionViG(PyramidBackbone):
             if i in indices:
                 outs.append(x)
         return tuple(outs)
+
+
+class LineageViG(AttentionViG):
+    """Base of the lineage backbones (MobileViG, GreedyViG, AdaptViG):
+    AttentionViG's skeleton with the authors' own aggregation, one config
+    per stage in ``aggregation``, which ``aggregator=`` cannot replace. Every
+    input size works: a map without neighbours at some offset aggregates
+    zeros there, as the authors' code does.
+
+    Args:
+        arch: An ``arch_zoo`` name or a dict as :class:`AttentionViG` takes.
+        graph_strides: SVGA stride ``K`` per stage.
+        **kwargs: Every other argument of :class:`AttentionViG` but
+            ``aggregator``.
+    """
+
+    aggregation: List[dict] = []
+
+    def __init__(self, arch: Union[str, dict],
+                 graph_strides: Union[int, Sequence[int]], **kwargs) -> None:
+        if 'aggregator' in kwargs:
+            names = ', '.join(
+                dict.fromkeys(a['type'] for a in self.aggregation))
+            raise InputError(
+                f"{type(self).__name__}'s aggregation is its own ({names}); "
+                'for another, use AttentionViG(aggregator=...)')
+        super().__init__(
+            arch,
+            graph_strides=graph_strides,
+            aggregator=self.aggregation,
+            **kwargs)
+
+    def _size_rules(self, last: int) -> Tuple[Tuple[int, int, int], ...]:
+        return ()

@@ -14,13 +14,12 @@ same weights (``tests/test_models/test_greedy_vig.py``).
 """
 from typing import Tuple, Union
 
-from ..errors import InputError
 from ..registry import MODELS
-from .attention_vig import AttentionViG
+from .attention_vig import LineageViG
 
 
 @MODELS.register_module()
-class GreedyViG(AttentionViG):
+class GreedyViG(LineageViG):
     """GreedyViG backbone for classification, detection and segmentation.
 
     ====  ==================  ==============  ==============  ===========
@@ -43,6 +42,8 @@ class GreedyViG(AttentionViG):
             ``aggregator``, which is GreedyViG's own.
     """
 
+    aggregation = [dict(type='DynamicMaxRelative')] * 4
+
     # yapf: disable
     arch_zoo = {
         's': dict(widths=[48, 96, 192, 384], depths=[2, 2, 6, 2],
@@ -58,17 +59,4 @@ class GreedyViG(AttentionViG):
                  arch: Union[str, dict] = 's',
                  graph_strides: Union[int, Tuple[int, ...]] = (8, 4, 2, 1),
                  **kwargs) -> None:
-        if 'aggregator' in kwargs:
-            raise InputError(
-                "GreedyViG's aggregation is its own (DynamicMaxRelative); "
-                'for another, use AttentionViG(aggregator=...)')
-        super().__init__(
-            arch,
-            graph_strides=graph_strides,
-            aggregator=dict(type='DynamicMaxRelative'),
-            **kwargs)
-
-    def _size_rules(self, last: int) -> Tuple[Tuple[int, int, int], ...]:
-        """None: a map with no SVGA neighbour aggregates zeros, as the
-        authors' code does, so every input size works."""
-        return ()
+        super().__init__(arch, graph_strides, **kwargs)

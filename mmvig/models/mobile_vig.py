@@ -14,13 +14,12 @@ outputs equal those of the authors' model with the same weights
 """
 from typing import Tuple, Union
 
-from ..errors import InputError
 from ..registry import MODELS
-from .attention_vig import AttentionViG
+from .attention_vig import LineageViG
 
 
 @MODELS.register_module()
-class MobileViG(AttentionViG):
+class MobileViG(LineageViG):
     """MobileViG backbone for classification, detection and segmentation.
 
     ====  ===================  ==============  ==========  ===========
@@ -47,6 +46,8 @@ class MobileViG(AttentionViG):
 
     grapher_layout = dict(pos_embed=False, layer_scale=False)
 
+    aggregation = [dict(type='MobileViGMaxRelative')] * 4
+
     # yapf: disable
     arch_zoo = {
         'ti': dict(widths=[42, 84, 168, 256], depths=[2, 2, 6, 0],
@@ -64,17 +65,4 @@ class MobileViG(AttentionViG):
                  arch: Union[str, dict] = 's',
                  graph_strides: Union[int, Tuple[int, ...]] = 2,
                  **kwargs) -> None:
-        if 'aggregator' in kwargs:
-            raise InputError(
-                "MobileViG's aggregation is its own (MobileViGMaxRelative); "
-                'for another, use AttentionViG(aggregator=...)')
-        super().__init__(
-            arch,
-            graph_strides=graph_strides,
-            aggregator=dict(type='MobileViGMaxRelative'),
-            **kwargs)
-
-    def _size_rules(self, last: int) -> Tuple[Tuple[int, int, int], ...]:
-        """None: a map with no SVGA neighbour aggregates zeros, as the
-        authors' code does, so every input size works."""
-        return ()
+        super().__init__(arch, graph_strides, **kwargs)

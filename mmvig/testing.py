@@ -386,3 +386,28 @@ def assert_projections(tensor: torch.Tensor,
     got, _ = projections(tensor, seed, len(want[0]))
     for g, w, scale in zip(got, *want):
         assert abs(g - w) <= 1e-6 * scale, (what, g, w)
+
+
+def assert_lineage_outputs(model: torch.nn.Module,
+                           fixture: dict,
+                           sizes: Optional[Sequence[str]] = None) -> None:
+    """``model``, an mmpretrain classifier of a lineage config in float64
+    and eval mode, gives the fixture's outputs: each of the four stage
+    outputs and the logits (``mode='tensor'``: the two heads' mean), on
+    each input size of the fixture (or those of ``sizes``, ``'224x224'``...)
+    within :func:`assert_projections`' tolerance."""
+    seed = fixture['seed']
+    with torch.no_grad():
+        for size, expected in fixture['outputs'].items():
+            if sizes is not None and size not in sizes:
+                continue
+            x = lineage_input(*map(int, size.split('x')))
+            levels = model.backbone.forward_levels(x, (0, 1, 2, 3))
+            assert len(levels) == len(expected['levels']) == 4
+            for i, (level, want) in enumerate(zip(levels, expected['levels'])):
+                assert list(level.shape) == want['shape'], (size, i)
+                assert_projections(level, want['projections'], seed + i,
+                                   (size, i))
+            assert_projections(
+                model(x, mode='tensor'), expected['logits'], seed + 99,
+                (size, 'logits'))

@@ -18,11 +18,11 @@ import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmvig.apis import init_model, read_config
+from mmvig.apis import init_model
 from mmvig.errors import InputError
 from mmvig.models import MobileViG
 from mmvig.models.converters import classifier, dense
-from mmvig.testing import (REPO_ROOT, assert_projections, assert_relative,
+from mmvig.testing import (REPO_ROOT, assert_lineage_outputs, assert_relative,
                            lineage_fixture, lineage_input, randomise_norms,
                            seeded_state_dict)
 
@@ -34,23 +34,11 @@ def test_outputs_equal_the_authors(arch):
     theirs."""
     fixture = lineage_fixture(f'mobilevig_{arch}')
     authors = seeded_state_dict(fixture['table'], fixture['seed'])
-    cfg = read_config(
+    model = init_model(
         osp.join(REPO_ROOT, 'configs', 'mobilevig',
-                 f'mobilevig_{arch}_in1k.py'))
-    cfg.model.backbone.out_indices = (0, 1, 2, 3)  # the head reads the last
-    model = init_model(cfg).double()
+                 f'mobilevig_{arch}_in1k.py')).double()
     model.load_state_dict(classifier('MobileViG', authors))  # strict
-    with torch.no_grad():
-        for size, expected in fixture['outputs'].items():
-            height, width = map(int, size.split('x'))
-            levels = model.backbone(lineage_input(height, width))
-            for i, (level, want) in enumerate(zip(levels, expected['levels'])):
-                assert list(level.shape) == want['shape'], (size, i)
-                assert_projections(level, want['projections'],
-                                   fixture['seed'] + i, (arch, size, i))
-            assert_projections(
-                model.head(levels), expected['logits'], fixture['seed'] + 99,
-                (arch, size, 'logits'))
+    assert_lineage_outputs(model, fixture)
 
 
 def test_a_detection_checkpoint_maps_its_backbone():

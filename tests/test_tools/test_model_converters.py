@@ -13,8 +13,8 @@ from mmvig.apis import init_model
 from mmvig.errors import InputError
 from mmvig.models.converters import classifier, dense
 from mmvig.safe_load import load_checkpoint_file
-from mmvig.testing import (REPO_ROOT, assert_projections, lineage_fixture,
-                           lineage_input, run_tool, seeded_state_dict)
+from mmvig.testing import (REPO_ROOT, assert_lineage_outputs, lineage_fixture,
+                           run_tool, seeded_state_dict)
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'lineage_to_mmvig.py')
 CONFIGS = osp.join(REPO_ROOT, 'configs', 'greedyvig')
@@ -58,20 +58,8 @@ def test_an_imagenet_checkpoint_converts_from_its_ema_weights(
 
     # the seeded values are float32 (the table's dtype): exact in float32
     model = mmpretrain.get_model(f'{name}-s_in1k', pretrained=dst)
-    model = model.double().eval()
-    with torch.no_grad():
-        for size in ('224x224', '256x192'):
-            expected = fixture['outputs'][size]
-            x = lineage_input(*map(int, size.split('x')))
-            levels = model.backbone.forward_levels(x, (0, 1, 2, 3))
-            for i, (level,
-                    level_want) in enumerate(zip(levels, expected['levels'])):
-                assert list(level.shape) == level_want['shape']
-                assert_projections(level, level_want['projections'],
-                                   fixture['seed'] + i)
-            assert_projections(
-                model(x, mode='tensor'), expected['logits'],
-                fixture['seed'] + 99)
+    assert_lineage_outputs(
+        model.double().eval(), fixture, sizes=('224x224', '256x192'))
 
 
 @pytest.mark.parametrize('config, fixture', [

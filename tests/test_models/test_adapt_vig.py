@@ -25,7 +25,7 @@ from mmvig.apis import init_model
 from mmvig.errors import InputError
 from mmvig.models import AdaptViG
 from mmvig.models.attention_vig import GlobalAttentionAggregation
-from mmvig.models.converters import classifier, dense
+from mmvig.models.converters import classifier
 from mmvig.ops import exponential_offsets
 from mmvig.testing import (REPO_ROOT, assert_lineage_outputs, assert_relative,
                            lineage_fixture, lineage_input, randomise_norms,
@@ -94,46 +94,7 @@ def test_exponential_offsets():
     assert exponential_offsets(1) == ()
 
 
-def test_a_detection_checkpoint_maps_its_backbone():
-    """An mmdet 2.28 file's backbone (their detection backbone: the same
-    modules, no classifier layers) converts to every key of the backbone;
-    a key of theirs that maps nowhere is named."""
-    fixture = lineage_fixture('adaptvig_m')
-    authors = seeded_state_dict(fixture['table'], fixture['seed'])
-    weights = {
-        f'backbone.{k}': v
-        for k, v in authors.items()
-        if not k.startswith(('prediction.', 'head.', 'dist_head.'))
-    }
-    weights['decode_head.conv_seg.weight'] = torch.ones(1)
-    converted = dense('AdaptViG', weights)
-    assert converted['decode_head.conv_seg.weight'] is \
-        weights['decode_head.conv_seg.weight']
-    backbone = {
-        k[len('backbone.'):]: v
-        for k, v in converted.items() if k.startswith('backbone.')
-    }
-    AdaptViG('m').load_state_dict(backbone)  # strict: every key
-    weights['backbone.backbone.3.4.mixer.graph_conv.o_conv.weight'] = \
-        torch.ones(1)
-    with pytest.raises(
-            InputError,
-            match=r"1 AdaptViG backbone keys map to no key of "
-            r"mmvig's AdaptViG, first "
-            r"\['backbone\.3\.4\.mixer\.graph_conv\.o_conv\.weight'\]"):
-        dense('AdaptViG', weights)
-
-
-def test_any_input_size_the_authors_accept():
-    """A map with no neighbour at some offset aggregates zeros there; the
-    global stage attends over whatever is left."""
-    model = AdaptViG('s').eval()
-    with torch.no_grad():
-        levels = model(torch.randn(1, 3, 33, 17))
-    assert [tuple(x.shape[-2:]) for x in levels] == [(9, 5), (5, 3), (3, 2),
-                                                     (2, 1)]
-    with pytest.raises(InputError, match="AdaptViG's aggregation"):
-        AdaptViG('s', aggregator=dict(type='MaxRelative'))
+def test_global_attention_needs_four_channels():
     with pytest.raises(InputError, match='C must be >= 4, got 3'):
         GlobalAttentionAggregation(3)
 

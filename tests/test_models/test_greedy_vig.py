@@ -21,7 +21,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmvig.apis import init_model, read_config
 from mmvig.errors import InputError
-from mmvig.models import GreedyViG
 from mmvig.models.converters import (classifier, greedyvig_backbone,
                                      pick_weights)
 from mmvig.testing import (REPO_ROOT, assert_lineage_outputs, assert_relative,
@@ -97,18 +96,6 @@ def test_a_key_that_maps_nowhere_is_named():
             match=r"1 GreedyViG backbone keys map to no key .*"
             r"'backbone\.0\.2\.mixer\.extra\.weight'"):
         greedyvig_backbone(authors)
-
-
-def test_any_input_size_the_authors_accept():
-    """Their dynamic graph needs no neighbours: a map with none aggregates
-    zeros (AttentionViG refuses such inputs)."""
-    model = GreedyViG('s').eval()
-    with torch.no_grad():
-        levels = model(torch.randn(1, 3, 33, 17))
-    assert [tuple(x.shape[-2:]) for x in levels] == [(9, 5), (5, 3), (3, 2),
-                                                     (2, 1)]
-    with pytest.raises(InputError, match="GreedyViG's aggregation"):
-        GreedyViG('s', aggregator=dict(type='MaxRelative'))
 
 
 def test_switch_to_deploy_keeps_the_outputs():

@@ -12,7 +12,7 @@ long-range neighbours at power-of-two offsets by exponential decay gating
 offsets 8, 4, 2), stage 4 is global attention
 (:class:`mmvig.models.attention_vig.GlobalAttentionAggregation`). Its outputs
 equal those of the authors' model with the same weights
-(``tests/test_models/test_adapt_vig.py``).
+(``tests/test_models/test_lineage.py``).
 """
 from typing import Tuple, Union
 

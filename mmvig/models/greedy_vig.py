@@ -10,7 +10,7 @@ downsampling convs) with GreedyViG's aggregation: Max-Relative over the SVGA
 neighbours whose distance is below ``mean - std`` of a quadrant estimate
 (:class:`mmvig.models.attention_vig.DynamicMaxRelativeAggregation`), SVGA
 strides 8, 4, 2, 1. Its outputs equal those of the authors' model with the
-same weights (``tests/test_models/test_greedy_vig.py``).
+same weights (``tests/test_models/test_lineage.py``).
 """
 from typing import Tuple, Union
 

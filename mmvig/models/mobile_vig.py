@@ -10,7 +10,7 @@ Grapher without positional encoding or layer scales, aggregating its SVGA
 neighbours (stride 2) by Max-Relative between ``fc1`` and ``fc2``
 (:class:`mmvig.models.attention_vig.MobileViGMaxRelativeAggregation`). Its
 outputs equal those of the authors' model with the same weights
-(``tests/test_models/test_mobile_vig.py``).
+(``tests/test_models/test_lineage.py``).
 """
 from typing import Tuple, Union
 

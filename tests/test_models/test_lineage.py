@@ -1,18 +1,58 @@
-"""What the three lineage backbones (MobileViG, GreedyViG, AdaptViG) share:
-the authors' detection / segmentation files map to every backbone key with
-the neck and heads kept, a key that maps nowhere is named, every input
-size their code accepts works, and their aggregation is their own. Each
-family's equality with the authors' outputs is in its own file
-(``test_greedy_vig.py``, ``test_mobile_vig.py``, ``test_adapt_vig.py``)."""
+"""The three lineage backbones (MobileViG, GreedyViG, AdaptViG) equal the
+authors' models: their state dict (a key / shape table, as data), with
+seeded values, converted to mmvig's keys, gives their stage outputs and
+logits in float64, for every released size. Their detection /
+segmentation files map to every backbone key with the neck and heads kept,
+a key that maps nowhere is named, every input size their code accepts
+works, and their aggregation is their own.
+
+The fixtures ``tests/data/lineage/*.json`` were computed once from the
+authors' own model files (SLDGroup/GreedyViG ``models/greedyvig.py`` at
+commit f15d39d, SLDGroup/MobileViG ``models/mobilevig.py`` at 087df4f,
+mmunir127/AdaptViG ``models/adaptvig.py`` at 2e31428) by
+``python tools/dev/lineage_fixtures.py --greedyvig PATH --mobilevig PATH
+--adaptvig PATH``: each released size with the weights
+``mmvig.testing.seeded_state_dict`` draws for its table, in eval mode and
+float64, on seeded inputs of 224x224 and 256x192 (the released
+resolutions), 232x200 (axes the graph strides do not divide, where the
+direction of the rolls matters) and, for AdaptViG, 40x24 (maps shorter
+than the local offset); each stage's output and the logits are stored as
+projections on seeded random directions (``mmvig.testing.projections``).
+No network and no copy of their code. What is particular to a family is in
+its own file (``test_greedy_vig.py``, ``test_mobile_vig.py``,
+``test_adapt_vig.py``)."""
+import os.path as osp
 import re
 
 import pytest
 import torch
 
+from mmvig.apis import init_model
 from mmvig.errors import InputError
-from mmvig.models.converters import dense
+from mmvig.models.converters import classifier, dense
 from mmvig.registry import MODELS
-from mmvig.testing import lineage_fixture, seeded_state_dict
+from mmvig.testing import (REPO_ROOT, assert_lineage_outputs, lineage_fixture,
+                           seeded_state_dict)
+
+RELEASED = [('GreedyViG', a) for a in ('s', 'm', 'b')] + [
+    ('MobileViG', a) for a in ('ti', 's', 'm', 'b')
+] + [('AdaptViG', a) for a in ('s', 'm', 'b')]
+
+
+@pytest.mark.parametrize('family, arch', RELEASED)
+def test_outputs_equal_the_authors(family, arch):
+    """Their ImageNet classifier, converted, in mmvig's config: each stage's
+    output and the mean of the two heads' logits (their eval mode) equal
+    theirs."""
+    name = family.lower()
+    fixture = lineage_fixture(f'{name}_{arch}')
+    assert {'224x224', '256x192', '232x200'} <= set(fixture['outputs'])
+    authors = seeded_state_dict(fixture['table'], fixture['seed'])
+    model = init_model(
+        osp.join(REPO_ROOT, 'configs', name, f'{name}_{arch}_in1k.py'))
+    model.double().load_state_dict(classifier(family, authors))  # strict
+    assert_lineage_outputs(model, fixture)
+
 
 # (family, a size with released detection / segmentation weights)
 DENSE = [('GreedyViG', 's'), ('MobileViG', 'm'), ('AdaptViG', 'm')]

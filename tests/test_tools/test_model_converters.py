@@ -1,7 +1,7 @@
 """tools/model_converters/lineage_to_mmvig.py: the authors' checkpoints (a
 seeded state dict with their keys and shapes, saved as their tools save it)
 to checkpoints of mmvig's configs. That the mapping gives the authors'
-outputs is tests/test_models/test_greedy_vig.py's; here: the command, the
+outputs is tests/test_models/test_lineage.py's; here: the command, the
 file it writes, the entry it reads, and its errors."""
 import importlib.util
 import os.path as osp

@@ -354,6 +354,13 @@ def projections(tensor: torch.Tensor,
         directions.abs() @ flat.abs()).tolist()
 
 
+def level_shapes(height: int, width: int) -> List[Tuple[int, int]]:
+    """``(H, W)`` of the four pyramid levels (strides 4, 8, 16, 32) of an
+    ``height x width`` input: ``ceil(side / stride)``."""
+    return [(math.ceil(height / 2**(i + 2)), math.ceil(width / 2**(i + 2)))
+            for i in range(4)]
+
+
 # The fixtures of tools/dev/lineage_fixtures.py: the authors' lineage models'
 # key / shape tables and their outputs for seeded weights and inputs.
 LINEAGE_FIXTURES = osp.join(REPO_ROOT, 'tests', 'data', 'lineage')

@@ -11,7 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import mmvig  # noqa: F401
 from mmvig.models.base import PyramidBackbone
 from mmvig.registry import MODELS
-from mmvig.testing import SAG_TINY, TINY
+from mmvig.testing import SAG_TINY, TINY, level_shapes
 
 BACKBONES = sorted(
     name for name, cls in MODELS.module_dict.items()
@@ -35,11 +35,6 @@ def test_every_backbone_is_covered():
 def build(name, arch, **kwargs):
     torch.manual_seed(0)
     return MODELS.build(dict(type=name, arch=arch, **kwargs))
-
-
-def _levels(height, width):
-    return [(math.ceil(height / 2**(i + 2)), math.ceil(width / 2**(i + 2)))
-            for i in range(4)]
 
 
 # the tiny archs and the channels of their four levels
@@ -75,7 +70,7 @@ def test_levels_have_ceil_stride_shapes(name, height, width):
         outs = model(torch.randn(2, 3, height, width))
     assert [o.shape[:2] for o in outs] == [(2, c) for c in channels]
     assert model.out_channels == channels
-    assert [tuple(o.shape[-2:]) for o in outs] == _levels(height, width)
+    assert [tuple(o.shape[-2:]) for o in outs] == level_shapes(height, width)
 
 
 @pytest.mark.parametrize('name, arch', CASES)

@@ -14,12 +14,8 @@ from mmvig import AttentionViG, SAGViT
 from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.models.sag_vit import GraphAttention
 from mmvig.ops.grid_graph import k_connectivity_graph, similarity_edge_weights
-from mmvig.testing import SAG_TINY, TINY, check_frozen, outputs_and_grads
-
-
-def _levels(height, width):
-    return [(math.ceil(height / 2**(i + 2)), math.ceil(width / 2**(i + 2)))
-            for i in range(4)]
+from mmvig.testing import (SAG_TINY, TINY, check_frozen, level_shapes,
+                           outputs_and_grads)
 
 
 @pytest.mark.parametrize('patch_size,k', [(1, 1), (3, 2)])
@@ -36,7 +32,7 @@ def test_patch_size_and_k_set_the_node_grid(patch_size, k):
         outs = model(torch.randn(1, 3, height, width))
     assert seen['graph'].num_nodes == rows * cols
     assert seen['graph'].index.shape[1] == (2 * k + 1)**2
-    assert [tuple(o.shape[-2:]) for o in outs] == _levels(height, width)
+    assert [tuple(o.shape[-2:]) for o in outs] == level_shapes(height, width)
 
 
 def test_out_indices_and_cls_token():

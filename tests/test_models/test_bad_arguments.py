@@ -5,7 +5,7 @@ import torch
 
 import mmvig
 from mmvig.errors import InputError
-from mmvig.testing import SAG_TINY, TINY
+from mmvig.testing import SAG_TINY, TINY, level_shapes
 
 
 def attention_vig(**kwargs):
@@ -111,5 +111,9 @@ def test_bad_arguments(build, message):
 
 
 def test_the_smallest_input_the_message_names_works():
+    """65 pixels on the longer side, as the too-small message says: every
+    level comes out, stage 4's map 3x2."""
     with torch.no_grad():
-        mmvig.AttentionViG('s').eval()(torch.randn(1, 3, 65, 40))
+        outs = mmvig.AttentionViG('s').eval()(torch.randn(1, 3, 65, 40))
+    assert [tuple(o.shape[-2:]) for o in outs] == level_shapes(65, 40)
+    assert tuple(outs[-1].shape[-2:]) == (3, 2)

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..registry import MODELS
 from ..safe_load import read_checkpoint
 from ..typing_utils import ConfigType
-from .fold import fold_conv_modules
+from .fold import fold_conv_modules, fold_parts
 from .heads import distilled_logits, hidden_features, init_distilled_head
 from .pretrained import select_weights, without_module_prefix
 
@@ -223,9 +223,7 @@ class DistillationClassifier(ImageClassifier):
     def switch_to_deploy(self) -> None:
         """Fold backbone and head for inference (mmpretrain's convention;
         eval mode only): see ``AttentionViG.switch_to_deploy``."""
-        for part in (self.backbone, self.neck, self.head):
-            if hasattr(part, 'switch_to_deploy'):
-                part.switch_to_deploy()
+        fold_parts(self)
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)

@@ -66,14 +66,21 @@ def last_conv(branch: nn.Module) -> Optional[nn.Conv2d]:
     return None
 
 
+def fold_parts(model: nn.Module) -> None:
+    """Fold, in place, each of ``model``'s ``backbone``, ``neck`` and
+    ``head`` that has a ``switch_to_deploy``."""
+    for name in ('backbone', 'neck', 'head'):
+        part = getattr(model, name, None)
+        if hasattr(part, 'switch_to_deploy'):
+            part.switch_to_deploy()
+
+
 def switch_to_deploy(model: nn.Module) -> nn.Module:
     """Fold ``model`` for inference, in place, in either mode: its own
     ``switch_to_deploy``, or else its backbone's, neck's and head's (a
     detector or segmentor folds its mmvig backbone); returns it."""
-    parts = [model] if hasattr(model, 'switch_to_deploy') else [
-        getattr(model, name, None) for name in ('backbone', 'neck', 'head')
-    ]
-    for part in parts:
-        if hasattr(part, 'switch_to_deploy'):
-            part.switch_to_deploy()
+    if hasattr(model, 'switch_to_deploy'):
+        model.switch_to_deploy()
+    else:
+        fold_parts(model)
     return model

@@ -140,9 +140,8 @@ class _TimmClassifier(nn.Module):
     def switch_to_deploy(self) -> None:
         """Fold BatchNorms and layer scales for inference (eval mode only):
         the backbone's ``switch_to_deploy``, and the head's."""
-        self.backbone.switch_to_deploy()
-        if hasattr(self.head, 'switch_to_deploy'):
-            self.head.switch_to_deploy()
+        from .fold import fold_parts
+        fold_parts(self)
 
     @torch.jit.ignore
     def no_weight_decay(self) -> Set[str]:

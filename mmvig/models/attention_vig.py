@@ -25,9 +25,9 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from torch import Tensor, nn
 
 from ..errors import InputError
-from ..ops.svga_attention import (IMPLEMENTATIONS, LOG_BETA_RANGE,
-                                  check_normalize, natural_order,
-                                  residue_major, row_residue_classes,
+from ..ops.svga_attention import (LOG_BETA_RANGE, check_impl, check_normalize,
+                                  natural_order, residue_major,
+                                  row_residue_classes,
                                   standard_cross_attention,
                                   svga_cross_attention, uses_standard_ops)
 from ..ops.svga_graph import (SVGAShifts, exponential_offsets, shifted_views,
@@ -110,9 +110,7 @@ class CrossAttentionAggregation(nn.Module):
             raise InputError(
                 f'init_beta must lie in [{low:.3g}, {high:.3g}] (beta is '
                 f'exp(log_beta), clamped to that range), got {init_beta}')
-        if impl not in IMPLEMENTATIONS:
-            raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
-                             f'got {impl!r}')
+        check_impl(impl)
         self.impl = impl
         self.num_heads = num_heads
         self.normalize = normalize

@@ -71,6 +71,14 @@ def check_normalize(normalize: str) -> None:
                          f'got {normalize!r}')
 
 
+def check_impl(impl: str) -> None:
+    """Raise :class:`InputError` unless ``impl`` is one of
+    :data:`IMPLEMENTATIONS`."""
+    if impl not in IMPLEMENTATIONS:
+        raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
+                         f'got {impl!r}')
+
+
 def _dot(a: Tensor, b: Tensor) -> Tensor:
     """Per-head dot product over the channel dim:
     ``(B,h,d,H,W) -> (B,h,1,H,W)``."""
@@ -531,9 +539,7 @@ def svga_cross_attention(q: Tensor,
         dtype of ``v``.
     """
     check_normalize(normalize)
-    if impl not in IMPLEMENTATIONS:
-        raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
-                         f'got {impl!r}')
+    check_impl(impl)
     if uses_standard_ops(impl) or impl == 'reference':
         fn = standard_cross_attention if uses_standard_ops(impl) else \
             reference_cross_attention

@@ -2,20 +2,18 @@
 checked against the authors'): the fixtures exercise the gates (seeded
 temperatures of either sign spread over four decades, so that some gates
 pass, some close and some weigh) and the maps shorter than the local offset
-(a 40x24 input), the exponential offsets, the folded model, a training step
-and the per-stage aggregator it is built from."""
-
+(a 40x24 input), the exponential offsets, a training step and the
+per-stage aggregator it is built from."""
 import pytest
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmvig.errors import InputError
-from mmvig.models import AdaptViG
+from mmvig.models import AdaptViG, AttentionViG
 from mmvig.models.attention_vig import GlobalAttentionAggregation
 from mmvig.models.converters import classifier
 from mmvig.ops import exponential_offsets
-from mmvig.testing import (assert_relative, lineage_fixture, lineage_input,
-                           randomise_norms, seeded_state_dict)
+from mmvig.testing import (TINY, lineage_fixture, lineage_input,
+                           seeded_state_dict)
 
 
 def test_the_gates_weigh_and_the_temperature_sign_does_not_matter():
@@ -71,24 +69,6 @@ def test_global_attention_needs_four_channels():
         GlobalAttentionAggregation(3)
 
 
-def test_switch_to_deploy_keeps_the_outputs():
-    """Folded (each conv's BatchNorm and each layer scale into its conv), in
-    float64: the same levels; the global attention's projections and norms
-    stay as they are."""
-    torch.manual_seed(0)
-    model = randomise_norms(AdaptViG('s')).double()
-    for module in model.modules():
-        if hasattr(module, 'temperature'):
-            module.temperature.data.fill_(30.)
-    x = lineage_input(96, 80)
-    with torch.no_grad():
-        before = model(x)
-        model.switch_to_deploy()
-        after = model(x)
-    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
-    assert_relative(after, before, 1e-12)
-
-
 def test_training_step_reaches_every_parameter():
     """One backward pass of a batch of two: every parameter (temperatures,
     the global attention's projections and norms) gets a finite gradient."""
@@ -106,8 +86,6 @@ def test_training_step_reaches_every_parameter():
 def test_attentionvig_takes_one_aggregator_per_stage():
     """AdaptViG's per-stage aggregation is AttentionViG's ``aggregator`` as
     a list of four; another length is refused naming the count."""
-    from mmvig.models import AttentionViG
-    from mmvig.testing import TINY
     model = AttentionViG(
         TINY,
         aggregator=[dict(type='MaxRelative')] * 3 +

@@ -1,19 +1,16 @@
 """GreedyViG's own checks beside ``test_lineage.py`` (where its outputs are
 checked against the authors'): its classifier conversion (one head, EMA
-weights, unmapped keys), its folded model, and AttentionViG-S started from
-GreedyViG-S."""
+weights, unmapped keys) and AttentionViG-S started from GreedyViG-S."""
 import os.path as osp
 
 import pytest
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmvig.apis import init_model, read_config
+from mmvig.apis import read_config
 from mmvig.errors import InputError
 from mmvig.models.converters import (classifier, greedyvig_backbone,
                                      pick_weights)
-from mmvig.testing import (REPO_ROOT, assert_relative, lineage_fixture,
-                           lineage_input, logged_messages, randomise_norms,
+from mmvig.testing import (REPO_ROOT, lineage_fixture, logged_messages,
                            seeded_state_dict)
 
 
@@ -71,24 +68,6 @@ def test_a_key_that_maps_nowhere_is_named():
             match=r"1 GreedyViG backbone keys map to no key .*"
             r"'backbone\.0\.2\.mixer\.extra\.weight'"):
         greedyvig_backbone(authors)
-
-
-def test_switch_to_deploy_keeps_the_outputs():
-    """Folded (each conv's BatchNorm and each layer scale into its conv), in
-    float64: the same levels and logits."""
-    cfg = read_config(
-        osp.join(REPO_ROOT, 'configs', 'greedyvig', 'greedyvig_s_in1k.py'))
-    cfg.model.backbone.out_indices = (0, 1, 2, 3)
-    torch.manual_seed(0)
-    model = randomise_norms(init_model(cfg)).double()
-    x = lineage_input(96, 80)
-    with torch.no_grad():
-        before = list(model.backbone(x)) + [model(x, mode='tensor')]
-        model.backbone.switch_to_deploy()
-        model.head.switch_to_deploy()
-        after = list(model.backbone(x)) + [model(x, mode='tensor')]
-    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
-    assert_relative(after, before, 1e-12)
 
 
 def test_attentionvig_s_starts_from_greedyvig_s(tmp_path):

@@ -4,7 +4,8 @@ seeded values, converted to mmvig's keys, gives their stage outputs and
 logits in float64, for every released size. Their detection /
 segmentation files map to every backbone key with the neck and heads kept,
 a key that maps nowhere is named, every input size their code accepts
-works, and their aggregation is their own.
+works, their aggregation is their own, and their folded models compute what
+they compute.
 
 The fixtures ``tests/data/lineage/*.json`` were computed once from the
 authors' own model files (SLDGroup/GreedyViG ``models/greedyvig.py`` at
@@ -19,19 +20,20 @@ direction of the rolls matters) and, for AdaptViG, 40x24 (maps shorter
 than the local offset); each stage's output and the logits are stored as
 projections on seeded random directions (``mmvig.testing.projections``).
 No network and no copy of their code. What is particular to a family is in
-its own file (``test_greedy_vig.py``, ``test_mobile_vig.py``,
-``test_adapt_vig.py``)."""
+its own file (``test_greedy_vig.py``, ``test_adapt_vig.py``)."""
 import os.path as osp
 import re
 
 import pytest
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmvig.apis import init_model
+from mmvig.apis import init_model, read_config
 from mmvig.errors import InputError
 from mmvig.models.converters import classifier, dense
 from mmvig.registry import MODELS
-from mmvig.testing import (REPO_ROOT, assert_lineage_outputs, lineage_fixture,
+from mmvig.testing import (REPO_ROOT, assert_lineage_outputs, assert_relative,
+                           lineage_fixture, lineage_input, randomise_norms,
                            seeded_state_dict)
 
 RELEASED = [('GreedyViG', a) for a in ('s', 'm', 'b')] + [
@@ -108,3 +110,30 @@ def test_any_input_size_and_their_own_aggregation(family, arch):
             r'another, use AttentionViG\(aggregator=\.\.\.\)$'):
         MODELS.build(
             dict(type=family, arch=arch, aggregator=dict(type='MaxRelative')))
+
+
+@pytest.mark.parametrize('family, arch', [('GreedyViG', 's'),
+                                          ('MobileViG', 'ti'),
+                                          ('AdaptViG', 's')])
+def test_switch_to_deploy_keeps_the_outputs(family, arch):
+    """The classifier folded (each conv's BatchNorm and each layer scale
+    into its conv), in float64: the same levels and logits. AdaptViG's
+    temperatures are set where its gates weigh; its global attention's
+    projections and norms stay as they are."""
+    name = family.lower()
+    cfg = read_config(
+        osp.join(REPO_ROOT, 'configs', name, f'{name}_{arch}_in1k.py'))
+    cfg.model.backbone.out_indices = (0, 1, 2, 3)
+    torch.manual_seed(0)
+    model = randomise_norms(init_model(cfg)).double()
+    for module in model.modules():
+        if hasattr(module, 'temperature'):
+            module.temperature.data.fill_(30.)
+    x = lineage_input(96, 80)
+    with torch.no_grad():
+        before = list(model.backbone(x)) + [model(x, mode='tensor')]
+        model.backbone.switch_to_deploy()
+        model.head.switch_to_deploy()
+        after = list(model.backbone(x)) + [model(x, mode='tensor')]
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    assert_relative(after, before, 1e-12)

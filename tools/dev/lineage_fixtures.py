@@ -11,8 +11,8 @@ divide, where the direction of the rolls matters).
 Run once, with a checkout of the authors' repositories (their model files
 are imported from the paths given; nothing of them is copied into mmvig):
 
-    python tools/dev/lineage_fixtures.py \
-        --greedyvig GreedyViG/models/greedyvig.py \
+    python tools/dev/lineage_fixtures.py \\
+        --greedyvig GreedyViG/models/greedyvig.py \\
         --mobilevig MobileViG/models/mobilevig.py \\
         --adaptvig AdaptViG/models/adaptvig.py
 """

@@ -190,8 +190,8 @@ def build_backbone(name: str) -> torch.nn.Module:
 def coco_backbone_cfg(family: str, arch: str) -> dict:
     """The backbone settings of ``configs/mask_rcnn_<family>_<arch>_coco.py``
     without its pretrained checkpoint and with BN (one process)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(ROOT, COCO_CONFIG.format(family, arch)))
+    from mmvig.apis import read_config
+    cfg = read_config(osp.join(ROOT, COCO_CONFIG.format(family, arch)))
     backbone = cfg.model.backbone.to_dict()
     backbone.pop('init_cfg', None)
     backbone['norm_cfg'] = dict(backbone['norm_cfg'], type='BN')

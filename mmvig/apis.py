@@ -21,13 +21,16 @@ from .models.pretrained import (check_state_dict, select_weights,
                                 without_module_prefix)
 from .safe_load import (TRUST_SWITCH, UnsafeCheckpointError, read_checkpoint,
                         unpickler_reason)
+from .seams import config_package_names
 
 
 def read_config(filename: str) -> Config:
-    """``Config.fromfile``, with one warning left out: ``mmdet::``-style base
-    configs make mmengine import ``pkg_resources`` (from ``setuptools<82``,
-    a declared dependency of mmvig), whose deprecation warning says nothing
-    to the user. Other warnings, and other code, are untouched.
+    """``Config.fromfile``, on either OpenMMLab stack: ``mmseg::`` bases
+    resolve on the OneDL fork too (:func:`mmvig.seams.config_package_names`),
+    and one warning is left out: ``mmdet::``-style base configs make upstream
+    mmengine import ``pkg_resources`` (from ``setuptools<82``, a declared
+    dependency of mmvig), whose deprecation warning says nothing to the
+    user. Other warnings, and other code, are untouched.
 
     Raises:
         InputError: ``filename`` is not a file.
@@ -40,7 +43,8 @@ def read_config(filename: str) -> Config:
             message='pkg_resources is '
             'deprecated',
             category=UserWarning)
-        return Config.fromfile(filename)
+        with config_package_names():
+            return Config.fromfile(filename)
 
 
 @contextlib.contextmanager

@@ -166,7 +166,8 @@ def tiny_classification_config(data_root: str, work_dir: str,
                                epochs: int) -> Config:
     """The demo classifier config with the TINY AttentionViG, in-process
     loaders of 12 on ``data_root``, ``epochs`` epochs at a constant lr."""
-    cfg = Config.fromfile(
+    from .apis import read_config
+    cfg = read_config(
         osp.join(REPO_ROOT, 'configs/demo/attentionvig_s_shapes.py'))
     cfg.work_dir = work_dir
     cfg.model.backbone.arch = TINY
@@ -269,7 +270,9 @@ def randomised_classifier(arch: str = 's') -> torch.nn.Module:
     """The ImageNet classifier of ``configs/attentionvig_{arch}_in1k.py``
     (no teacher), seeded, with :func:`randomise_norms`."""
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(
+
+    from .apis import read_config
+    cfg = read_config(
         osp.join(REPO_ROOT, f'configs/attentionvig_{arch}_in1k.py'))
     cfg.model.teacher = None
     cfg.model.data_preprocessor = cfg.data_preprocessor

@@ -43,9 +43,9 @@ def scenes(tmp_path_factory):
 def tiny_runs(tmp_path_factory, shapes, scenes):
     """A tiny trained classifier, Mask R-CNN and Semantic FPN (the demo
     pipeline with the TINY AttentionViG): task -> (config file, checkpoint)."""
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
+    from mmvig.apis import read_config
     from mmvig.testing import tiny_task_config
     root = tmp_path_factory.mktemp('tiny_runs')
     runs = {}
@@ -53,7 +53,7 @@ def tiny_runs(tmp_path_factory, shapes, scenes):
                                                                 'iter_2')):
         config = tiny_task_config(root, task,
                                   shapes if task == 'cls' else scenes)
-        cfg = Config.fromfile(config)
+        cfg = read_config(config)
         cfg.work_dir = str(root / task)
         cfg.log_level = 'WARNING'
         # mmengine keeps one visualizer per name in a process, with the log

@@ -8,6 +8,8 @@ import re
 import pytest
 import yaml
 
+from mmvig.apis import read_config
+
 PAGES = sorted(['README.md'] + glob.glob('docs/*.md') +
                glob.glob('configs/*/README.md'))
 
@@ -87,7 +89,6 @@ def test_metafile_matches_the_configs(metafile):
     """mmpretrain's metafile fields: collections with a README, models whose
     config exists and whose parameter count is the classifier's."""
     import torch
-    from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
@@ -104,7 +105,7 @@ def test_metafile_matches_the_configs(metafile):
         params = model.get('Metadata', {}).get('Parameters')
         if params is None:
             continue
-        cfg = Config.fromfile(model['Config'])
+        cfg = read_config(model['Config'])
         cfg.model.pop('teacher', None)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             built = MODELS.build(cfg.model)

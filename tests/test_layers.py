@@ -1,4 +1,5 @@
-"""mmvig's imports run down its layers: errors and helpers, then the
+"""mmvig's imports run down its layers: errors, helpers, the OpenMMLab
+stack check and the seams with other libraries, then the
 registries and file loading, the operators, the models and data, the engine,
 and on top the APIs, deploy, visualisation and test helpers. No module
 imports one of a higher layer (a deferred import inside a function counts),
@@ -13,7 +14,8 @@ from mmvig.testing import REPO_ROOT
 
 # Lowest first; a module may import modules of its own layer or below.
 LAYERS = [
-    ('mmvig.version', 'mmvig.errors', 'mmvig.typing_utils'),
+    ('mmvig.version', 'mmvig.errors', 'mmvig.typing_utils', 'mmvig.stack',
+     'mmvig.seams'),
     ('mmvig.registry', 'mmvig.safe_load'),
     ('mmvig.ops', ),
     ('mmvig.models', 'mmvig.datasets'),

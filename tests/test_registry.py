@@ -6,11 +6,11 @@ import textwrap
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmvig
 from mmvig import AttentionViG, SAGViT
+from mmvig.apis import read_config
 from mmvig.testing import SAG_TINY, TINY
 
 
@@ -41,7 +41,7 @@ def _write(tmp_path, name, text):
 
 def test_mmdet_config_builds_mask_rcnn(tmp_path):
     from mmdet.registry import MODELS
-    cfg = Config.fromfile(
+    cfg = read_config(
         _write(
             tmp_path, 'det.py', f"""
         _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
@@ -59,7 +59,7 @@ def test_mmdet_config_builds_mask_rcnn(tmp_path):
 
 def test_mmseg_config_builds_semantic_fpn(tmp_path):
     from mmseg.registry import MODELS
-    cfg = Config.fromfile(
+    cfg = read_config(
         _write(
             tmp_path, 'seg.py', f"""
         _base_ = 'mmseg::_base_/models/fpn_r50.py'
@@ -82,7 +82,7 @@ def test_mmseg_config_builds_semantic_fpn(tmp_path):
 @pytest.mark.parametrize('arch', ['s', 'm', 'b'])
 def test_imagenet_configs_build(arch):
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(f'configs/attentionvig_{arch}_in1k.py')
+    cfg = read_config(f'configs/attentionvig_{arch}_in1k.py')
     assert cfg.model.teacher.model_name == 'regnety_160.deit_in1k'
     assert cfg.auto_scale_lr.base_batch_size == 2048
     assert cfg.optim_wrapper.optimizer.lr == 2e-3

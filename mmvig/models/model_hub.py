@@ -32,6 +32,7 @@ from modelindex.load_model_index import load
 from modelindex.models.Model import Model
 
 from ..errors import InputError
+from ..seams import config_package_names
 
 MODEL_INDEX = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
@@ -68,7 +69,8 @@ class HubModel(Model):
         value = self.data.get('Config')
         if not isinstance(value, str):
             return value
-        config = Config.fromfile(value)
+        with config_package_names():
+            config = Config.fromfile(value)
         if config.model.get('teacher') is not None:
             config.model.teacher = None
         return config

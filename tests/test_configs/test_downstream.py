@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmvig  # noqa: F401
+from mmvig.apis import read_config
 from mmvig.datasets import check_data_paths
 from mmvig.engine import FreezeBetaHook, temperature_parameters
 from mmvig.testing import TINY, use_small_loaders
@@ -58,7 +59,7 @@ def test_configs_exist_and_follow_the_paper():
         'fpn_attentionvig_s_ade20k_pe_residual.py',
         'fpn_sagvit_base_ade20k.py', 'fpn_sagvit_small_ade20k.py'
     ]
-    det = Config.fromfile('configs/mask_rcnn_attentionvig_b_coco.py')
+    det = read_config('configs/mask_rcnn_attentionvig_b_coco.py')
     assert det.train_cfg.max_epochs == 12
     assert det.param_scheduler[1].milestones == [8, 11]
     assert det.optim_wrapper.optimizer.type == 'AdamW'
@@ -75,7 +76,7 @@ def test_configs_exist_and_follow_the_paper():
         dict(type='FreezeBetaHook'),
         dict(type='DivergenceHook')
     ]
-    seg = Config.fromfile('configs/fpn_attentionvig_m_ade20k.py')
+    seg = read_config('configs/fpn_attentionvig_m_ade20k.py')
     assert seg.train_cfg.max_iters == 40000
     assert seg.train_dataloader.batch_size * 8 == \
         seg.auto_scale_lr.base_batch_size == 32
@@ -92,16 +93,16 @@ def test_configs_exist_and_follow_the_paper():
     ]
     # Fine-tuning with frozen BatchNorm statistics, every downstream config.
     for config in DET_CONFIGS + SEG_CONFIGS:
-        backbone = Config.fromfile(config).model.backbone
+        backbone = read_config(config).model.backbone
         assert backbone.norm_eval and backbone.norm_cfg.type == 'BN', config
     for trainable in glob.glob('configs/ablations/*_beta_trainable.py'):
-        assert Config.fromfile(trainable).custom_hooks == [
+        assert read_config(trainable).custom_hooks == [
             dict(type='DivergenceHook')
         ]
     # SAG-ViT trains on the same recipes (without temperatures to freeze).
     for sagvit, reference in (('configs/mask_rcnn_sagvit_base_coco.py', det),
                               ('configs/fpn_sagvit_small_ade20k.py', seg)):
-        cfg = Config.fromfile(sagvit)
+        cfg = read_config(sagvit)
         assert cfg.optim_wrapper.optimizer == reference.optim_wrapper.optimizer
         for key in ('auto_scale_lr', 'param_scheduler', 'train_cfg',
                     'train_pipeline'):
@@ -170,7 +171,7 @@ def check_training_step(config: str, scope: str, batch) -> None:
     """A training step moves every backbone BatchNorm's affine weights and
     leaves its running statistics as they were (stochastic depth off: with
     two images it can drop a block's whole batch, and its gradients)."""
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     model = build_model(cfg, scope, drop_path_rate=0.)
     assert model.backbone.out_channels == cfg.model.neck.in_channels
     stats, affine = _norm_state(model.backbone)
@@ -189,7 +190,7 @@ def check_training_step(config: str, scope: str, batch) -> None:
 def test_downstream_configs_train_with_frozen_bn_and_predict(config, scope):
     batch = det_batch if scope == 'mmdet' else seg_batch
     check_training_step(config, scope, batch())
-    model = build_model(Config.fromfile(config), scope).eval()
+    model = build_model(read_config(config), scope).eval()
     inputs, samples = batch()
     with DefaultScope.overwrite_default_scope(scope), torch.no_grad():
         data = model.data_preprocessor(
@@ -210,7 +211,7 @@ def test_downstream_configs_train_with_frozen_bn_and_predict(config, scope):
 def test_frozen_stages_with_the_downstream_configs(config, scope, batch):
     """frozen_stages=1 keeps the stem and stage 1 as they were (weights and
     statistics) and trains the rest."""
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     model = build_model(cfg, scope, frozen_stages=1, drop_path_rate=0.)
     frozen, trained = model.backbone._frozen()[0], []
     frozen_ids = {id(p) for m in frozen for p in m.parameters()}
@@ -237,7 +238,7 @@ def test_frozen_stages_with_the_downstream_configs(config, scope, batch):
 ])
 def test_mask_rcnn_forward_at_1333x800(config):
     from mmdet.testing import demo_mm_inputs
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     model = build_model(cfg, 'mmdet').eval()
     packed = demo_mm_inputs(1, [[3, 800, 1333]], num_items=[3], with_mask=True)
     with DefaultScope.overwrite_default_scope('mmdet'), torch.no_grad():
@@ -259,7 +260,7 @@ def test_freeze_beta_hook_fails_loudly_without_temperatures():
 
 
 def tiny_seg_config(data_root: str, work_dir: str, iters: int) -> Config:
-    cfg = Config.fromfile('configs/demo/fpn_attentionvig_s_scenes.py')
+    cfg = read_config('configs/demo/fpn_attentionvig_s_scenes.py')
     cfg.work_dir = work_dir
     cfg.model.backbone.arch = TINY
     cfg.model.backbone.pop('init_cfg')
@@ -320,7 +321,7 @@ def test_beta_trains_without_the_hook(scenes, tmp_path):
 
 
 def test_missing_annotation_file_fails_before_training(scenes, tmp_path):
-    cfg = Config.fromfile('configs/demo/mask_rcnn_attentionvig_s_scenes.py')
+    cfg = read_config('configs/demo/mask_rcnn_attentionvig_s_scenes.py')
     cfg.train_dataloader.dataset.data_root = scenes
     cfg.val_dataloader.dataset.data_root = scenes
     cfg.train_dataloader.dataset.ann_file = 'annotations/missing.json'
@@ -328,14 +329,14 @@ def test_missing_annotation_file_fails_before_training(scenes, tmp_path):
             FileNotFoundError,
             match=r'train_dataloader\.dataset\.ann_file.*missing'):
         check_data_paths(cfg)
-    cfg = Config.fromfile('configs/mask_rcnn_attentionvig_s_coco.py')
+    cfg = read_config('configs/mask_rcnn_attentionvig_s_coco.py')
     with pytest.raises(FileNotFoundError, match='data/coco'):
         check_data_paths(cfg)
 
 
 def test_missing_pretrained_checkpoint_is_named(tmp_path):
     from mmvig.safe_load import check_checkpoints
-    cfg = Config.fromfile('configs/mask_rcnn_attentionvig_s_coco.py')
+    cfg = read_config('configs/mask_rcnn_attentionvig_s_coco.py')
     with pytest.raises(
             FileNotFoundError, match='checkpoints/attentionvig_s_in1k.pth'):
         check_checkpoints(cfg)
@@ -362,7 +363,7 @@ def test_lineage_configs_follow_the_authors():
         'mask_rcnn_mobilevig_b_coco.py', 'mask_rcnn_mobilevig_m_coco.py'
     ]
     for config in LINEAGE_CONFIGS:
-        cfg = Config.fromfile(config)
+        cfg = read_config(config)
         family, size = osp.basename(config).split('_')[-3:-1]
         backbone = cfg.model.backbone
         assert backbone.type.lower() == family and backbone.arch == size
@@ -393,7 +394,7 @@ def test_lineage_configs_train_their_statistics_and_predict(config):
     the backbone's running statistics, and the model predicts."""
     scope = 'mmdet' if 'mask_rcnn' in config else 'mmseg'
     batch = det_batch if scope == 'mmdet' else seg_batch
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     model = build_model(cfg, scope, drop_path_rate=0.)
     stats, _ = _norm_state(model.backbone)
     train_step(cfg, model, scope, *batch())

@@ -19,12 +19,13 @@ from mmengine.runner import Runner
 
 import mmvig  # noqa: F401
 from mmvig import AttentionViG
+from mmvig.apis import read_config
 from mmvig.engine import temperature_parameters
 from mmvig.testing import REPO_ROOT, TINY, logged_messages, use_small_loaders
 
 
 def test_scoped_base_configs_resolve():
-    cfg = Config.fromfile('configs/attentionvig_s_in1k.py')
+    cfg = read_config('configs/attentionvig_s_in1k.py')
     assert cfg.train_dataloader.dataset.type == 'ImageNet'
 
 
@@ -42,7 +43,7 @@ TABLE3 = {
 
 def test_imagenet_configs_follow_the_lineage_recipe():
     for config in IMAGENET_CONFIGS:
-        cfg = Config.fromfile(config)
+        cfg = read_config(config)
         assert cfg.train_cfg.max_epochs == 300
         assert cfg.optim_wrapper.optimizer.type == 'AdamW'
         assert cfg.optim_wrapper.optimizer.lr == 2e-3
@@ -74,7 +75,7 @@ def test_imagenet_configs_follow_the_lineage_recipe():
 def classifier_step_config(config: str) -> Config:
     """The config as it runs on a CPU without network: no teacher download,
     no AMP (CUDA only in mmengine)."""
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.model.teacher = None
     cfg.optim_wrapper.type = 'OptimWrapper'
     cfg.optim_wrapper.pop('loss_scale')
@@ -182,7 +183,7 @@ def test_imagenet_recipe_trains_and_downstream_starts_from_ema(
     assert set(ema) == set(raw)
     assert any(not torch.equal(ema[k], raw[k]) for k in ema)
 
-    det = Config.fromfile('configs/mask_rcnn_attentionvig_s_coco.py')
+    det = read_config('configs/mask_rcnn_attentionvig_s_coco.py')
     backbone_cfg = copy.deepcopy(det.model.backbone)
     backbone_cfg.pop('type')
     backbone_cfg.init_cfg.checkpoint = ckpt_path
@@ -211,7 +212,7 @@ def test_print_beta_reads_detector_and_segmentor_checkpoints(scenes, tmp_path):
     runs = [('configs/demo/mask_rcnn_attentionvig_s_scenes.py', 'epoch_1'),
             ('configs/demo/fpn_attentionvig_s_scenes.py', 'iter_2')]
     for config, name in runs:
-        cfg = Config.fromfile(config)
+        cfg = read_config(config)
         cfg.work_dir = str(tmp_path / name)
         cfg.model.backbone.arch = TINY
         cfg.model.backbone.pop('init_cfg')
@@ -243,7 +244,7 @@ def test_table3_configs_differ_in_the_aggregation_only():
     assert sorted(glob.glob('configs/ablations/vig_ti_*.py')) == sorted(TABLE3)
     rest = []
     for config, conv in TABLE3.items():
-        cfg = Config.fromfile(config)
+        cfg = read_config(config)
         backbone = cfg.model.backbone
         assert backbone.pop('graph_conv_type') == conv
         assert backbone.pop('type') == ('CrossAttentionVig' if conv
@@ -291,7 +292,7 @@ def test_cross_attention_on_the_knn_graph_trains_every_part():
 @pytest.mark.slow
 @pytest.mark.parametrize('config', sorted(TABLE3))
 def test_table3_configs_train_on_generated_data(config, shapes, tmp_path):
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.optim_wrapper.type = 'OptimWrapper'  # AMP is CUDA-only in mmengine
     cfg.optim_wrapper.pop('loss_scale')
     cfg.work_dir = str(tmp_path / 'work')
@@ -373,7 +374,7 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
         from mmengine.config import Config
         from mmengine.registry import DefaultScope
         from mmpretrain.registry import MODELS
-        cfg = Config.fromfile('configs/attentionvig_s_in1k.py')
+        cfg = read_config('configs/attentionvig_s_in1k.py')
         start = time.perf_counter()
         try:
             with DefaultScope.overwrite_default_scope('mmpretrain'):

@@ -4,11 +4,11 @@ import copy
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import mmvig  # noqa: F401
+from mmvig.apis import read_config
 from mmvig.testing import (SAG_TINY, check_training_lowers_loss,
                            use_small_loaders)
 
@@ -16,7 +16,7 @@ from mmvig.testing import (SAG_TINY, check_training_lowers_loss,
 @pytest.mark.parametrize('arch,dims', [('small', 256), ('base', 384)])
 def test_imagenet_configs_build(arch, dims):
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(f'configs/sagvit_{arch}_in1k.py')
+    cfg = read_config(f'configs/sagvit_{arch}_in1k.py')
     assert cfg.train_cfg.max_epochs == 300
     assert cfg.model.head.in_channels == dims
     with DefaultScope.overwrite_default_scope('mmpretrain'):
@@ -30,7 +30,7 @@ def test_imagenet_configs_build(arch, dims):
 def test_cifar10_config_reports_f1():
     from mmpretrain.registry import METRICS, MODELS
     from mmpretrain.structures import DataSample
-    cfg = Config.fromfile('configs/sagvit_base_cifar10.py')
+    cfg = read_config('configs/sagvit_base_cifar10.py')
     assert cfg.model.head.num_classes == 10
     assert cfg.model.backbone.trunk_init_cfg.prefix == 'backbone.'
     assert any(t.type == 'Resize' and t.scale == (224, 224)
@@ -55,7 +55,7 @@ def test_cifar10_config_reports_f1():
 
 
 def test_short_classification_run_lowers_the_loss(shapes, tmp_path):
-    cfg = Config.fromfile('configs/demo/sagvit_small_shapes.py')
+    cfg = read_config('configs/demo/sagvit_small_shapes.py')
     cfg.work_dir = str(tmp_path)
     cfg.model.backbone.arch = SAG_TINY
     cfg.model.head.in_channels = 32
@@ -79,7 +79,7 @@ def test_short_dense_runs_train_and_resume(task, scenes, tmp_path):
         'det': 'configs/demo/mask_rcnn_sagvit_small_scenes.py',
         'seg': 'configs/demo/fpn_sagvit_small_scenes.py'
     }[task]
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.work_dir = str(tmp_path)
     cfg.model.backbone.arch = SAG_TINY
     cfg.model.backbone.pop('init_cfg')

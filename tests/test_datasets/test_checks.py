@@ -4,15 +4,15 @@ import json
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from mmvig.apis import read_config
 from mmvig.datasets import check_data_paths, check_instance_masks
 from mmvig.errors import InputError
 
 
 def test_missing_evaluator_annotation_file(scenes):
-    cfg = Config.fromfile('configs/demo/mask_rcnn_attentionvig_s_scenes.py')
+    cfg = read_config('configs/demo/mask_rcnn_attentionvig_s_scenes.py')
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = scenes
     cfg.val_evaluator.ann_file = osp.join(scenes, 'missing.json')

@@ -4,10 +4,10 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmvig
+from mmvig.apis import read_config
 from mmvig.models.pretrained import CheckpointMismatchError
 from mmvig.testing import TINY, tiny_classification_config
 
@@ -19,7 +19,7 @@ def test_load_from_a_checkpoint_of_another_arch_stops(bad_checkpoints, scenes,
     from mmengine.runner import Runner
 
     from mmvig.engine import StrictLoadHook
-    cfg = Config.fromfile('configs/demo/fpn_attentionvig_s_scenes.py')
+    cfg = read_config('configs/demo/fpn_attentionvig_s_scenes.py')
     cfg.model.backbone.arch = TINY
     cfg.model.backbone.init_cfg = None
     cfg.model.neck.in_channels = TINY['widths']

@@ -3,12 +3,12 @@ heads, FX, factory kwargs, checkpoints of mmvig and mmpretrain)."""
 import pytest
 import timm
 import torch
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from timm.data import create_transform, resolve_data_config
 from timm.models import group_parameters
 
 import mmvig  # noqa: F401
+from mmvig.apis import read_config
 from mmvig.testing import SAG_TINY, TINY
 
 
@@ -42,7 +42,7 @@ def test_timm_models(family, names, hidden, features_of, channels):
 def test_timm_classifier_loads_mmpretrain_classifier_keys():
     import timm
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile('configs/sagvit_small_in1k.py')
+    cfg = read_config('configs/sagvit_small_in1k.py')
     cfg.model.head.num_classes = 10
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         classifier = MODELS.build(cfg.model).eval()

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
+
+from mmvig.apis import read_config
 
 
 def _demo_checkpoint_and_image(config: str, scope: str, directory) -> tuple:
@@ -17,7 +18,7 @@ def _demo_checkpoint_and_image(config: str, scope: str, directory) -> tuple:
 
     from mmvig.datasets.synthetic import (background_colors, random_scene,
                                           render_scene)
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.model.backbone.init_cfg = None
     registry = importlib.import_module(f'{scope}.registry')
     torch.manual_seed(0)

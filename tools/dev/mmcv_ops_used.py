@@ -16,6 +16,7 @@ import tempfile
 from typing import Dict, List, Set
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
+from mmvig.apis import read_config
 
 
 def record_ext_calls() -> Set[str]:
@@ -58,7 +59,6 @@ def main() -> int:
     parser.add_argument('--out', help='write the JSON here (default: print)')
     args = parser.parse_args()
     import mmcv
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
     from mmvig.datasets import make_scene_set
@@ -71,7 +71,7 @@ def main() -> int:
             scenes, num_train=4, num_val=2, image_size=(128, 96), seed=1)
         for task in ('det', 'seg'):
             called.clear()
-            cfg = Config.fromfile(tiny_task_config(root, task, scenes))
+            cfg = read_config(tiny_task_config(root, task, scenes))
             cfg.work_dir = osp.join(root, task)
             cfg.log_level = 'WARNING'
             cfg.visualizer.name = f'ops_used_{task}'

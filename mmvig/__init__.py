@@ -1,10 +1,15 @@
 """mmvig: graph-based vision backbones (AttentionViG, SAG-ViT) for OpenMMLab.
 
-``import mmvig`` registers mmvig's classes (:mod:`mmvig.registry`) and admits
-the data types of OpenMMLab training checkpoints to torch's safe loader
-(:mod:`mmvig.safe_load`). It changes nothing else and imports no task
-library and not timm.
+``import mmvig`` checks the versions of the installed OpenMMLab stack,
+upstream or OneDL (:mod:`mmvig.stack`), registers mmvig's classes
+(:mod:`mmvig.registry`) and admits the data types of OpenMMLab training
+checkpoints to torch's safe loader (:mod:`mmvig.safe_load`). It changes
+nothing else and imports no task library and not timm.
 """
+from .stack import check_versions
+
+check_versions()  # one line naming an unsupported version, before mmcv loads
+
 from .datasets import AlignResize
 from .engine import (AnyDeviceDistributedDataParallel, DataCheckHook,
                      DivergenceHook, FreezeBetaHook, StrictLoadHook)

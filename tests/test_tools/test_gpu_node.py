@@ -117,6 +117,8 @@ def _probes(**overrides):
                                          'agree with the CPU ops'),
         svga_kernel=lambda arch: check_env.Check(
             f'SVGA Triton kernel for sm_{arch}', 'ok', '4 warps'),
+        stack=lambda:
+        [check_env.Check('OpenMMLab stack', 'ok', 'upstream: mmcv 2.1.0')],
         libraries=lambda: [check_env.Check('mmdet', 'ok', '3.3.0')])
     probes.update(overrides)
     return probes
@@ -138,7 +140,7 @@ def test_check_env_healthy_gpu_node_passes():
 @pytest.mark.parametrize('fault, name, fix', [
     ('mmcv without CUDA ops', 'mmcv CUDA ops', 'rebuild it on this node'),
     ('mmcv without ops', 'mmcv ops', 'rebuild it with its ops'),
-    ('mmcv 2.2', 'mmcv', 'run bash tools/setup_env.sh'),
+    ('mmcv 2.2', 'OpenMMLab stack', 'pip install "mmcv>=2.0.0,<2.2.0"'),
     ('no C compiler', 'C compiler for Triton', 'install gcc'),
     ('GPU not in torch', 'torch kernels for the GPUs', 'cu126'),
     ('torch 2.14', 'torch', 'install torch 2.13.0'),
@@ -154,7 +156,10 @@ def test_check_env_names_each_fault_and_its_fix(fault, name, fix):
         dict(mmcv=lambda: check_env.MmcvFacts('2.1.0', False, None,
                                               'No module named mmcv._ext')),
         'mmcv 2.2':
-        dict(mmcv=lambda: check_env.MmcvFacts('2.2.0', True, '13.0', '')),
+        dict(stack=lambda: check_env.check_stack([
+            check_env._stack_module().Provider('mmcv', 'upstream', 'mmcv',
+                                               '2.2.0')
+        ])),
         'no C compiler':
         dict(compiler=lambda: None),
         'GPU not in torch':

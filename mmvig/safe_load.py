@@ -81,6 +81,9 @@ from mmengine.config import Config
 from .errors import InputError
 
 TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+# torch's switch that makes every torch.load weights-only, even one that asks
+# for weights_only=False (see :func:`weights_only_in_this_process`).
+FORCE_SWITCH = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
 # Starts the unpickler errors of mmvig's own checks (the allowlisted
 # lookups and states), so that a refusal is told from an unreadable file.
 _REFUSAL = 'refused: '
@@ -1316,6 +1319,27 @@ def read_checkpoint(filename: str, map_location: Any = 'cpu') -> Any:
     from mmengine.fileio import get_local_path
     with get_local_path(target) as local:
         return load_checkpoint_file(local, map_location, source=filename)
+
+
+@contextlib.contextmanager
+def weights_only_everywhere() -> Iterator[None]:
+    """Within the block (a tool's run; never on ``import mmvig``), every
+    ``torch.load`` is weights-only, also one that asks for
+    ``weights_only=False``: onedl-mmengine's loader does ask when torch's
+    safe load refuses a file ("Falling back to weights_only=False").
+    mmvig's runs read through :func:`read_checkpoint` instead; this closes
+    any other way in. Nothing changes when the user trusts the run's
+    checkpoints (:data:`TRUST_SWITCH`, which torch refuses beside this
+    switch) or has set the switch. Processes the block starts (a
+    distributed launch's workers) inherit it."""
+    if _trusted() or FORCE_SWITCH in os.environ:
+        yield
+        return
+    os.environ[FORCE_SWITCH] = '1'
+    try:
+        yield
+    finally:
+        os.environ.pop(FORCE_SWITCH, None)
 
 
 def load_from_mmvig(filename: str, map_location: Any = None) -> Any:

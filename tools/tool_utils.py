@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 from mmvig.apis import read_config
 from mmvig.engine import DataCheckHook, MMVigRunner, StrictLoadHook
+from mmvig.safe_load import weights_only_everywhere
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -97,11 +98,14 @@ def tool_environment() -> Iterator[None]:
     every ``pytorch``-launched process with ``torch.cuda.set_device``, which
     fails on a machine without CUDA; within the block the process group is
     initialised without it there (gloo on CPUs), and GPU machines are left
-    to mmengine."""
+    to mmengine. Every ``torch.load`` of the tool's process is weights-only
+    (:func:`mmvig.safe_load.weights_only_everywhere`: the OneDL fork's
+    mmengine would otherwise unpickle in full a file torch refuses)."""
     import mmengine.dist.utils as dist_utils
     original = dist_utils._init_dist_pytorch
     dist_utils._init_dist_pytorch = _init_dist_pytorch_without_cuda(original)
     try:
-        yield
+        with weights_only_everywhere():
+            yield
     finally:
         dist_utils._init_dist_pytorch = original

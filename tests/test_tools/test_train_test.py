@@ -1,9 +1,11 @@
 """tools/train.py and tools/test.py: train then test, missing data, one-line
 errors for damaged inputs, --cfg-options text, and the tools' mmengine
 environment."""
+import fractions
 import json
 import os
 import os.path as osp
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -180,12 +182,29 @@ def test_tools_give_one_line_errors_for_damaged_inputs(tiny_runs, shapes,
     assert not failed, '\n\n'.join(failed)
 
 
-def test_tool_environment_is_scoped():
+def test_tool_environment_is_scoped(tmp_path, monkeypatch):
+    """Within a tool's run, mmengine starts CPU process groups and every
+    torch.load is weights-only, even one that asks for weights_only=False
+    (the OneDL fork's mmengine does, after torch's safe load refused);
+    after it, neither; a trusted run keeps its switch alone."""
     import mmengine.dist.utils as dist_utils
+
+    from mmvig.safe_load import FORCE_SWITCH, TRUST_SWITCH
+    monkeypatch.delenv(FORCE_SWITCH, raising=False)
+    monkeypatch.delenv(TRUST_SWITCH, raising=False)
+    path = str(tmp_path / 'fraction.pth')
+    torch.save({'third': fractions.Fraction(1, 3)}, path)
     original = dist_utils._init_dist_pytorch
     with tool_environment():
         assert dist_utils._init_dist_pytorch is not original
+        with pytest.raises(pickle.UnpicklingError, match='Weights only'):
+            torch.load(path, weights_only=False)
     assert dist_utils._init_dist_pytorch is original
+    assert FORCE_SWITCH not in os.environ
+    assert torch.load(path, weights_only=False)['third'].denominator == 3
+    monkeypatch.setenv(TRUST_SWITCH, '1')
+    with tool_environment():
+        assert FORCE_SWITCH not in os.environ
 
 
 @pytest.mark.slow

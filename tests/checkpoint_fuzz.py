@@ -666,7 +666,24 @@ def write_tensor_checkpoint(path: str,
                  for k in sorted(keys)}))
 
 
-# The child: loads each case through the three loaders and checks the result.
+def _loaders() -> Tuple[str, ...]:
+    """The loaders a child reads each case with: torch's safe loader,
+    mmengine's own, mmvig's, and mmengine's within mmvig's runner. On the
+    OneDL stack mmengine's own loader is the library's to answer for, and is
+    left out: onedl-mmengine 0.10.12 reads under an allowlist of numpy's own
+    constructors (which builds what mmvig's stand-ins refuse) and falls
+    back to ``weights_only=False`` after torch refuses
+    (``mmengine/runner/checkpoint.py``, ``_safe_torch_load``). No path of
+    mmvig takes it (docs/installation.md, "Two stacks")."""
+    from mmvig.stack import installed_stack
+    return tuple(
+        name for name in ('torch.load', 'mmengine', 'mmvig', 'runner')
+        if name != 'mmengine' or installed_stack() != 'onedl')
+
+
+LOADERS = _loaders()
+
+# The child: loads each case through the loaders and checks the result.
 CHILD = r'''
 import gc, json, os, pickle, resource, sys, time
 import numpy as np
@@ -740,6 +757,7 @@ LOADERS = {
     'mmvig': lambda p: read_checkpoint(p),
     'runner': lambda p: checked(p),
 }
+LOADERS = {name: LOADERS[name] for name in sys.argv[1:]}
 def checked(path):
     with checked_checkpoint_loaders():
         return _load_checkpoint(path, map_location='cpu')
@@ -800,7 +818,7 @@ def run_cases(
     pending = list(paths)
     env = dict(os.environ, PYTHONWARNINGS='ignore', HF_HUB_OFFLINE='1')
     while pending:
-        child = subprocess.run([sys.executable, '-c', CHILD],
+        child = subprocess.run([sys.executable, '-c', CHILD, *LOADERS],
                                input='\n'.join(pending) + '\n',
                                capture_output=True,
                                text=True,

@@ -371,7 +371,7 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
     code = textwrap.dedent("""
         import time
         import mmvig
-        from mmengine.config import Config
+        from mmvig.apis import read_config
         from mmengine.registry import DefaultScope
         from mmpretrain.registry import MODELS
         cfg = read_config('configs/attentionvig_s_in1k.py')

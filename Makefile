@@ -17,10 +17,17 @@ setup:
 demo: setup
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
+# pytest in two worker processes (pytest-xdist), one torch thread each: a
+# test file runs whole in one worker, its fixtures and order as when alone;
+# the longest files are handed out first (pytest collects a path once).
+PARALLEL = OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
+LONGEST = tests/test_safe_load.py tests/test_tools/test_demo.py \
+	tests/test_configs/test_recipes.py tests/test_tools/test_cuda_build.py
+
 # Every test, the slow end-to-end ones included, then timm's own model
 # suite on mmvig's timm models (what CI runs).
 test: setup
-	$(PY) -m pytest -m "slow or not slow" tests
+	$(PARALLEL) -m "slow or not slow" $(LONGEST) tests
 	$(PY) tools/dev/timm_suite.py
 
 # timm's tests/test_models.py (of the installed timm, from PyPI) on
@@ -44,12 +51,13 @@ lint: setup
 # the stack check, the three registries, every config building its model
 # with a training iteration of each task, training and resuming, the
 # safe-loading tests, and the demo's three stages on its smallest data.
-STACK_TESTS = tests/test_stack.py tests/test_registry.py tests/test_configs \
+STACK_TESTS = tests/test_stack.py tests/test_seams.py tests/test_registry.py \
+	tests/test_configs \
 	tests/test_engine/test_training.py tests/test_safe_load.py \
 	tests/test_crafted_checkpoints.py tests/test_safe_load_fuzz.py
 test-stack: setup
-	$(PY) -m pytest $(STACK_TESTS)
-	$(PY) -m pytest -m slow tests/test_tools/test_demo.py
+	$(PARALLEL) -m "not slow or demo" tests/test_tools/test_demo.py \
+		$(STACK_TESTS)
 
 # Fast tests only.
 test-fast: setup

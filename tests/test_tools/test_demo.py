@@ -7,6 +7,7 @@ from mmvig.testing import run_tool
 
 
 @pytest.mark.slow
+@pytest.mark.demo
 def test_demo_pipeline_smoke_run(tmp_path):
     """Both backbones through classifier -> Mask R-CNN -> Semantic FPN."""
     out = run_tool('tools/demo.py', '--small', '--backbones',

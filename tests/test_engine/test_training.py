@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import mmvig  # noqa: F401
@@ -26,7 +27,8 @@ def test_training_lowers_loss_and_checkpoint_loads_back(shapes, tmp_path):
     assert not any(k.startswith('teacher') for k in state['state_dict'])
 
     from mmpretrain.registry import MODELS
-    fresh = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        fresh = MODELS.build(cfg.model)
     fresh.load_state_dict(state['state_dict'])
     model = runner.model.eval()
     fresh.eval()

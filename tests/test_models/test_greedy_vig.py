@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 from mmvig.apis import read_config
 from mmvig.errors import InputError
@@ -87,7 +88,10 @@ def test_attentionvig_s_starts_from_greedyvig_s(tmp_path):
     cfg.model.head.init_cfg.checkpoint = path
     from mmpretrain.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    # the scope a Runner of another task library left in this process
+    # (another test's) must not choose the registry
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with logged_messages() as messages:
         model.init_weights()

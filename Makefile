@@ -18,16 +18,13 @@ demo: setup
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
 # pytest in two worker processes (pytest-xdist), one torch thread each: a
-# test file runs whole in one worker, its fixtures and order as when alone;
-# the longest files are handed out first (pytest collects a path once).
+# test file runs whole in one worker, its fixtures and order as when alone.
 PARALLEL = OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
-LONGEST = tests/test_safe_load.py tests/test_tools/test_demo.py \
-	tests/test_configs/test_recipes.py tests/test_tools/test_cuda_build.py
 
 # Every test, the slow end-to-end ones included, then timm's own model
 # suite on mmvig's timm models (what CI runs).
 test: setup
-	$(PARALLEL) -m "slow or not slow" $(LONGEST) tests
+	$(PARALLEL) -m "slow or not slow" tests
 	$(PY) tools/dev/timm_suite.py
 
 # timm's tests/test_models.py (of the installed timm, from PyPI) on

@@ -82,7 +82,7 @@ from .errors import InputError
 
 TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 # torch's switch that makes every torch.load weights-only, even one that asks
-# for weights_only=False (see :func:`weights_only_in_this_process`).
+# for weights_only=False (see :func:`weights_only_everywhere`).
 FORCE_SWITCH = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
 # Starts the unpickler errors of mmvig's own checks (the allowlisted
 # lookups and states), so that a refusal is told from an unreadable file.

@@ -2,9 +2,10 @@
 
 ``import mmvig`` checks the versions of the installed OpenMMLab stack,
 upstream or OneDL (:mod:`mmvig.stack`), registers mmvig's classes
-(:mod:`mmvig.registry`) and admits the data types of OpenMMLab training
-checkpoints to torch's safe loader (:mod:`mmvig.safe_load`). It changes
-nothing else and imports no task library and not timm.
+(:mod:`mmvig.registry`) and, on the upstream stack, admits the data types
+of OpenMMLab training checkpoints to torch's safe loader
+(:mod:`mmvig.safe_load`; onedl-mmengine admits its own). It changes nothing
+else and imports no task library and not timm.
 """
 from .stack import check_versions
 

@@ -6,11 +6,15 @@ rebuilds tensors, containers and an allowlist of types, and refuses anything
 else. The training checkpoints of mmengine, mmpretrain, mmdet and mmseg hold
 a few Python objects besides tensors (the message hub's history buffers,
 numpy scalars, dtypes and arrays); :func:`safe_types` lists a checking
-stand-in for each, and :func:`allow_training_checkpoint_types` adds them to
+stand-in for each. mmvig's loaders admit them for their own loads; on the
+upstream stack :func:`allow_training_checkpoint_types` also adds them to
 torch's allowlist (on ``import mmvig``), so that mmengine's own loader
 (``resume``, ``load_from``, ``Pretrained`` init, the task libraries'
 ``train.py`` / ``test.py``) reads these checkpoints too. That is the only
-process-wide change mmvig makes, and what it admits is data.
+process-wide change mmvig makes, and what it admits is data. onedl-mmengine
+admits numpy's and mmengine's own types for each of its loads, under the
+same names; there mmvig adds nothing (a name entered twice resolves to
+either entry, by chance).
 
 The stand-ins parse, then build: they collect plain values (ints, a
 byte-order character, a dtype code, ``bytes``) and mmvig builds each result
@@ -531,9 +535,41 @@ def safe_types() -> List[Any]:
     return _numpy_types() + _mmengine_types()
 
 
-def allow_training_checkpoint_types() -> None:
-    """Add :func:`safe_types` to torch's ``weights_only`` allowlist."""
+def _entry_name(entry: Any) -> str:
+    return entry[1] if isinstance(entry, tuple) else \
+        f'{entry.__module__}.{entry.__qualname__}'
+
+
+def allow_training_checkpoint_types() -> bool:
+    """Add :func:`safe_types` to torch's ``weights_only`` allowlist, so that
+    mmengine's own loader reads training checkpoints through the stand-ins,
+    unless that loader admits numpy's and mmengine's types itself.
+
+    onedl-mmengine admits its own entries under the same names for each load
+    (:func:`mmvig.seams.mmengine_loader_allowlist`); torch resolves a name
+    entered twice to either entry, by chance, per process, and a load that
+    mixes the two fails. There mmengine's loader keeps its own entries and
+    mmvig's loaders admit the stand-ins for their own loads only.
+
+    Returns:
+        Whether the stand-ins were added.
+    """
+    from .seams import mmengine_loader_allowlist
+    theirs = set(mmengine_loader_allowlist())
+    if theirs & {_entry_name(entry) for entry in safe_types()}:
+        return False
     torch.serialization.add_safe_globals(safe_types())
+    return True
+
+
+@contextlib.contextmanager
+def _stand_ins_admitted() -> Iterator[None]:
+    """Within the block torch's allowlist holds :func:`safe_types`: those
+    of them not registered already are added, and removed after."""
+    present = set(torch.serialization.get_safe_globals())
+    missing = [entry for entry in safe_types() if entry not in present]
+    with torch.serialization.safe_globals(missing):
+        yield
 
 
 # What a checkpoint's pickle may call (REDUCE) in mmvig's loader: the
@@ -1080,19 +1116,20 @@ def load_checkpoint_file(filename: str,
             from None
     state = _LoadState(osp.getsize(filename))
     try:
-        if not _trusted():
-            with open(filename, 'rb') as f:
-                for _, offset, size in pickles:
-                    f.seek(offset)
-                    _scan_pickle(f.read(size), state.budget)
-        token = _LOAD.set(state)
-        try:
-            checkpoint = torch.load(
-                filename,
-                map_location=map_location,
-                weights_only=None if _trusted() else True)
-        finally:
-            _LOAD.reset(token)
+        with _stand_ins_admitted():
+            if not _trusted():
+                with open(filename, 'rb') as f:
+                    for _, offset, size in pickles:
+                        f.seek(offset)
+                        _scan_pickle(f.read(size), state.budget)
+            token = _LOAD.set(state)
+            try:
+                checkpoint = torch.load(
+                    filename,
+                    map_location=map_location,
+                    weights_only=None if _trusted() else True)
+            finally:
+                _LOAD.reset(token)
     except (_UnknownGlobal, pickle.UnpicklingError) as error:
         reason = unpickler_reason(error)
         if reason.startswith(_REFUSAL):

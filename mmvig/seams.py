@@ -5,7 +5,7 @@ that library changes it.
 """
 import contextlib
 from importlib import metadata
-from typing import Iterator
+from typing import Iterator, List
 
 
 @contextlib.contextmanager
@@ -42,3 +42,27 @@ def _is_distribution(name: str) -> bool:
     except metadata.PackageNotFoundError:
         return False
     return True
+
+
+def mmengine_loader_allowlist() -> List[str]:
+    """The names mmengine's own checkpoint loader admits to torch's safe
+    loader for each load, empty when it admits none.
+
+    onedl-mmengine 0.10.12 reads every checkpoint inside
+    ``torch.serialization.safe_globals(get_torch_safe_globals())``
+    (``mmengine/runner/checkpoint.py``): numpy's own ``_reconstruct``,
+    ``ndarray``, ``dtype``, ``scalar`` and dtype classes, ``getattr``,
+    ``slice`` and ``HistoryBuffer``. Upstream mmengine 0.10.x has no such
+    function and loads with torch's defaults. torch keeps its allowlist as a
+    set and resolves each name by iterating it, so two entries under one
+    name resolve to either, by chance, per process: whoever registers a
+    name process-wide must not register one of these.
+    """
+    from mmengine.runner import checkpoint
+    admitted = getattr(checkpoint, 'get_torch_safe_globals', None)
+    if admitted is None:
+        return []
+    return [
+        entry[1] if isinstance(entry, tuple) else
+        f'{entry.__module__}.{entry.__qualname__}' for entry in admitted()
+    ]

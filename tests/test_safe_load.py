@@ -1,5 +1,6 @@
 """mmvig.safe_load: crafted checkpoints are refused on every loader and
 change nothing; real training checkpoints load and resume."""
+import argparse
 import contextlib
 import importlib
 import os
@@ -18,8 +19,10 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
 
 import mmvig
 from mmvig.safe_load import (TRUST_SWITCH, CheckpointFileError,
-                             UnsafeCheckpointError, load_checkpoint_file,
+                             UnsafeCheckpointError, _entry_name,
+                             load_checkpoint_file, read_checkpoint,
                              weights_only_everywhere)
+from mmvig.seams import mmengine_loader_allowlist
 from mmvig.stack import installed_stack
 from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, tiny_task_config
 
@@ -162,11 +165,37 @@ def test_checkpoint_with_numpy_values_loads_safely(tmp_path):
         }, path)
     ckpt = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert ckpt['meta']['seed'] == 3
-    assert torch.load(
-        path, weights_only=True)['meta']['hist'].tolist() == [0, 1, 2]
+    assert read_checkpoint(str(path))['meta']['hist'].tolist() == [0, 1, 2]
+    if mmvig.safe_load.allow_training_checkpoint_types():
+        # upstream mmengine: the stand-ins are in torch's allowlist
+        assert torch.load(
+            path, weights_only=True)['meta']['hist'].tolist() == [0, 1, 2]
     fresh = torch.nn.Linear(2, 2)
     load_checkpoint(fresh, str(path))
     assert torch.equal(fresh.weight, model.weight)
+
+
+def test_no_name_in_torchs_allowlist_twice_during_mmengines_loads():
+    """torch resolves a name entered twice in its allowlist to either entry
+    by chance, per process: after ``import mmvig``, the allowlist during
+    one of mmengine's loads (its own entries added) names each type once."""
+    theirs = mmengine_loader_allowlist()
+    names = [_entry_name(e) for e in torch.serialization.get_safe_globals()]
+    names += theirs
+    assert len(names) == len(set(names)), sorted(
+        n for n in set(names) if names.count(n) > 1)
+    assert mmvig.safe_load.allow_training_checkpoint_types() != bool(theirs)
+
+
+def test_read_checkpoint_leaves_torchs_allowlist_as_it_was(tmp_path):
+    path = tmp_path / 'numpy.pth'
+    torch.save({'meta': {'hist': np.arange(3)}}, path)
+    before = set(torch.serialization.get_safe_globals())
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        assert read_checkpoint(str(path))['meta']['hist'].tolist() == \
+            [0, 1, 2]
+        assert argparse.Namespace in torch.serialization.get_safe_globals()
+    assert set(torch.serialization.get_safe_globals()) == before
 
 
 def run(args, env=None, timeout=900):

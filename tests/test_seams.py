@@ -44,3 +44,21 @@ def test_mmseg_bases_load_on_this_stack():
         # this passes, the fork has fixed it and the seam can go.
         with pytest.raises(ModuleNotFoundError, match='mmsegmentation'):
             Config.fromfile(SEG_CONFIG)
+
+
+def test_mmengine_loader_allowlist_on_this_stack():
+    names = seams.mmengine_loader_allowlist()
+    if installed_stack() == 'onedl':
+        assert {
+            'numpy.ndarray', 'numpy.dtype',
+            'mmengine.logging.history_buffer.HistoryBuffer'
+        } <= set(names), ('onedl-mmengine no longer admits numpy and '
+                          'HistoryBuffer in get_torch_safe_globals: '
+                          f'{names}; mmvig.safe_load.'
+                          'allow_training_checkpoint_types may register its '
+                          'stand-ins there again')
+    else:
+        assert names == [], (
+            'upstream mmengine now admits types for its loads '
+            f'({names}): check they share no name with mmvig.safe_load.'
+            'safe_types()')

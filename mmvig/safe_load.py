@@ -562,6 +562,14 @@ def allow_training_checkpoint_types() -> bool:
     return True
 
 
+def stand_ins_in_torch_allowlist() -> bool:
+    """Whether torch's allowlist holds :func:`safe_types` for every load
+    (:func:`allow_training_checkpoint_types` added them), so that a plain
+    ``torch.load(path, weights_only=True)`` reads a training checkpoint."""
+    present = set(torch.serialization.get_safe_globals())
+    return all(entry in present for entry in safe_types())
+
+
 @contextlib.contextmanager
 def _stand_ins_admitted() -> Iterator[None]:
     """Within the block torch's allowlist holds :func:`safe_types`: those

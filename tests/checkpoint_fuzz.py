@@ -674,11 +674,14 @@ def _loaders() -> Tuple[str, ...]:
     constructors (which builds what mmvig's stand-ins refuse) and falls
     back to ``weights_only=False`` after torch refuses
     (``mmengine/runner/checkpoint.py``, ``_safe_torch_load``). No path of
-    mmvig takes it (docs/installation.md, "Two stacks")."""
-    from mmvig.stack import installed_stack
-    return tuple(
-        name for name in ('torch.load', 'mmengine', 'mmvig', 'runner')
-        if name != 'mmengine' or installed_stack() != 'onedl')
+    mmvig takes it (docs/installation.md, "Two stacks"). There torch's safe
+    loader holds none of mmvig's stand-ins either
+    (``mmvig.safe_load.allow_training_checkpoint_types``) and refuses every
+    numpy value: it is left out too."""
+    from mmvig.safe_load import stand_ins_in_torch_allowlist
+    if not stand_ins_in_torch_allowlist():
+        return ('mmvig', 'runner')
+    return ('torch.load', 'mmengine', 'mmvig', 'runner')
 
 
 LOADERS = _loaders()

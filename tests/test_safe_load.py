@@ -21,6 +21,7 @@ import mmvig
 from mmvig.safe_load import (TRUST_SWITCH, CheckpointFileError,
                              UnsafeCheckpointError, _entry_name,
                              load_checkpoint_file, read_checkpoint,
+                             stand_ins_in_torch_allowlist,
                              weights_only_everywhere)
 from mmvig.seams import mmengine_loader_allowlist
 from mmvig.stack import installed_stack
@@ -166,8 +167,7 @@ def test_checkpoint_with_numpy_values_loads_safely(tmp_path):
     ckpt = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert ckpt['meta']['seed'] == 3
     assert read_checkpoint(str(path))['meta']['hist'].tolist() == [0, 1, 2]
-    if mmvig.safe_load.allow_training_checkpoint_types():
-        # upstream mmengine: the stand-ins are in torch's allowlist
+    if stand_ins_in_torch_allowlist():  # upstream mmengine
         assert torch.load(
             path, weights_only=True)['meta']['hist'].tolist() == [0, 1, 2]
     fresh = torch.nn.Linear(2, 2)
@@ -184,7 +184,7 @@ def test_no_name_in_torchs_allowlist_twice_during_mmengines_loads():
     names += theirs
     assert len(names) == len(set(names)), sorted(
         n for n in set(names) if names.count(n) > 1)
-    assert mmvig.safe_load.allow_training_checkpoint_types() != bool(theirs)
+    assert stand_ins_in_torch_allowlist() != bool(theirs)
 
 
 def test_read_checkpoint_leaves_torchs_allowlist_as_it_was(tmp_path):
@@ -293,6 +293,15 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
             '--cfg-options', f'train_cfg.{unit}={per_step * (i + 1)}'
         ]
         result = run(args + (['--resume'] if i else []))
+        if tools == theirs and task == 'seg' and installed_stack() == 'onedl':
+            assert 'mmsegmentation is not installed' in result.stderr, \
+                result.stderr[-3000:]
+            pytest.xfail(
+                "onedl-mmengine 0.10.12 maps an mmseg:: base to the "
+                "distribution mmsegmentation, which the fork calls "
+                "onedl-mmsegmentation: mmseg's own tools/train.py cannot "
+                "load the config (mmvig's tools can, mmvig/seams.py); no "
+                "issue found on the fork's tracker")
         assert result.returncode == 0, result.stderr[-3000:]
         assert osp.isfile(osp.join(work, f'{steps[i]}.pth')), os.listdir(work)
         if i:
@@ -300,8 +309,7 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
 
     path, marker = malicious
     if task == 'cls':  # a resume executes no config text, by either tool
-        checkpoint = torch.load(
-            osp.join(work, f'{steps[-1]}.pth'), weights_only=True)
+        checkpoint = read_checkpoint(osp.join(work, f'{steps[-1]}.pth'))
         checkpoint['meta']['config'] = (
             f"__import__('os').system('touch {marker}')\ngpu_ids = [0]\n")
         crafted = str(tmp_path / 'config_text.pth')

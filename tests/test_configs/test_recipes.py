@@ -21,6 +21,7 @@ import mmvig  # noqa: F401
 from mmvig import AttentionViG
 from mmvig.apis import read_config
 from mmvig.engine import temperature_parameters
+from mmvig.safe_load import read_checkpoint
 from mmvig.testing import REPO_ROOT, TINY, logged_messages, use_small_loaders
 
 
@@ -170,7 +171,7 @@ def test_imagenet_recipe_trains_and_downstream_starts_from_ema(
     assert runner.iter >= 6
 
     ckpt_path = osp.join(cfg.work_dir, 'epoch_2.pth')
-    ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+    ckpt = read_checkpoint(ckpt_path)
     ema = {
         k[len('backbone.'):]: v
         for k, v in ckpt['state_dict'].items() if k.startswith('backbone.')

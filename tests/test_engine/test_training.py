@@ -102,11 +102,11 @@ def test_a_resume_never_executes_the_checkpoints_config_text(shapes, tmp_path):
     from mmengine.registry import RUNNERS
 
     from mmvig.engine import MMVigRunner
+    from mmvig.safe_load import read_checkpoint
     cfg = tiny_classification_config(shapes, str(tmp_path / 'run'), epochs=1)
     assert cfg.runner_type == 'MMVigRunner'
     RUNNERS.build(copy.deepcopy(cfg)).train()
-    checkpoint = torch.load(
-        osp.join(cfg.work_dir, 'epoch_1.pth'), weights_only=True)
+    checkpoint = read_checkpoint(osp.join(cfg.work_dir, 'epoch_1.pth'))
     marker = tmp_path / 'config_ran'
     checkpoint['meta']['config'] = (
         f"__import__('os').system('touch {marker}')"

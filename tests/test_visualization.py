@@ -11,6 +11,7 @@ import torch
 import mmvig
 from mmvig.apis import init_model
 from mmvig.ops import svga_cross_attention
+from mmvig.stack import installed_stack
 from mmvig.testing import TINY, run_tool
 from mmvig.visualization import (grapher_input, graphers, neighbour_maps,
                                  plot_beta_curves, plot_training_curves,
@@ -108,13 +109,19 @@ def test_tools_and_inferencers_on_trained_checkpoints(tiny_runs, scenes,
         model = init_model(config, checkpoint)
         assert len(temperatures_of(model.backbone)) == 4
 
+    # On the OneDL stack mmseg's inferencer cannot load an mmseg:: config
+    # from its path (onedl-mmengine 0.10.12 looks for the distribution
+    # mmsegmentation; docs/installation.md, "Two stacks"): it is given the
+    # config as mmvig.apis.read_config loads it, as the docs say.
+    seg_model = 'read_config(C)' if installed_stack() == 'onedl' else 'C'
     calls = {
         'det': ("from mmdet.apis import DetInferencer as I; "
                 "r = I(model=C, weights=W, device='cpu')(IMG, out_dir=O); "
                 "print(len(r['predictions'][0]['labels']))"),
         'seg': ("from mmseg.apis import MMSegInferencer as I; "
-                "r = I(model=C, weights=W, device='cpu')(IMG, out_dir=O); "
-                "print(r['predictions'].shape)"),
+                "from mmvig.apis import read_config; "
+                f"r = I(model={seg_model}, weights=W, device='cpu')(IMG, "
+                "out_dir=O); print(r['predictions'].shape)"),
         'cls': ("from mmpretrain.apis import ImageClassificationInferencer "
                 "as I; r = I(model=C, pretrained=W, device='cpu')(IMG, "
                 "show_dir=O); print(r[0]['pred_class'])"),

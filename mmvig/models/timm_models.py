@@ -33,16 +33,34 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import (build_model_with_cfg, generate_default_cfgs,
                          register_model)
-from timm.models._features import feature_take_indices
 from torch import Tensor, nn
+
+from ..errors import InputError
 
 
 def _take_indices(num_levels: int,
                   indices: Optional[Union[int, Sequence[int]]]) -> List[int]:
-    """timm's ``feature_take_indices`` (``None`` all levels, ``n`` the last
-    ``n``, a list the levels named, negative from the end), sorted and
-    without repeats, as the backbone computes them."""
-    return sorted(feature_take_indices(num_levels, indices, as_set=True)[0])
+    """The levels ``forward_intermediates(indices=...)`` takes, as timm's
+    models read the argument: ``None`` all levels, ``n`` the last ``n``, a
+    sequence the levels it names (negative from the end); sorted, each once.
+
+    Raises:
+        InputError: ``n`` or a level outside ``num_levels``.
+    """
+    if indices is None:
+        return list(range(num_levels))
+    if isinstance(indices, int):
+        if not 0 < indices <= num_levels:
+            raise InputError(f'indices={indices}: the last n levels take n '
+                             f'from 1 to {num_levels}')
+        return list(range(num_levels - indices, num_levels))
+    taken = set()
+    for index in indices:
+        if not -num_levels <= index < num_levels:
+            raise InputError(f'level {index} of indices={list(indices)} is '
+                             f'not one of the {num_levels} levels')
+        taken.add(index % num_levels)
+    return sorted(taken)
 
 
 def _on_device(device: Optional[Union[str, torch.device]]):

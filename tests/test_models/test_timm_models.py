@@ -375,3 +375,26 @@ def test_switched_trunk_convs_keep_the_trunks_init(monkeypatch):
     assert list(ours) == list(reference)
     for key in ours:
         torch.testing.assert_close(ours[key], reference[key], msg=key)
+
+
+@pytest.mark.parametrize('indices, taken', [(None, [0, 1, 2, 3]), (1, [3]),
+                                            (3, [1, 2, 3]), ([0, -1], [0, 3]),
+                                            ((2, -2, 1), [1, 2])])
+def test_intermediate_indices_as_timm_reads_them(indices, taken):
+    model = timm.create_model('attentionvig_s', arch=TINY).eval()
+    with torch.no_grad():
+        _, levels = model.forward_intermediates(
+            torch.randn(1, 3, 96, 96), indices=indices)
+    assert [96 // level.shape[-1] for level in levels] == \
+        [4 * 2**i for i in taken]
+
+
+@pytest.mark.parametrize('indices, message', [(0, 'from 1 to 4'),
+                                              (5, 'from 1 to 4'),
+                                              ([4], 'level 4 of'),
+                                              ([-5], 'level -5 of')])
+def test_intermediate_indices_out_of_range(indices, message):
+    from mmvig.errors import InputError
+    model = timm.create_model('attentionvig_s', arch=TINY)
+    with pytest.raises(InputError, match=message):
+        model.forward_intermediates(torch.randn(1, 3, 96, 96), indices=indices)

@@ -3,6 +3,7 @@ the config, the runner with mmvig's checks, and mmengine as the tools need
 it. Errors reach the user through :func:`mmvig.apis.report_input_errors`."""
 import argparse
 import contextlib
+import datetime
 import gc
 import os
 import os.path as osp
@@ -73,6 +74,7 @@ def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
     (every checkpoint read by mmvig's safe loader; a resume's checked), with
     mmvig's checks: a checkpoint it loads must fit the model (unless
     ``partial_load``), and the data are checked once built."""
+    start_cpu_process_group(cfg)
     runner = MMVigRunner.from_cfg(cfg)
     if not partial_load:
         runner.register_hook(StrictLoadHook())
@@ -80,32 +82,35 @@ def build_runner(cfg: Config, partial_load: bool = False) -> Runner:
     return runner
 
 
-def _init_dist_pytorch_without_cuda(original):
+def start_cpu_process_group(cfg: Config) -> bool:
+    """Start the process group of a ``--launcher pytorch`` run on a machine
+    without CUDA; returns whether it did.
 
-    def init(backend: str, init_backend: str = 'torch', **kwargs) -> None:
-        if torch.cuda.is_available() or init_backend != 'torch':
-            original(backend, init_backend=init_backend, **kwargs)
-        else:
-            torch_dist.init_process_group(backend=backend, **kwargs)
-
-    return init
+    mmengine's ``pytorch`` launcher starts each process with
+    ``torch.cuda.set_device``, which fails without CUDA. Its ``Runner``
+    starts a process group only when none exists (``Runner.setup_env``), so
+    there the tools start it first, with the config's
+    ``env_cfg.dist_cfg`` (``backend='gloo'`` on CPUs; ``timeout`` in
+    seconds, as mmengine reads it). GPU machines are left to mmengine.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or \
+            torch.cuda.is_available() or torch_dist.is_initialized():
+        return False
+    options = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    options.pop('init_backend', None)
+    backend = options.pop('backend', 'nccl')
+    if options.get('timeout') is not None:
+        options['timeout'] = datetime.timedelta(seconds=options['timeout'])
+    torch_dist.init_process_group(backend=backend, **options)
+    return True
 
 
 @contextlib.contextmanager
 def tool_environment() -> Iterator[None]:
-    """mmengine 0.10.7 as the training, test and demo tools need it, for
-    the block only (``import mmvig`` changes nothing in mmengine): it starts
-    every ``pytorch``-launched process with ``torch.cuda.set_device``, which
-    fails on a machine without CUDA; within the block the process group is
-    initialised without it there (gloo on CPUs), and GPU machines are left
-    to mmengine. Every ``torch.load`` of the tool's process is weights-only
-    (:func:`mmvig.safe_load.weights_only_everywhere`: the OneDL fork's
-    mmengine would otherwise unpickle in full a file torch refuses)."""
-    import mmengine.dist.utils as dist_utils
-    original = dist_utils._init_dist_pytorch
-    dist_utils._init_dist_pytorch = _init_dist_pytorch_without_cuda(original)
-    try:
-        with weights_only_everywhere():
-            yield
-    finally:
-        dist_utils._init_dist_pytorch = original
+    """The training, test and demo tools' process: every ``torch.load`` is
+    weights-only for the block (:func:`mmvig.safe_load.
+    weights_only_everywhere`: the OneDL fork's mmengine would otherwise
+    unpickle in full a file torch refuses). ``import mmvig`` changes nothing
+    of the kind."""
+    with weights_only_everywhere():
+        yield

@@ -6,6 +6,7 @@ import json
 import os
 import os.path as osp
 import pickle
+import socket
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,12 @@ from mmvig.errors import InputError
 from mmvig.safe_load import load_checkpoint_file
 from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, run_tool
 from tools.tool_utils import tool_environment
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize('model', ['AttentionViG', 'SAGViT'])
@@ -183,28 +190,52 @@ def test_tools_give_one_line_errors_for_damaged_inputs(tiny_runs, shapes,
 
 
 def test_tool_environment_is_scoped(tmp_path, monkeypatch):
-    """Within a tool's run, mmengine starts CPU process groups and every
-    torch.load is weights-only, even one that asks for weights_only=False
-    (the OneDL fork's mmengine does, after torch's safe load refused);
-    after it, neither; a trusted run keeps its switch alone."""
-    import mmengine.dist.utils as dist_utils
-
+    """Within a tool's run every torch.load is weights-only, even one that
+    asks for weights_only=False (the OneDL fork's mmengine does, after
+    torch's safe load refused); after it, not; a trusted run keeps its
+    switch alone."""
     from mmvig.safe_load import FORCE_SWITCH, TRUST_SWITCH
     monkeypatch.delenv(FORCE_SWITCH, raising=False)
     monkeypatch.delenv(TRUST_SWITCH, raising=False)
     path = str(tmp_path / 'fraction.pth')
     torch.save({'third': fractions.Fraction(1, 3)}, path)
-    original = dist_utils._init_dist_pytorch
     with tool_environment():
-        assert dist_utils._init_dist_pytorch is not original
         with pytest.raises(pickle.UnpicklingError, match='Weights only'):
             torch.load(path, weights_only=False)
-    assert dist_utils._init_dist_pytorch is original
     assert FORCE_SWITCH not in os.environ
     assert torch.load(path, weights_only=False)['third'].denominator == 3
     monkeypatch.setenv(TRUST_SWITCH, '1')
     with tool_environment():
         assert FORCE_SWITCH not in os.environ
+
+
+def test_cpu_process_group_started_before_the_runner(monkeypatch):
+    """A ``--launcher pytorch`` run without CUDA: the tools start the
+    process group with the config's dist_cfg (mmengine's launcher would set
+    a CUDA device first); other launchers are left to mmengine."""
+    import torch.distributed as dist
+
+    from tools.tool_utils import start_cpu_process_group
+    assert not start_cpu_process_group(Config(dict(launcher='none')))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for name, value in dict(
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT=str(_free_port()),
+            RANK='0',
+            WORLD_SIZE='1',
+            LOCAL_RANK='0').items():
+        monkeypatch.setenv(name, value)
+    cfg = Config(
+        dict(
+            launcher='pytorch',
+            env_cfg=dict(dist_cfg=dict(backend='gloo', timeout=60))))
+    try:
+        assert start_cpu_process_group(cfg)
+        assert dist.get_backend() == 'gloo' and dist.get_world_size() == 1
+        assert not start_cpu_process_group(cfg)  # one group, kept
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 @pytest.mark.slow

@@ -6,8 +6,7 @@ keys.
 """
 from typing import Tuple
 
-from torch import Tensor, nn
-from torch.fx._symbolic_trace import is_fx_tracing
+from torch import Tensor, fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
@@ -45,8 +44,8 @@ def _hidden_layer(fc: nn.Module, pooled: Tensor) -> Tensor:
     norms = [
         m for m in fc.modules() if isinstance(m, _BatchNorm) and m.training
     ]
-    # (FX tracing records the layer for any batch size)
-    if not norms or is_fx_tracing() or pooled.shape[0] > 1:
+    # (an FX trace, whose input is a Proxy, records it for any batch size)
+    if not norms or isinstance(pooled, fx.Proxy) or pooled.shape[0] > 1:
         return fc(pooled)
     for norm in norms:
         norm.train(False)

@@ -24,7 +24,18 @@ registry imports it before its first lookup), and timm's entry points
 (``attentionvig_s``, ..., ``sagvit_base``) as soon as timm is imported:
 ``import mmvig`` imports no task library and not timm. A name another
 package registered first is an error, never an overwrite.
+
+Why an import hook (a finder on ``sys.meta_path`` that waits for
+``mmpretrain.models``, ``mmpretrain.apis`` or ``timm``, registers mmvig's
+classes built on them as soon as that module is imported, and leaves):
+mmengine's registry ``locations`` import a module only when the ``mmvig``
+registry itself is searched (``type='mmvig.X'``, or the ``mmvig`` scope),
+not when mmpretrain's registry falls back to the root for a bare
+``type='AttentionViGClsHead'``; ``custom_imports`` would have every user
+config name the module; and timm has no registry to hook. Importing both
+libraries on ``import mmvig`` would tie every mmdet and mmseg user to them.
 """
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -57,23 +68,32 @@ class MMVigRegistry(Registry):
     its parent, mmengine's root registry, refusing a name that is taken
     there by another class."""
 
-    def _register_module(self,
-                         module: type,
-                         module_name: Optional[Union[str, List[str]]] = None,
-                         force: bool = False) -> None:
-        names = module_name or module.__name__
-        for name in [names] if isinstance(names, str) else names:
-            existing = self.parent.module_dict.get(name)
+    def register_module(
+            self,
+            name: Optional[Union[str, List[str]]] = None,
+            force: bool = False,
+            module: Optional[type] = None) -> Union[type, Callable]:
+        """mmengine's ``register_module`` (decorator or call), after the
+        name is registered in the parent too, or refused there."""
+        if module is None:
+            return functools.partial(self._register_in_both, name, force)
+        return self._register_in_both(name, force, module)
+
+    def _register_in_both(self, name: Optional[Union[str, List[str]]],
+                          force: bool, module: type) -> type:
+        names = name or module.__name__
+        for each in [names] if isinstance(names, str) else names:
+            existing = self.parent.module_dict.get(each)
             if existing is not None and existing is not module:
                 raise RegistrationClash(
-                    f"mmvig cannot register {name!r} in mmengine's "
+                    f"mmvig cannot register {each!r} in mmengine's "
                     f'{self.parent.name!r} registry: '
                     f'{existing.__module__}.{existing.__qualname__} is '
                     'registered under that name already. Two packages '
                     'define it; import only one of them, or rename it.')
             if existing is None:
-                self.parent.register_module(name=name, module=module)
-        super()._register_module(module, module_name, force)
+                self.parent.register_module(name=each, module=module)
+        return super().register_module(name=name, force=force, module=module)
 
 
 MODELS = MMVigRegistry(

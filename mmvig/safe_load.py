@@ -75,14 +75,15 @@ import sys
 import weakref
 import zipfile
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
-import torch._weights_only_unpickler
 from mmengine.config import Config
 
 from .errors import InputError
+from .seams import (TORCH_UNPICKLER, checkpoint_schemes,
+                    mmengine_loader_allowlist, torch_allowed_globals)
 
 TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 # torch's switch that makes every torch.load weights-only, even one that asks
@@ -96,8 +97,7 @@ _REFUSAL = 'refused: '
 # (REDUCE, NEWOBJ or BUILD call it directly) and from nowhere else: a call
 # through another allowlisted function (torch's ``_rebuild_from_type_v2``
 # calls any callable and ``__setstate__``) is refused.
-_UNPICKLER = torch._weights_only_unpickler.Unpickler
-_LOAD_CODE = _UNPICKLER.load.__code__
+_LOAD_CODE = TORCH_UNPICKLER.load.__code__
 
 # The plain numeric dtypes a checkpoint may hold, by numpy's pickled type
 # string (kind and item size): bool, int/uint 8-64, float 16-64, complex
@@ -554,7 +554,6 @@ def allow_training_checkpoint_types() -> bool:
     Returns:
         Whether the stand-ins were added.
     """
-    from .seams import mmengine_loader_allowlist
     theirs = set(mmengine_loader_allowlist())
     if theirs & {_entry_name(entry) for entry in safe_types()}:
         return False
@@ -645,8 +644,7 @@ def _scan_pickle(data: bytes, budget: int) -> None:
         pickle.UnpicklingError: a refusal (starting with ``refused: ``).
         _UnknownGlobal: a GLOBAL no allowlist admits.
     """
-    allowed = torch._weights_only_unpickler._get_allowed_globals()
-    user = torch._weights_only_unpickler._get_user_allowed_globals()
+    allowed, user = torch_allowed_globals()
     pos, end = 0, len(data)
     stack: List[Any] = []
     marks: List[List[Any]] = []
@@ -1424,14 +1422,11 @@ def checked_checkpoint_loaders() -> Iterator[None]:
     tightening: what mmvig's loader admits, torch's safe loader admits too.
     mmvig's own schemes keep their loaders; the loaders registered before
     are restored on leaving."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    saved = CheckpointLoader._schemes
-    CheckpointLoader._schemes = type(saved)(saved)
-    for prefix, loader in saved.items():
-        if not loader.__module__.startswith(__name__.partition('.')[0]):
-            CheckpointLoader.register_scheme(
-                prefix, load_from_mmvig, force=True)
-    try:
+    package = __name__.partition('.')[0]
+
+    def checked(prefix: str, loader: Callable) -> Optional[Callable]:
+        return None if loader.__module__.startswith(package) else \
+            load_from_mmvig
+
+    with checkpoint_schemes(checked):
         yield
-    finally:
-        CheckpointLoader._schemes = saved

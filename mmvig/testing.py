@@ -21,10 +21,10 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from .deploy import TensorOutput
 from .models.layers import LayerScale2d
+from .seams import BATCH_NORM
 
 # Four stages, one block and one Grapher each: seconds per training step.
 TINY = dict(widths=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_graphers=1)
@@ -253,7 +253,7 @@ def randomise_norms(model: torch.nn.Module) -> torch.nn.Module:
     their initial values, so that folding has something to do; eval mode."""
     gen = torch.Generator().manual_seed(0)
     for m in model.modules():
-        if isinstance(m, _BatchNorm):
+        if isinstance(m, BATCH_NORM):
             m.running_mean.copy_(
                 torch.rand(m.num_features, generator=gen) * 2 - 1)
             m.running_var.copy_(

@@ -32,6 +32,7 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from ..registry import HOOKS
+from ..seams import runner_checkpoint
 
 TEMPERATURE_NAME = 'log_beta'
 
@@ -86,7 +87,8 @@ class FreezeBetaHook(Hook):
 def checkpoint_being_loaded(runner) -> str:
     """The file a runner loads or resumes from (mmengine's own choice)."""
     from mmengine.runner import find_latest_checkpoint
-    return str(runner._load_from or find_latest_checkpoint(runner.work_dir))
+    load_from, _ = runner_checkpoint(runner)
+    return str(load_from or find_latest_checkpoint(runner.work_dir))
 
 
 @HOOKS.register_module()
@@ -127,7 +129,8 @@ class StrictLoadHook(Hook):
         hint = ('A resume continues a run of this config. To start this '
                 "config from another model's checkpoint, pass "
                 '--cfg-options load_from=CKPT --partial-load to '
-                'tools/train.py, without --resume.' if runner._resume else
+                'tools/train.py, without --resume.'
+                if runner_checkpoint(runner)[1] else
                 'Is it a checkpoint of this config? To load the part that '
                 'matches anyway, pass --partial-load to tools/train.py.')
         loaded = without_module_prefix(loaded)

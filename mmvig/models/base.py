@@ -7,9 +7,9 @@ import torch
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
+from ..seams import BATCH_NORM
 from ..typing_utils import ConfigType
 from .pretrained import (check_weight_kinds, load_pretrained_backbone,
                          non_finite_tensors)
@@ -196,7 +196,7 @@ class PyramidBackbone(BaseModule):
         self._freeze_stages()
         if mode and self.norm_eval:
             for module in self.modules():
-                if isinstance(module, _BatchNorm):
+                if isinstance(module, BATCH_NORM):
                     module.eval()
         return self
 

@@ -15,10 +15,11 @@ from typing import Optional
 import torch
 from mmcv.cnn import ConvModule
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..seams import BATCH_NORM
 
 
-def fold_batchnorm(conv: nn.Conv2d, norm: _BatchNorm) -> None:
+def fold_batchnorm(conv: nn.Conv2d, norm: BATCH_NORM) -> None:
     """``norm(conv(x))`` (``norm`` in eval mode) into ``conv``, in place."""
     scale = (norm.running_var + norm.eps).rsqrt()
     if norm.affine:
@@ -46,7 +47,7 @@ def fold_conv_modules(model: nn.Module) -> int:
     folded = 0
     for module in model.modules():
         if isinstance(module, ConvModule) and module.with_norm and \
-                isinstance(module.norm, _BatchNorm) and \
+                isinstance(module.norm, BATCH_NORM) and \
                 module.order.index('conv') < module.order.index('norm'):
             fold_batchnorm(module.conv, module.norm)
             delattr(module, module.norm_name)

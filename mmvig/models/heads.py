@@ -7,9 +7,9 @@ keys.
 from typing import Tuple
 
 from torch import Tensor, fx, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import InputError
+from ..seams import BATCH_NORM
 from ..typing_utils import ConfigType
 from .fold import fold_conv_modules
 from .layers import conv1x1
@@ -42,7 +42,7 @@ def _hidden_layer(fc: nn.Module, pooled: Tensor) -> Tensor:
     BatchNorm normalises with the running statistics and leaves them as
     they are."""
     norms = [
-        m for m in fc.modules() if isinstance(m, _BatchNorm) and m.training
+        m for m in fc.modules() if isinstance(m, BATCH_NORM) and m.training
     ]
     # (an FX trace, whose input is a Proxy, records it for any batch size)
     if not norms or isinstance(pooled, fx.Proxy) or pooled.shape[0] > 1:

@@ -8,8 +8,8 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..seams import BATCH_NORM
 from ..typing_utils import ConfigType
 
 
@@ -174,7 +174,7 @@ def _running_stats_frozen(module: nn.Module) -> Iterator[None]:
     """BatchNorm layers of ``module`` normalise with batch statistics as usual
     but leave their running statistics and batch count unchanged."""
     norms = [
-        m for m in module.modules() if isinstance(m, _BatchNorm) and m.training
+        m for m in module.modules() if isinstance(m, BATCH_NORM) and m.training
     ]
     state = [(m.momentum, None if m.num_batches_tracked is None else
               m.num_batches_tracked.clone()) for m in norms]

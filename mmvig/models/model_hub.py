@@ -32,7 +32,7 @@ from modelindex.load_model_index import load
 from modelindex.models.Model import Model
 
 from ..errors import InputError
-from ..seams import config_package_names
+from ..seams import add_to_model_hub, config_package_names, model_hub_entry
 
 MODEL_INDEX = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
@@ -43,7 +43,7 @@ NO_WEIGHTS = 'mmvig://no-published-weights/'
 @CheckpointLoader.register_scheme(prefixes=NO_WEIGHTS)
 def load_from_mmvig_unpublished(filename: str, map_location=None):
     name = filename[len(NO_WEIGHTS):]
-    model = ModelHub._models_dict.get(name)
+    model = model_hub_entry(name)
     config = osp.relpath(model.data['Config'], osp.dirname(MODEL_INDEX)) \
         if isinstance(model, HubModel) else 'its config'
     if isinstance(model, HubModel) and model.data.get('Converted From'):
@@ -98,7 +98,7 @@ def register_model_index(path: str = MODEL_INDEX) -> int:
         if ModelHub.has(name) or downstream:
             continue
         config = osp.join(osp.dirname(path), model.config)
-        ModelHub._models_dict[name] = HubModel(
+        hub_model = HubModel(
             name=name,
             metadata=model.metadata,
             results=model.results,
@@ -110,8 +110,8 @@ def register_model_index(path: str = MODEL_INDEX) -> int:
             in_collection=model.in_collection,
             _filepath=model.filepath)
         if model.data.get('Converted From'):
-            ModelHub._models_dict[name].data['Converted From'] = \
-                model.data['Converted From']
+            hub_model.data['Converted From'] = model.data['Converted From']
+        add_to_model_hub(name, hub_model)
         added += 1
     return added
 

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 import torch
 from checkpoint_fuzz import (Assembler, array_state, placeholder, plain_dtype,
-                             tensor_pickle, torch_archive)
+                             tensor_pickle, torch_archive,
+                             write_tensor_checkpoint)
 
 from mmvig.testing import REPO_ROOT
 
@@ -418,6 +419,23 @@ def test_a_url_checkpoint_is_read_by_the_same_safe_loader(
     assert str(error.value).startswith(
         f'Could not download the checkpoint {url}/missing.pth: HTTP Error '
         '404') and '\n' not in str(error.value), str(error.value)
+
+
+def test_a_url_checkpoint_gets_the_storage_check(served, tmp_path,
+                                                 monkeypatch):
+    """A tensor larger than its storage, read from a URL, is refused as from
+    a local file, naming the URL."""
+    from mmvig.safe_load import CheckpointFileError, read_checkpoint
+    folder, url = served
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    write_tensor_checkpoint(
+        osp.join(folder, 'geometry.pth'),
+        {'evil': (1, (2_000_000_000, ), (0, ))})
+    with pytest.raises(CheckpointFileError) as error:
+        read_checkpoint(f'{url}/geometry.pth')
+    message = str(error.value)
+    assert f'{url}/geometry.pth' in message and '\n' not in message
+    assert '2,000,000,000 elements over a storage of 1' in message, message
 
 
 @pytest.mark.parametrize('dtype,nan,error', [

@@ -16,11 +16,11 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from .engine import checkpoint_being_loaded
-from .errors import INPUT_ERRORS, InputError, error_message
+from .errors import (INPUT_ERRORS, InputError, UnsafeCheckpointError,
+                     error_message)
 from .models.pretrained import (check_state_dict, select_weights,
                                 without_module_prefix)
-from .safe_load import (TRUST_SWITCH, UnsafeCheckpointError, read_checkpoint,
-                        unpickler_reason)
+from .safe_load import TRUST_SWITCH, read_checkpoint, unpickler_reason
 from .seams import config_package_names
 
 

@@ -1,12 +1,26 @@
 """mmvig's errors, and the one place that decides which describe the user's
 input (a wrong argument, file or data set, a name clash, a run that diverged)
 and what a tool prints for them."""
+import pickle
 
 
 class InputError(ValueError):
     """An argument, file or data set the user gave is wrong; the message
     names it and what would be right. mmvig's tools print it without a
     traceback."""
+
+
+class CheckpointFileError(InputError):
+    """A file is not a readable checkpoint (truncated, text, empty...)."""
+
+
+class CheckpointMismatchError(InputError):
+    """A checkpoint does not hold the weights of the module it is loaded
+    into."""
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds objects outside the safe allowlist."""
 
 
 class KernelError(RuntimeError):

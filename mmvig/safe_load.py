@@ -81,7 +81,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from .errors import InputError
+from .errors import CheckpointFileError, InputError, UnsafeCheckpointError
 from .seams import (TORCH_UNPICKLER, checkpoint_schemes,
                     mmengine_loader_allowlist, torch_allowed_globals)
 
@@ -810,14 +810,6 @@ def _scan_pickle(data: bytes, budget: int) -> None:
         else:
             raise _refuse(f'its pickle uses opcode {op!r}, which torch\'s '
                           'safe unpickler does not read')
-
-
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint holds objects outside the safe allowlist."""
-
-
-class CheckpointFileError(InputError):
-    """A file is not a readable checkpoint (truncated, text, empty...)."""
 
 
 def _trusted() -> bool:

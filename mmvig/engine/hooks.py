@@ -112,8 +112,8 @@ class StrictLoadHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        from ..models.pretrained import (CheckpointMismatchError,
-                                         check_state_dict, check_weight_kinds,
+        from ..errors import CheckpointMismatchError
+        from ..models.pretrained import (check_state_dict, check_weight_kinds,
                                          without_module_prefix)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model

@@ -22,16 +22,11 @@ import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
-from ..errors import InputError
-from ..safe_load import CheckpointFileError, oversized_tensor, read_checkpoint
+from ..errors import CheckpointFileError, CheckpointMismatchError, InputError
+from ..safe_load import oversized_tensor, read_checkpoint
 
 StateDict = Dict[str, torch.Tensor]
 WEIGHTS = ('auto', 'ema', 'raw')
-
-
-class CheckpointMismatchError(InputError):
-    """A checkpoint does not hold the weights of the module it is loaded
-    into."""
 
 
 def select_weights(checkpoint: dict,

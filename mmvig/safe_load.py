@@ -82,7 +82,7 @@ import torch
 from mmengine.config import Config
 
 from .errors import CheckpointFileError, InputError, UnsafeCheckpointError
-from .seams import (TORCH_UNPICKLER, checkpoint_schemes,
+from .seams import (TORCH_UNPICKLER, allowlist_name, checkpoint_schemes,
                     mmengine_loader_allowlist, torch_allowed_globals)
 
 TRUST_SWITCH = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
@@ -535,11 +535,6 @@ def safe_types() -> List[Any]:
     return _numpy_types() + _mmengine_types()
 
 
-def _entry_name(entry: Any) -> str:
-    return entry[1] if isinstance(entry, tuple) else \
-        f'{entry.__module__}.{entry.__qualname__}'
-
-
 def allow_training_checkpoint_types() -> bool:
     """Add :func:`safe_types` to torch's ``weights_only`` allowlist, so that
     mmengine's own loader reads training checkpoints through the stand-ins,
@@ -555,7 +550,7 @@ def allow_training_checkpoint_types() -> bool:
         Whether the stand-ins were added.
     """
     theirs = set(mmengine_loader_allowlist())
-    if theirs & {_entry_name(entry) for entry in safe_types()}:
+    if theirs & {allowlist_name(entry) for entry in safe_types()}:
         return False
     torch.serialization.add_safe_globals(safe_types())
     return True

@@ -86,10 +86,16 @@ def mmengine_loader_allowlist() -> List[str]:
     admitted = getattr(checkpoint, 'get_torch_safe_globals', None)
     if admitted is None:
         return []
-    return [
-        entry[1] if isinstance(entry, tuple) else
-        f'{entry.__module__}.{entry.__qualname__}' for entry in admitted()
-    ]
+    return [allowlist_name(entry) for entry in admitted()]
+
+
+def allowlist_name(entry: Any) -> str:
+    """The name torch's allowlist files an entry under: the name given
+    with it (``(object, 'module.name')``), else the object's
+    ``module.qualname`` (``torch._weights_only_unpickler.
+    _get_user_allowed_globals``)."""
+    return entry[1] if isinstance(entry, tuple) else \
+        f'{entry.__module__}.{entry.__qualname__}'
 
 
 def torch_allowed_globals() -> Tuple[Dict[str, Any], Dict[str, Any]]:

@@ -19,11 +19,10 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
 
 import mmvig
 from mmvig.safe_load import (TRUST_SWITCH, CheckpointFileError,
-                             UnsafeCheckpointError, _entry_name,
-                             load_checkpoint_file, read_checkpoint,
-                             stand_ins_in_torch_allowlist,
+                             UnsafeCheckpointError, load_checkpoint_file,
+                             read_checkpoint, stand_ins_in_torch_allowlist,
                              weights_only_everywhere)
-from mmvig.seams import mmengine_loader_allowlist
+from mmvig.seams import allowlist_name, mmengine_loader_allowlist
 from mmvig.stack import installed_stack
 from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, tiny_task_config
 
@@ -180,7 +179,7 @@ def test_no_name_in_torchs_allowlist_twice_during_mmengines_loads():
     by chance, per process: after ``import mmvig``, the allowlist during
     one of mmengine's loads (its own entries added) names each type once."""
     theirs = mmengine_loader_allowlist()
-    names = [_entry_name(e) for e in torch.serialization.get_safe_globals()]
+    names = [allowlist_name(e) for e in torch.serialization.get_safe_globals()]
     names += theirs
     assert len(names) == len(set(names)), sorted(
         n for n in set(names) if names.count(n) > 1)

@@ -26,9 +26,9 @@ BATCH_NORM: type = _BatchNorm
 
 #: torch's weights-only unpickler (``torch.load(weights_only=True)``).
 #: Its ``load`` runs every opcode; mmvig's stand-ins check that their caller
-#: is that loop (:func:`mmvig.safe_load._unpickler`: the frame two up runs
-#: ``TORCH_UNPICKLER.load.__code__``, whose ``self`` is the unpickler and
-#: whose ``self.read`` reads the file).
+#: is that loop (:func:`mmvig.safe_load.stand_ins._unpickler`: the frame two
+#: up runs ``TORCH_UNPICKLER.load.__code__``, whose ``self`` is the
+#: unpickler and whose ``self.read`` reads the file).
 TORCH_UNPICKLER: type = torch._weights_only_unpickler.Unpickler
 
 

@@ -358,7 +358,7 @@ def test_an_archive_behind_other_bytes_is_refused(tmp_path):
 def test_a_refused_value_is_named_without_being_written_out():
     """The refusal's excerpt of a value is built within its bound (before:
     the whole repr, 2**n leaves, then cut)."""
-    from mmvig.safe_load import _short
+    from mmvig.safe_load.stand_ins import _short
     value = 'leaf'
     for _ in range(60):
         value = (value, value)

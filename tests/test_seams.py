@@ -82,18 +82,20 @@ def test_batch_norm_is_the_base_of_torchs_batch_norms():
 
 def test_torch_unpickler_calls_the_stand_ins_from_its_load(tmp_path):
     """mmvig's stand-ins accept a call only from the frame that runs
-    ``TORCH_UNPICKLER.load`` (mmvig.safe_load._unpickler): a numpy value
-    loads, and the same stand-in called from anywhere else is refused."""
+    ``TORCH_UNPICKLER.load`` (mmvig.safe_load.stand_ins._unpickler): a numpy
+    value loads, and the same stand-in called from anywhere else is
+    refused."""
     import pickle
 
-    from mmvig.safe_load import _reconstruct, read_checkpoint
+    from mmvig.safe_load import read_checkpoint
+    from mmvig.safe_load.stand_ins import _reconstruct
     path = str(tmp_path / 'numpy.pth')
     torch.save({'x': np.arange(3)}, path)
     assert read_checkpoint(path)['x'].tolist() == [
         0, 1, 2
     ], ("torch's weights-only unpickler no longer calls REDUCE targets from "
-        "Unpickler.load: mmvig.safe_load._unpickler's frame check must "
-        'follow torch (docs/safety.md, "A torch upgrade")')
+        'Unpickler.load: mmvig.safe_load.stand_ins._unpickler\'s frame check '
+        'must follow torch (docs/safety.md, "A torch upgrade")')
     with pytest.raises(pickle.UnpicklingError, match='reached through'):
         _reconstruct(np.ndarray, (0, ), b'b')
     assert 'self' in seams.TORCH_UNPICKLER.load.__code__.co_varnames

@@ -1,13 +1,14 @@
 """What tools/train.py, tools/test.py and tools/demo.py share: arguments,
-the config, the runner with mmvig's checks, and mmengine as the tools need
-it. Errors reach the user through :func:`mmvig.apis.report_input_errors`."""
+the config, the checkpoints a run names, the runner with mmvig's checks, and
+mmengine as the tools need it. Errors reach the user through
+:func:`mmvig.apis.report_input_errors`."""
 import argparse
 import contextlib
 import datetime
 import gc
 import os
 import os.path as osp
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 import torch.distributed as torch_dist
@@ -16,6 +17,7 @@ from mmengine.runner import Runner
 
 from mmvig.apis import read_config
 from mmvig.engine import DataCheckHook, MMVigRunner, StrictLoadHook
+from mmvig.errors import InputError
 from mmvig.safe_load import weights_only_everywhere
 
 
@@ -114,3 +116,57 @@ def tool_environment() -> Iterator[None]:
     of the kind."""
     with weights_only_everywhere():
         yield
+
+
+def _pretrained_paths(node, key: str) -> Iterator[Tuple[str, str]]:
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and node.get('checkpoint'):
+            yield f'{key}.checkpoint', node['checkpoint']
+        for k, v in node.items():
+            yield from _pretrained_paths(v, f'{key}.{k}')
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _pretrained_paths(v, f'{key}[{i}]')
+
+
+def check_checkpoints(cfg: Config) -> None:
+    """Fail early when a local ``Pretrained`` checkpoint or ``load_from`` is
+    missing, naming the config key (URLs are left to the loader).
+
+    Raises:
+        FileNotFoundError: a local checkpoint path does not exist.
+    """
+    paths = list(_pretrained_paths(cfg.get('model', {}), 'model'))
+    if cfg.get('load_from'):
+        paths.append(('load_from', cfg.load_from))
+    for key, path in paths:
+        if '://' not in path and not osp.isfile(osp.expanduser(path)):
+            raise FileNotFoundError(
+                f'Checkpoint not found: {key} points to {path!r}. Train the '
+                'ImageNet classifier first (configs/attentionvig_*_in1k.py) '
+                'or set the path in the config.')
+
+
+def check_last_checkpoint(work_dir: str) -> None:
+    """Fail, naming the file, when the ``last_checkpoint`` record an
+    automatic ``--resume`` reads from ``work_dir`` is empty or names a
+    checkpoint that does not exist (no record at all: the run starts anew,
+    as mmengine does).
+
+    Raises:
+        InputError: the record is empty or dangling.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return
+    with open(record) as f:
+        path = f.read().strip()
+    if not path:
+        raise InputError(
+            f'{record} is empty, so --resume has no checkpoint to continue '
+            f'from: pass --resume PATH, or delete {record} to start anew.')
+    if '://' not in path and not osp.isfile(path):
+        raise InputError(
+            f'{record} names {path}, which does not exist: pass --resume '
+            f'PATH with a checkpoint of this run, or delete {record} to start '
+            'anew.')

@@ -12,14 +12,14 @@ are checked once built. Such errors print one message, not a traceback.
 """
 import argparse
 
-from tool_utils import (add_common_args, build_runner, finish, load_config,
-                        parse, tool_environment)
+from tool_utils import (add_common_args, build_runner, check_checkpoints,
+                        check_last_checkpoint, finish, load_config, parse,
+                        tool_environment)
 
 import mmvig  # noqa: F401  (registers mmvig's modules)
 from mmvig.apis import report_input_errors
 from mmvig.datasets import check_data_paths
 from mmvig.errors import InputError
-from mmvig.safe_load import check_checkpoints, check_last_checkpoint
 
 
 def parse_args() -> argparse.Namespace:

@@ -335,7 +335,7 @@ def test_missing_annotation_file_fails_before_training(scenes, tmp_path):
 
 
 def test_missing_pretrained_checkpoint_is_named(tmp_path):
-    from mmvig.safe_load import check_checkpoints
+    from tools.tool_utils import check_checkpoints
     cfg = read_config('configs/mask_rcnn_attentionvig_s_coco.py')
     with pytest.raises(
             FileNotFoundError, match='checkpoints/attentionvig_s_in1k.pth'):

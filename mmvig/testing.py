@@ -1,7 +1,8 @@
 """What mmvig's tests share (as ``mmdet.testing`` is mmdet's): tiny
 AttentionViG / SAG-ViT archs, small-data loaders, tiny configs of the demo
 pipeline written to files (for the command-line tools), the loss of a fixed
-batch, and outputs-with-gradients for comparing two runs of a model.
+batch, outputs-with-gradients for comparing two runs of a model, and
+commands run in the checkout (:func:`run_in_checkout`).
 
 The config helpers read the demo configs of a source checkout
 (:data:`REPO_ROOT`), as mmdet's read its ``configs/``."""
@@ -15,7 +16,7 @@ import os.path as osp
 import subprocess
 import sys
 import textwrap
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -204,16 +205,44 @@ def logged_messages() -> Iterator[List[str]]:
         logger.removeHandler(handler)
 
 
-def run_tool(*args: str, timeout: float = 1200) -> str:
-    """Run ``python ARGS`` in the checkout (a tool script and its
-    arguments); fail the test with its output unless it exits 0; stdout."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    result = subprocess.run([sys.executable, *args],
-                            cwd=REPO_ROOT,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=timeout)
+def run_in_checkout(
+        argv: Sequence[str],
+        env: Optional[Dict[str, Optional[str]]] = None,
+        path_first: Optional[str] = None,
+        stdin: Optional[str] = None,
+        timeout: Optional[float] = 1200) -> subprocess.CompletedProcess:
+    """Run ``argv`` in the checkout, with this process's environment
+    changed by ``env`` (a value of None removes the variable), ``path_first``
+    put first on ``PATH`` and Python unbuffered, and ``stdin`` as its input;
+    its exit status and text output, captured."""
+    environ = dict(os.environ, PYTHONUNBUFFERED='1')
+    for name, value in (env or {}).items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    if path_first:
+        environ['PATH'] = f'{path_first}{os.pathsep}{environ["PATH"]}'
+    return subprocess.run(
+        list(argv),
+        cwd=REPO_ROOT,
+        env=environ,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
+
+
+def run_python(*args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    """``python ARGS`` with this interpreter, by :func:`run_in_checkout`
+    (whose keyword arguments it takes)."""
+    return run_in_checkout([sys.executable, *map(str, args)], **kwargs)
+
+
+def run_tool(*args: str, **kwargs: Any) -> str:
+    """:func:`run_python` of a tool script and its arguments (or ``-c
+    CODE``); fail the test with its output unless it exits 0; stdout."""
+    result = run_python(*args, **kwargs)
     assert result.returncode == 0, (
         result.stdout[-3000:] + result.stderr[-3000:])
     return result.stdout

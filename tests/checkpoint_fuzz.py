@@ -1,4 +1,10 @@
-"""A structure-aware fuzzer for checkpoint loading.
+"""Crafted checkpoints, and a structure-aware fuzzer for checkpoint loading.
+
+Two ways to write a crafted pickle, for every test that needs one: an
+object that ``torch.save`` pickles as a given ``__reduce__`` tuple
+(:class:`Reduce`, :func:`numpy_array`, :func:`numpy_dtype`), and, below
+what any object can express, opcode by opcode (:class:`Assembler`, with
+:func:`torch_archive` around it).
 
 Writes torch checkpoints whose pickle is assembled opcode by opcode from the
 globals mmvig adds to torch's allowlist (numpy's dtype, ndarray,
@@ -24,7 +30,6 @@ import os.path as osp
 import pickle
 import random
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +59,41 @@ BAD_CODES = [
     'O8', 'O', 'V16', 'V8', '(2,)f8', 'M8[s]', 'm8', 'U4', 'S4', 'f16', 'c32',
     'i16', 'x', '', 'f8,i4', '<f8', 'a' * 300
 ]
+
+
+class Reduce:
+    """Pickles as ``reduce`` (a ``__reduce__`` tuple), whatever it holds."""
+
+    def __init__(self, *reduce) -> None:
+        self.reduce = reduce
+
+    def __reduce__(self):
+        return self.reduce
+
+
+def numpy_multiarray():
+    """numpy's ``multiarray`` module, under this numpy's path."""
+    import numpy as np
+    if int(np.__version__.split('.')[0]) >= 2:
+        from numpy._core import multiarray
+    else:
+        from numpy.core import multiarray
+    return multiarray
+
+
+def numpy_array(dtype, shape, data):
+    """Pickles as numpy pickles an array: ``_reconstruct`` then one BUILD
+    with ``(1, shape, dtype, False, data)``, whatever they hold."""
+    import numpy as np
+    return Reduce(numpy_multiarray()._reconstruct, (np.ndarray, (0, ), b'b'),
+                  (1, shape, dtype, False, data))
+
+
+def numpy_dtype(code, state=(3, '<', None, None, None, -1, -1, 0)):
+    """Pickles as numpy pickles a dtype: ``dtype(code, False, True)`` then
+    one BUILD with ``state``."""
+    import numpy as np
+    return Reduce(np.dtype, (code, False, True), state)
 
 
 class Assembler:
@@ -816,17 +856,19 @@ def run_cases(
     child goes on after the case that crashed it. ``stats`` counts the loads
     that succeeded ('loaded') and were refused ('refused'); ``loaded`` maps
     each (case, loader) that finished to whether it loaded."""
+    from mmvig.testing import run_python
     findings = []
     stats = {} if stats is None else stats
     pending = list(paths)
-    env = dict(os.environ, PYTHONWARNINGS='ignore', HF_HUB_OFFLINE='1')
+    env = dict(PYTHONWARNINGS='ignore', HF_HUB_OFFLINE='1')
     while pending:
-        child = subprocess.run([sys.executable, '-c', CHILD, *LOADERS],
-                               input='\n'.join(pending) + '\n',
-                               capture_output=True,
-                               text=True,
-                               timeout=timeout,
-                               env=env)
+        child = run_python(
+            '-c',
+            CHILD,
+            *LOADERS,
+            env=env,
+            stdin='\n'.join(pending) + '\n',
+            timeout=timeout)
         last, done = None, set()
         for line in child.stdout.splitlines():
             try:

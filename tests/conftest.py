@@ -4,6 +4,7 @@ import os
 
 import pytest
 import torch
+from checkpoint_fuzz import Reduce
 
 # Without a GPU the Triton kernels run in Triton's interpreter, so the GPU
 # path is tested here too. Set before any kernel is compiled (decorated).
@@ -96,16 +97,6 @@ def bad_checkpoints(tmp_path):
     return {k: str(v) for k, v in paths.items()}
 
 
-class _Payload:
-    """Unpickling this runs ``touch MARKER``."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}', )
-
-
 @pytest.fixture
 def malicious(tmp_path):
     """A checkpoint with real weights of the tiny AttentionViG and a payload
@@ -118,7 +109,7 @@ def malicious(tmp_path):
         {
             'state_dict': mmvig.AttentionViG(TINY).state_dict(),
             'meta': {
-                'note': _Payload(marker)
+                'note': Reduce(os.system, (f'touch {marker}', ))
             }
         }, path)
     return path, marker

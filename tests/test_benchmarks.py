@@ -3,7 +3,6 @@ benchmark's smoke run (the benchmarks themselves: make bench)."""
 import argparse
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from benchmarks.benchmark_utils import (HUGE_PAGE_ALLOCATOR, RESULT_PREFIX,
                                         fitted_exponent, in_fresh_process,
                                         malloc_in_use_peak, table)
 from benchmarks.fold_peers import fold_batchnorm_after_conv
-from mmvig.testing import REPO_ROOT
+from mmvig.testing import run_tool
 
 
 @pytest.mark.parametrize('exponent', [0.8, 1.0, 1.37])
@@ -72,16 +71,7 @@ def test_gpu_benchmark_runs_end_to_end_at_toy_sizes():
     """benchmarks/gpu.py waits for the first session with a GPU: its smoke
     run takes every part through the same code on the CPU (the Triton
     kernels in the interpreter), so that session's minutes go to measuring."""
-    import subprocess
-    root = REPO_ROOT
-    result = subprocess.run(
-        [sys.executable,
-         osp.join(root, 'benchmarks', 'gpu.py'), '--smoke'],
-        capture_output=True,
-        text=True,
-        cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout
+    out = run_tool(osp.join('benchmarks', 'gpu.py'), '--smoke', timeout=None)
     for header in ('Triton fwd+bwd ms', 'max allocated GB', 'eager img/s'):
         assert header in out
     assert 'outputs and q/k/v gradients within 1e-4, beta gradient within ' \

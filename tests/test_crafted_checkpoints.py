@@ -11,8 +11,6 @@ import os
 import os.path as osp
 import random
 import re
-import subprocess
-import sys
 import textwrap
 import threading
 import zipfile
@@ -25,7 +23,7 @@ from checkpoint_fuzz import (Assembler, array_state, placeholder, plain_dtype,
                              tensor_pickle, torch_archive,
                              write_tensor_checkpoint)
 
-from mmvig.testing import REPO_ROOT
+from mmvig.testing import run_tool
 
 LOADERS = ('mmvig', 'runner', 'url')
 
@@ -285,16 +283,13 @@ def served(tmp_path_factory):
 def _child(tmp_path, code: str, *args: str, stdin: str = '') -> List[str]:
     """stdout's lines of ``python -c code args`` in the checkout, with a
     torch hub cache of its own; fails the test unless it exits 0."""
-    env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch_home'))
-    result = subprocess.run([sys.executable, '-c', code, *args],
-                            input=stdin,
-                            capture_output=True,
-                            text=True,
-                            cwd=REPO_ROOT,
-                            env=env,
-                            timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.splitlines()
+    return run_tool(
+        '-c',
+        code,
+        *args,
+        env=dict(TORCH_HOME=str(tmp_path / 'torch_home')),
+        stdin=stdin,
+        timeout=1800).splitlines()
 
 
 def _load_in_child(jobs, tmp_path):

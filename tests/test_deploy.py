@@ -1,7 +1,5 @@
 """mmvig.deploy: ONNX export matches PyTorch, writes the SVGA axes as
 MatMul and only standard operators; a folded model compiles whole."""
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -9,7 +7,7 @@ import torch
 import mmvig
 from mmvig.deploy import export_onnx, exportable, onnxruntime_outputs
 from mmvig.testing import (TINY, assert_relative, randomise_norms,
-                           randomised_classifier, tensor_outputs)
+                           randomised_classifier, run_tool, tensor_outputs)
 
 
 @pytest.mark.parametrize('size', [(224, 224), (97, 131)])
@@ -171,8 +169,5 @@ def test_import_mmvig_leaves_torch_onnx_alone():
             'print(hasattr(symbolic_opset9, "_cast_Long"),'
             ' getattr(export, "mmvig_patched", False),'
             ' export.__module__)\n')
-    out = subprocess.run([sys.executable, '-c', code],
-                         capture_output=True,
-                         text=True,
-                         check=True).stdout.split()
+    out = run_tool('-c', code).split()
     assert out[:2] == ['False', 'False'] and out[2].startswith('torch.onnx')

@@ -1,7 +1,5 @@
 """mmvig.registry: the registries of mmengine, mmpretrain, mmdet, mmseg and
 timm hand out mmvig's classes; import mmvig imports no task library."""
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -11,7 +9,7 @@ from mmengine.registry import DefaultScope
 import mmvig
 from mmvig import AttentionViG, SAGViT
 from mmvig.apis import read_config
-from mmvig.testing import SAG_TINY, TINY
+from mmvig.testing import SAG_TINY, TINY, run_tool
 
 
 @pytest.mark.parametrize('library', ['mmpretrain', 'mmdet', 'mmseg'])
@@ -112,12 +110,8 @@ def test_import_registers_names_without_importing_task_libraries():
             m for m in heavy[:3] if m in sys.modules]
         print('ok', type(model).__name__)
         """)
-    result = subprocess.run([sys.executable, '-c', code],
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert 'ok AttentionViGClassifier' in result.stdout
+    output = run_tool('-c', code, timeout=300)
+    assert 'ok AttentionViGClassifier' in output
 
 
 def test_timm_imported_first_registers_too():
@@ -126,13 +120,9 @@ def test_timm_imported_first_registers_too():
         import mmvig
         print(sorted(timm.list_models('attentionvig_*')))
         """)
-    result = subprocess.run([sys.executable, '-c', code],
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    output = run_tool('-c', code, timeout=300)
     assert "['attentionvig_b', 'attentionvig_m', 'attentionvig_s']" in \
-        result.stdout
+        output
 
 
 def test_name_clash_is_an_error():
@@ -237,12 +227,8 @@ def test_missing_library_leaves_others_working():
         assert MODELS.get('DistillationClassifier') is not None
         print('ok')
         """)
-    result = subprocess.run([sys.executable, '-c', code],
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert 'ok' in result.stdout
+    output = run_tool('-c', code, timeout=300)
+    assert 'ok' in output
 
 
 def test_version():

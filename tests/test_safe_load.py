@@ -7,13 +7,13 @@ import os
 import os.path as osp
 import pickle
 import re
-import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
 import torch
+from checkpoint_fuzz import Reduce, numpy_array, numpy_dtype, numpy_multiarray
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import CheckpointLoader, load_checkpoint
 
@@ -24,7 +24,8 @@ from mmvig.safe_load import (TRUST_SWITCH, CheckpointFileError,
                              weights_only_everywhere)
 from mmvig.seams import allowlist_name, mmengine_loader_allowlist
 from mmvig.stack import installed_stack
-from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, tiny_task_config
+from mmvig.testing import (REPO_ROOT, SAG_TINY, TINY, run_in_checkout,
+                           run_python, tiny_task_config)
 
 
 @pytest.mark.parametrize(
@@ -138,11 +139,7 @@ def test_an_unknown_key_larger_than_its_storage_is_not_read(tmp_path):
         except Exception as error:
             print(type(error).__name__, error)
     ''')
-    result = subprocess.run([sys.executable, '-c', script],
-                            cwd=REPO_ROOT,
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
+    result = run_python('-c', script, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r'CheckpointFileError the weight stem.0.conv.weight has '
                      r'\d+ elements over a storage of 1', result.stdout), \
@@ -197,22 +194,13 @@ def test_read_checkpoint_leaves_torchs_allowlist_as_it_was(tmp_path):
     assert set(torch.serialization.get_safe_globals()) == before
 
 
-def run(args, env=None, timeout=900):
-    return subprocess.run(
-        args,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ, **(env or {})))
-
-
 def test_the_payload_is_live(malicious):
     """Control: loaded as a trusted file, the payload runs."""
     path, marker = malicious
     code = ('from mmvig.safe_load import load_checkpoint_file; '
             f'load_checkpoint_file({path!r})')
-    result = run([sys.executable, '-c', code], env={TRUST_SWITCH: '1'})
+    result = run_in_checkout([sys.executable, '-c', code],
+                             env={TRUST_SWITCH: '1'})
     assert result.returncode == 0, result.stderr[-2000:]
     assert osp.exists(marker)
 
@@ -291,7 +279,7 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
             osp.join(tools, 'train.py'), config, '--work-dir', work,
             '--cfg-options', f'train_cfg.{unit}={per_step * (i + 1)}'
         ]
-        result = run(args + (['--resume'] if i else []))
+        result = run_in_checkout(args + (['--resume'] if i else []))
         if tools == theirs and task == 'seg' and installed_stack() == 'onedl':
             assert 'mmsegmentation is not installed' in result.stderr, \
                 result.stderr[-3000:]
@@ -314,7 +302,7 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
         crafted = str(tmp_path / 'config_text.pth')
         torch.save(checkpoint, crafted)
         for i, tools in enumerate((theirs, ours)):
-            result = run([
+            result = run_in_checkout([
                 sys.executable,
                 osp.join(tools, 'train.py'), config, '--work-dir',
                 str(tmp_path / f'resumed{i}'), '--resume', crafted,
@@ -352,7 +340,7 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
             ],
         ]
     for args in refusals:
-        result = run(args)
+        result = run_in_checkout(args)
         assert result.returncode != 0, args
         assert 'system' in result.stderr, result.stderr[-2000:]
         if args[1].startswith(ours):
@@ -394,20 +382,9 @@ def test_import_changes_nothing_else():
         assert new == {'mmvig://no-published-weights/'}, new
         print('ok')
         """)
-    result = run([sys.executable, '-c', code])
+    result = run_in_checkout([sys.executable, '-c', code])
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'ok' in result.stdout
-
-
-class _HistoryBufferState:
-    """Pickles as mmengine's ``HistoryBuffer`` rebuilt with ``state``."""
-
-    def __init__(self, state) -> None:
-        self.state = state
-
-    def __reduce__(self):
-        from mmengine.logging.history_buffer import HistoryBuffer
-        return HistoryBuffer, (), self.state
 
 
 def _crafted_states():
@@ -452,7 +429,8 @@ def test_crafted_history_buffer_state_is_refused_and_changes_nothing(
         {
             'message_hub': {
                 'log_scalars': {
-                    'loss': _HistoryBufferState(_crafted_states()[case])
+                    'loss': Reduce(HistoryBuffer, (),
+                                   _crafted_states()[case])
                 }
             }
         }, path)
@@ -477,45 +455,10 @@ def test_getattr_admits_only_the_four_statistics(name, tmp_path):
 
     from mmvig.safe_load import load_checkpoint_file
 
-    class Lookup:
-
-        def __reduce__(self):
-            return getattr, (HistoryBuffer, name)
-
     path = str(tmp_path / 'lookup.pth')
-    torch.save({'x': Lookup()}, path)
+    torch.save({'x': Reduce(getattr, (HistoryBuffer, name))}, path)
     with pytest.raises(pickle.UnpicklingError, match='not allowed'):
         load_checkpoint_file(path)
-
-
-class _Reduce:
-    """Pickles as ``reduce`` (a ``__reduce__`` tuple), whatever it holds."""
-
-    def __init__(self, *reduce) -> None:
-        self.reduce = reduce
-
-    def __reduce__(self):
-        return self.reduce
-
-
-def _multiarray():
-    import numpy as np
-    if int(np.__version__.split('.')[0]) >= 2:
-        from numpy._core import multiarray
-    else:
-        from numpy.core import multiarray
-    return multiarray
-
-
-def _array(dtype, shape, data):
-    import numpy as np
-    return _Reduce(_multiarray()._reconstruct, (np.ndarray, (0, ), b'b'),
-                   (1, shape, dtype, False, data))
-
-
-def _dtype(code, state=(3, '<', None, None, None, -1, -1, 0)):
-    import numpy as np
-    return _Reduce(np.dtype, (code, False, True), state)
 
 
 def _numpy_payloads():
@@ -523,33 +466,33 @@ def _numpy_payloads():
 
     # a float64 dtype rebuilt over a sub-array of six objects: the array's
     # 8 bytes are read as object pointers (str() of it segfaults)
-    pointer = _dtype('f8',
-                     (3, '<', (np.dtype('O'), (6, )), None, None, 48, 8, 0))
+    pointer = numpy_dtype('f8', (3, '<', (np.dtype('O'),
+                                          (6, )), None, None, 48, 8, 0))
     return {
         'dtype pointer':
-        _array(pointer, (1, ), b'A' * 8),
+        numpy_array(pointer, (1, ), b'A' * 8),
         'dtype state beyond its byte order':
-        _array(
-            _dtype('f8',
-                   (3, '<', (np.dtype('i8'), (2, )), None, None, 16, 8, 0)),
-            (1, ), b'A' * 8),
+        numpy_array(
+            numpy_dtype('f8', (3, '<', (np.dtype('i8'),
+                                        (2, )), None, None, 16, 8, 0)), (1, ),
+            b'A' * 8),
         'object dtype':
-        _array(_dtype('O8'), (1, ), b'A' * 8),
+        numpy_array(numpy_dtype('O8'), (1, ), b'A' * 8),
         'sub-array dtype':
-        _array(_dtype('(2,)f8'), (1, ), b'A' * 16),
+        numpy_array(numpy_dtype('(2,)f8'), (1, ), b'A' * 16),
         'structured dtype':
-        _dtype('V16', (3, '|', None, ('a', 'b'), {
+        numpy_dtype('V16', (3, '|', None, ('a', 'b'), {
             'a': (np.dtype('f8'), 0),
             'b': (np.dtype('O'), 8)
         }, 16, 1, 27)),
         'array bytes short of its shape':
-        _array(_dtype('f8'), (4, ), b'A' * 8),
+        numpy_array(numpy_dtype('f8'), (4, ), b'A' * 8),
         'scalar over a pointer dtype':
-        _Reduce(_multiarray().scalar, (pointer, b'A' * 8)),
+        Reduce(numpy_multiarray().scalar, (pointer, b'A' * 8)),
         'scalar bytes short':
-        _Reduce(_multiarray().scalar, (_dtype('f8'), b'A' * 3)),
+        Reduce(numpy_multiarray().scalar, (numpy_dtype('f8'), b'A' * 3)),
         'another array class':
-        _Reduce(_multiarray()._reconstruct, (np.dtype, (0, ), b'b')),
+        Reduce(numpy_multiarray()._reconstruct, (np.dtype, (0, ), b'b')),
     }
 
 
@@ -562,7 +505,7 @@ def test_the_dtype_payload_is_live(tmp_path):
     path = str(tmp_path / 'pointer.pkl')
     with open(path, 'wb') as f:
         pickle.dump(_numpy_payloads()['dtype pointer'], f, protocol=2)
-    result = run([
+    result = run_in_checkout([
         sys.executable, '-c', 'import pickle, sys; '
         f'x = pickle.load(open({path!r}, "rb")); '
         'print("loaded", flush=True); print(str(x))'

@@ -4,10 +4,7 @@ import copy
 import csv
 import glob
 import io
-import os
 import os.path as osp
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -22,7 +19,8 @@ from mmvig import AttentionViG
 from mmvig.apis import read_config
 from mmvig.engine import temperature_parameters
 from mmvig.safe_load import read_checkpoint
-from mmvig.testing import REPO_ROOT, TINY, logged_messages, use_small_loaders
+from mmvig.testing import (TINY, logged_messages, run_python, run_tool,
+                           use_small_loaders)
 
 
 def test_scoped_base_configs_resolve():
@@ -126,14 +124,7 @@ def use_generated_images(cfg: Config, shapes: str, batch_size: int) -> None:
 
 
 def print_beta(*args) -> str:
-    result = subprocess.run(
-        [sys.executable, 'tools/analysis/print_beta.py', *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return run_tool('tools/analysis/print_beta.py', *args, timeout=300)
 
 
 def check_printed_betas(checkpoint: str, model: torch.nn.Module) -> None:
@@ -348,13 +339,8 @@ def test_print_beta_compares_with_table8(tmp_path):
     assert '29.88' in table and 'paper (Table 8)' in table
     tiny = str(tmp_path / 'tiny.pth')
     torch.save({'state_dict': AttentionViG(TINY).state_dict()}, tiny)
-    result = subprocess.run([
-        sys.executable, 'tools/analysis/print_beta.py', tiny, '--compare-paper'
-    ],
-                            cwd=REPO_ROOT,
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
+    result = run_python(
+        'tools/analysis/print_beta.py', tiny, '--compare-paper', timeout=300)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert "needs AttentionViG-S's layout" in result.stderr
 
@@ -364,8 +350,8 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
     on, so no network is needed): the build stops within seconds, naming
     the teacher and both ways out; HF_HUB_OFFLINE unset."""
     import time
-    env = {k: v for k, v in os.environ.items() if k != 'HF_HUB_OFFLINE'}
-    env.update(
+    env = dict(
+        HF_HUB_OFFLINE=None,
         HF_HOME=str(tmp_path / 'hf'),
         HF_ENDPOINT='http://127.0.0.1:9',
         TORCH_HOME=str(tmp_path / 'torch'))
@@ -385,15 +371,9 @@ def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
             print(f'error: {error}')
         """)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, '-c', code],
-                            cwd=REPO_ROOT,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    seconds = result.stdout.split('seconds: ')[1].split()[0]
-    message = result.stdout.split('error: ', 1)[1]
+    output = run_tool('-c', code, env=env, timeout=300)
+    seconds = output.split('seconds: ')[1].split()[0]
+    message = output.split('error: ', 1)[1]
     # timm alone retries for ~50 s; the build itself takes a few seconds
     assert float(seconds) < 30, seconds
     assert "'regnety_160.deit_in1k'" in message

@@ -3,13 +3,11 @@ still resumes: AtomicCheckpointHook writes the new file completely before it
 deletes the old one (mmengine's CheckpointHook deletes first: the control)."""
 import os
 import os.path as osp
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from mmvig.testing import REPO_ROOT
+from mmvig.testing import run_python
 
 CHILD = textwrap.dedent("""
     import os, signal, sys
@@ -40,11 +38,7 @@ CHILD = textwrap.dedent("""
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, '-c', CHILD, *map(str, args)],
-                          cwd=REPO_ROOT,
-                          capture_output=True,
-                          text=True,
-                          timeout=900)
+    return run_python('-c', CHILD, *args, timeout=900)
 
 
 @pytest.mark.parametrize('hook', ['AtomicCheckpointHook', 'CheckpointHook'])

@@ -3,17 +3,15 @@ tools/dist_test.sh with mmvig's DDP wrapper."""
 import glob
 import json
 import math
-import os
 import os.path as osp
 import random
-import subprocess
 import textwrap
 
 import pytest
 import torch
 
 from mmvig.datasets import make_scene_set
-from mmvig.testing import REPO_ROOT, TINY
+from mmvig.testing import REPO_ROOT, TINY, run_in_checkout
 
 DEMOS = {
     'det': ('configs/demo/mask_rcnn_attentionvig_s_scenes.py',
@@ -27,17 +25,10 @@ DEMOS = {
 
 
 def launch(script, *args, timeout=900):
-    env = dict(
-        os.environ,
-        PORT=str(random.randint(20000, 40000)),
-        OMP_NUM_THREADS='1',
-        PYTHONUNBUFFERED='1')
-    result = subprocess.run([f'tools/{script}', *args],
-                            cwd=REPO_ROOT,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=timeout)
+    env = dict(PORT=str(random.randint(20000, 40000)), OMP_NUM_THREADS='1')
+    result = run_in_checkout([f'tools/{script}', *args],
+                             env=env,
+                             timeout=timeout)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     return output

@@ -4,7 +4,6 @@ compilation for sm_80 / sm_90)."""
 import json
 import math
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -19,7 +18,7 @@ from mmvig.ops.svga_attention import (fused_cross_attention,
                                       reference_cross_attention,
                                       svga_cross_attention)
 from mmvig.ops.svga_graph import residue_classes, svga_shifts
-from mmvig.testing import REPO_ROOT
+from mmvig.testing import run_tool
 
 triton = pytest.importorskip('triton')
 
@@ -283,17 +282,12 @@ def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
     the A100 and the H100/H200 (no GPU needed): no compile error, no spill,
     every product in TF32 (split in three by the kernels)."""
     out = tmp_path / 'static.json'
-    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
-    result = subprocess.run([
-        sys.executable,
-        os.path.join(REPO_ROOT, 'benchmarks', 'triton_static.py'), '--json',
-        str(out)
-    ],
-                            capture_output=True,
-                            text=True,
-                            env=env,
-                            cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_tool(
+        os.path.join('benchmarks', 'triton_static.py'),
+        '--json',
+        out,
+        env=dict(TRITON_INTERPRET=None),
+        timeout=None)
     figures = json.loads(out.read_text())
     # 2 models x 2 sizes x 4 stages x 2 normalisations x 2 passes x 2 archs
     assert len(figures) == 2 * 2 * 4 * 2 * 2 * 2

@@ -1,14 +1,13 @@
 """tools/deploy/mmdeploy_onnxruntime.py: whole detectors and segmentors
 through mmdeploy to ONNX Runtime agree with PyTorch."""
 import importlib
-import subprocess
-import sys
 
 import pytest
 import torch
 from mmengine.registry import DefaultScope
 
 from mmvig.apis import read_config
+from mmvig.testing import run_tool
 
 
 def _demo_checkpoint_and_image(config: str, scope: str, directory) -> tuple:
@@ -61,16 +60,19 @@ def test_whole_model_deploys_through_mmdeploy(config, scope, deploy_cfg,
         'Python on the package registry)')
     checkpoint, image = _demo_checkpoint_and_image(f'configs/demo/{config}.py',
                                                    scope, tmp_path)
-    result = subprocess.run([
-        sys.executable, 'tools/deploy/mmdeploy_onnxruntime.py',
-        f'configs/deploy/{deploy_cfg}.py', f'configs/demo/{config}.py',
-        checkpoint, image, '--shape', '160', '192', '--work-dir',
-        str(tmp_path / 'work')
-    ],
-                            capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = result.stdout.strip().splitlines()[-1]
+    output = run_tool(
+        'tools/deploy/mmdeploy_onnxruntime.py',
+        f'configs/deploy/{deploy_cfg}.py',
+        f'configs/demo/{config}.py',
+        checkpoint,
+        image,
+        '--shape',
+        '160',
+        '192',
+        '--work-dir',
+        tmp_path / 'work',
+        timeout=None)
+    line = output.strip().splitlines()[-1]
     print(line)
     assert line.startswith('onnxruntime vs PyTorch: ')
     diff = dict(

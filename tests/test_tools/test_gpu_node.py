@@ -5,12 +5,11 @@ nvidia-smi, probes that report a missing piece), the registry's CUDA wheels
 join into one toolkit, and the acceptance script's dry run passes."""
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
-from mmvig.testing import REPO_ROOT
+from mmvig.testing import REPO_ROOT, run_in_checkout
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))
 import check_env  # noqa: E402
@@ -31,19 +30,6 @@ def fake_nvidia_smi(tmp_path, *gpus):
     return str(folder)
 
 
-def run(args, path_first=None, env=None, timeout=600):
-    environ = dict(os.environ, **(env or {}))
-    if path_first:
-        environ['PATH'] = f'{path_first}:{environ["PATH"]}'
-    return subprocess.run(
-        args,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environ)
-
-
 V100 = ('Tesla V100-SXM2-32GB', '535.104.05', '7.0')
 A100_OLD_DRIVER = ('NVIDIA A100-SXM4-80GB', '535.183.01', '8.0')
 H100 = ('NVIDIA H100 80GB HBM3', '580.95.05', '9.0')
@@ -51,7 +37,7 @@ V100_NEW_DRIVER = ('Tesla V100-SXM2-32GB', '580.95.05', '7.0')
 
 
 def test_check_env_passes_on_this_cpu_machine():
-    result = run([sys.executable, CHECK_ENV])
+    result = run_in_checkout([sys.executable, CHECK_ENV])
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'a CPU machine' in result.stdout
     assert 'FAIL' not in result.stdout
@@ -67,8 +53,8 @@ def test_setup_stops_a_node_the_registry_torch_does_not_fit(
         gpu, expected, tmp_path):
     """Before anything is installed (no venv is touched: the check runs
     first), with the build that fits and how to install it."""
-    result = run(['bash', 'tools/setup_env.sh'],
-                 path_first=fake_nvidia_smi(tmp_path, gpu, gpu))
+    result = run_in_checkout(['bash', 'tools/setup_env.sh'],
+                             path_first=fake_nvidia_smi(tmp_path, gpu, gpu))
     assert result.returncode == 1
     out = result.stdout + result.stderr
     assert 'FAIL' in out and expected in out, out
@@ -77,14 +63,16 @@ def test_setup_stops_a_node_the_registry_torch_does_not_fit(
 
 
 def test_setup_refuses_an_unknown_torch_choice():
-    result = run(['bash', 'tools/setup_env.sh'], env={'MMVIG_TORCH': 'conda'})
+    result = run_in_checkout(['bash', 'tools/setup_env.sh'],
+                             env={'MMVIG_TORCH': 'conda'})
     assert result.returncode == 1
     assert "MMVIG_TORCH=conda: use 'registry' (default) or 'keep'" in \
         result.stderr
 
 
 def test_setup_needs_the_archs_to_prebuild_cuda_ops_without_a_gpu():
-    result = run(['bash', 'tools/setup_env.sh'], env={'FORCE_CUDA': '1'})
+    result = run_in_checkout(['bash', 'tools/setup_env.sh'],
+                             env={'FORCE_CUDA': '1'})
     assert result.returncode == 1
     assert 'FORCE_CUDA=1 without a visible GPU needs the architectures ' \
         'to build for: TORCH_CUDA_ARCH_LIST="8.0;9.0"' in result.stderr
@@ -93,8 +81,9 @@ def test_setup_needs_the_archs_to_prebuild_cuda_ops_without_a_gpu():
 def test_check_env_on_a_driver_torch_cannot_use(tmp_path):
     """A GPU node whose driver is older than torch's CUDA: each failing
     line has its fix, and the exit status says training cannot work."""
-    result = run([sys.executable, CHECK_ENV],
-                 path_first=fake_nvidia_smi(tmp_path, A100_OLD_DRIVER))
+    result = run_in_checkout([sys.executable, CHECK_ENV],
+                             path_first=fake_nvidia_smi(
+                                 tmp_path, A100_OLD_DRIVER))
     assert result.returncode == 1
     out = result.stdout
     assert 'FAIL  torch CUDA vs driver' in out
@@ -195,12 +184,12 @@ def test_check_env_without_a_compiler_in_a_real_process(tmp_path):
     bare = tmp_path / 'bare'
     bare.mkdir()
     env = {'PATH': str(bare), 'CC': ''}
-    result = run([sys.executable, CHECK_ENV], env=env)
+    result = run_in_checkout([sys.executable, CHECK_ENV], env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'warn  C compiler for Triton' in result.stdout
-    result = run([sys.executable, CHECK_ENV],
-                 env=dict(
-                     env, PATH=f'{fake_nvidia_smi(tmp_path, H100)}:{bare}'))
+    result = run_in_checkout(
+        [sys.executable, CHECK_ENV],
+        env=dict(env, PATH=f'{fake_nvidia_smi(tmp_path, H100)}:{bare}'))
     assert result.returncode == 1
     assert 'FAIL  C compiler for Triton' in result.stdout
     assert 'fix: install gcc' in result.stdout
@@ -261,9 +250,10 @@ def test_toolchain_wheels_join_into_one_cuda_home(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_acceptance_dry_run(tmp_path):
-    result = run(['bash', 'tools/dev/gpu_acceptance.sh', '--dry-run'],
-                 env={'OUT': str(tmp_path)},
-                 timeout=1800)
+    result = run_in_checkout(
+        ['bash', 'tools/dev/gpu_acceptance.sh', '--dry-run'],
+        env={'OUT': str(tmp_path)},
+        timeout=1800)
     summary = (tmp_path / 'summary.txt').read_text()
     assert result.returncode == 0, summary + result.stderr[-2000:]
     assert 'FAIL' not in summary

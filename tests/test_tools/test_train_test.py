@@ -7,8 +7,6 @@ import os
 import os.path as osp
 import pickle
 import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -20,7 +18,7 @@ import mmvig
 from mmvig.datasets import make_classification_set
 from mmvig.errors import InputError
 from mmvig.safe_load import load_checkpoint_file
-from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, run_tool
+from mmvig.testing import REPO_ROOT, SAG_TINY, TINY, run_python, run_tool
 from tools.tool_utils import tool_environment
 
 
@@ -168,18 +166,11 @@ def _tool_cases(config, checkpoint, shapes, tmp_path):
 def test_tools_give_one_line_errors_for_damaged_inputs(tiny_runs, shapes,
                                                        tmp_path):
     import re
-    import subprocess
-    import sys
     config, checkpoint = tiny_runs['cls']
-    root = REPO_ROOT
     failed = []
     for case, (args, message) in _tool_cases(config, checkpoint, shapes,
                                              tmp_path).items():
-        result = subprocess.run([sys.executable, *args],
-                                cwd=root,
-                                capture_output=True,
-                                text=True,
-                                timeout=600)
+        result = run_python(*args, timeout=600)
         last = result.stderr.strip().splitlines()[-1:] or ['']
         if result.returncode != 1 or 'Traceback' in result.stderr or\
                 not re.search(message, last[0]) or\
@@ -267,18 +258,14 @@ def test_train_then_test_tools(tmp_path):
 
 
 def test_train_tool_names_missing_data(tmp_path):
-    env = dict(os.environ)
-    result = subprocess.run([
-        sys.executable, 'tools/train.py',
-        'configs/demo/attentionvig_s_shapes.py', '--work-dir',
-        str(tmp_path), '--cfg-options',
-        f'train_dataloader.dataset.data_root={tmp_path}/missing'
-    ],
-                            cwd=REPO_ROOT,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=600)
+    result = run_python(
+        'tools/train.py',
+        'configs/demo/attentionvig_s_shapes.py',
+        '--work-dir',
+        tmp_path,
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={tmp_path}/missing',
+        timeout=600)
     assert result.returncode != 0
     assert 'train data not found' in result.stderr
     assert 'missing' in result.stderr

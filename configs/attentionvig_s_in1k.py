@@ -34,8 +34,8 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
     'mmpretrain::_base_/default_runtime.py',
+    './_base_/mmvig_runtime.py',
 ]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
 
 model = dict(
     type='DistillationClassifier',
@@ -108,14 +108,9 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=2048)
 
-# Saved under a temporary name and renamed before an old checkpoint is
-# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+# See _base_/mmvig_runtime.py.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-# Every checkpoint (load_from, --resume, Pretrained; local or URL) is read by
-# mmvig's safe loader, also under the task libraries' own tools.
-runner_type = 'MMVigRunner'
-custom_hooks = [
-    dict(type='DivergenceHook'),  # stop at the first non-finite loss
+custom_hooks = _base_.custom_hooks + [
     dict(
         type='EMAHook',
         momentum=1 - 0.99996,

@@ -9,8 +9,8 @@
 _base_ = [
     'mmpretrain::_base_/datasets/cifar10_bs16.py',
     'mmpretrain::_base_/default_runtime.py',
+    './_base_/mmvig_runtime.py',
 ]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
 
 trunk_checkpoint = 'checkpoints/efficientnetv2-s_in1k.pth'
 embed_dims = 384
@@ -88,11 +88,5 @@ val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=64)
 
-# Stop at the first non-finite loss, before a checkpoint of NaN weights.
-# Saved under a temporary name and renamed before an old checkpoint is
-# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+# See _base_/mmvig_runtime.py.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-# Every checkpoint (load_from, --resume, Pretrained; local or URL) is read by
-# mmvig's safe loader, also under the task libraries' own tools.
-runner_type = 'MMVigRunner'
-custom_hooks = [dict(type='DivergenceHook')]

@@ -8,8 +8,8 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
     'mmpretrain::_base_/default_runtime.py',
+    './_base_/mmvig_runtime.py',
 ]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
 
 embed_dims = 256
 model = dict(
@@ -44,11 +44,5 @@ val_dataloader = dict(batch_size=128)
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'.cls_token': dict(decay_mult=0.0)}))
 
-# Stop at the first non-finite loss, before a checkpoint of NaN weights.
-# Saved under a temporary name and renamed before an old checkpoint is
-# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+# See _base_/mmvig_runtime.py.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-# Every checkpoint (load_from, --resume, Pretrained; local or URL) is read by
-# mmvig's safe loader, also under the task libraries' own tools.
-runner_type = 'MMVigRunner'
-custom_hooks = [dict(type='DivergenceHook')]

@@ -12,8 +12,8 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_40k.py',
+    './mmvig_runtime.py',
 ]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
 
 crop_size = (512, 512)
 model = dict(
@@ -40,11 +40,5 @@ param_scheduler = [
 
 auto_scale_lr = dict(enable=False, base_batch_size=32)
 
-# Stop at the first non-finite loss, before a checkpoint of NaN weights.
-# Saved under a temporary name and renamed before an old checkpoint is
-# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+# See mmvig_runtime.py.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-# Every checkpoint (load_from, --resume, Pretrained; local or URL) is read by
-# mmvig's safe loader, also under the task libraries' own tools.
-runner_type = 'MMVigRunner'
-custom_hooks = [dict(type='DivergenceHook')]

@@ -9,8 +9,8 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    './mmvig_runtime.py',
 ]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)
 
 optim_wrapper = dict(
     _delete_=True,
@@ -21,11 +21,5 @@ optim_wrapper = dict(
 
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-# Stop at the first non-finite loss, before a checkpoint of NaN weights.
-# Saved under a temporary name and renamed before an old checkpoint is
-# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+# See mmvig_runtime.py.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-# Every checkpoint (load_from, --resume, Pretrained; local or URL) is read by
-# mmvig's safe loader, also under the task libraries' own tools.
-runner_type = 'MMVigRunner'
-custom_hooks = [dict(type='DivergenceHook')]

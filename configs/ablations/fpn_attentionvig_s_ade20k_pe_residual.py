@@ -3,8 +3,8 @@
 # stream, from that classifier's ImageNet checkpoint.
 _base_ = '../fpn_attentionvig_s_ade20k.py'
 
-imagenet_checkpoint = 'checkpoints/attentionvig_s_in1k_pe_residual.pth'
 model = dict(
     backbone=dict(
         pos_embed_in_branch=False,
-        init_cfg=dict(checkpoint=imagenet_checkpoint)))
+        init_cfg=dict(
+            checkpoint='checkpoints/attentionvig_s_in1k_pe_residual.pth')))

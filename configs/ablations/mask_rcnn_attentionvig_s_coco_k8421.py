@@ -3,8 +3,7 @@
 # GreedyViG, from that classifier's ImageNet checkpoint.
 _base_ = '../mask_rcnn_attentionvig_s_coco.py'
 
-imagenet_checkpoint = 'checkpoints/attentionvig_s_in1k_k8421.pth'
 model = dict(
     backbone=dict(
         graph_strides=(8, 4, 2, 1),
-        init_cfg=dict(checkpoint=imagenet_checkpoint)))
+        init_cfg=dict(checkpoint='checkpoints/attentionvig_s_in1k_k8421.pth')))

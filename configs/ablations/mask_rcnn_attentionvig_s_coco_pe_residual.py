@@ -3,8 +3,8 @@
 # residual stream, from that classifier's ImageNet checkpoint.
 _base_ = '../mask_rcnn_attentionvig_s_coco.py'
 
-imagenet_checkpoint = 'checkpoints/attentionvig_s_in1k_pe_residual.pth'
 model = dict(
     backbone=dict(
         pos_embed_in_branch=False,
-        init_cfg=dict(checkpoint=imagenet_checkpoint)))
+        init_cfg=dict(
+            checkpoint='checkpoints/attentionvig_s_in1k_pe_residual.pth')))

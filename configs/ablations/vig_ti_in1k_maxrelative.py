@@ -15,7 +15,10 @@
 # smoothing 0.1, timm's default). mmpretrain's vig-tiny config brings the
 # model, the data pipeline (RandAugment, random erasing) and the head; its
 # SGD schedule is replaced by ViG's.
-_base_ = 'mmpretrain::vig/vig-tiny_8xb128_in1k.py'
+_base_ = [
+    'mmpretrain::vig/vig-tiny_8xb128_in1k.py',
+    '../_base_/mmvig_runtime.py',
+]
 
 model = dict(
     backbone=dict(graph_conv_type='mr'),
@@ -65,18 +68,12 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=1024)
 
-# Saved under a temporary name and renamed before an old checkpoint is
-# deleted: a crash mid-save keeps the last one (AtomicCheckpointHook).
+# See _base_/mmvig_runtime.py.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-# Every checkpoint (load_from, --resume, Pretrained; local or URL) is read by
-# mmvig's safe loader, also under the task libraries' own tools.
-runner_type = 'MMVigRunner'
-custom_hooks = [
-    dict(type='DivergenceHook'),  # stop at the first non-finite loss
+custom_hooks = _base_.custom_hooks + [
     dict(
         type='EMAHook',
         momentum=1 - 0.99996,
         update_buffers=True,
         priority='ABOVE_NORMAL'),
 ]
-custom_imports = dict(imports=['mmvig'], allow_failed_imports=False)

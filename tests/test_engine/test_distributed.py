@@ -5,6 +5,7 @@ import json
 import math
 import os.path as osp
 import random
+import sys
 import textwrap
 
 import pytest
@@ -25,7 +26,10 @@ DEMOS = {
 
 
 def launch(script, *args, timeout=900):
-    env = dict(PORT=str(random.randint(20000, 40000)), OMP_NUM_THREADS='1')
+    env = dict(
+        PORT=str(random.randint(20000, 40000)),
+        OMP_NUM_THREADS='1',
+        PYTHON=sys.executable)
     result = run_in_checkout([f'tools/{script}', *args],
                              env=env,
                              timeout=timeout)

@@ -252,7 +252,10 @@ def test_toolchain_wheels_join_into_one_cuda_home(tmp_path):
 def test_gpu_acceptance_dry_run(tmp_path):
     result = run_in_checkout(
         ['bash', 'tools/dev/gpu_acceptance.sh', '--dry-run'],
-        env={'OUT': str(tmp_path)},
+        env={
+            'OUT': str(tmp_path),
+            'PYTHON': sys.executable
+        },
         timeout=1800)
     summary = (tmp_path / 'summary.txt').read_text()
     assert result.returncode == 0, summary + result.stderr[-2000:]
@@ -261,3 +264,35 @@ def test_gpu_acceptance_dry_run(tmp_path):
                  'benchmarks/gpu.py --smoke'):
         assert step in summary, summary
     assert len(list(tmp_path.iterdir())) <= 8
+
+
+@pytest.mark.parametrize(
+    'venvs,stack,python,expected',
+    [((), None, None, 'python'), (('.venv', ), None, None, '.venv'),
+     (('.venv', '.venv-onedl'), None, None, '.venv'),
+     (('.venv', '.venv-onedl'), 'onedl', None, '.venv-onedl'),
+     (('.venv-onedl', ), None, None, '.venv-onedl'),
+     (('.venv', ), 'onedl', None, '.venv'),
+     (('.venv', '.venv-onedl'), 'onedl', '/opt/py', '/opt/py')])
+def test_shell_tools_run_the_venv_of_the_stack(venvs, stack, python, expected,
+                                               tmp_path):
+    """tools/torchrun.sh (dist_train.sh, dist_test.sh) and the acceptance
+    dry run take the interpreter from tools/venv_python.sh: PYTHON, else the
+    venv of MMVIG_STACK that setup made, else the other, else python."""
+    for venv in venvs:
+        binary = tmp_path / venv / 'bin' / 'python'
+        binary.parent.mkdir(parents=True)
+        binary.write_text('#!/bin/sh\n')
+        binary.chmod(0o755)
+    result = run_in_checkout([
+        'bash', '-c', f'source tools/venv_python.sh; mmvig_python {tmp_path}'
+    ],
+                             env={
+                                 'MMVIG_STACK': stack,
+                                 'PYTHON': python
+                             })
+    assert result.returncode == 0, result.stderr
+    chosen = result.stdout.strip()
+    assert chosen == (
+        expected if expected in ('python', '/opt/py') else
+        f'{tmp_path}/{expected}/bin/python')

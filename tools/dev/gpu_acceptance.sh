@@ -30,7 +30,8 @@ START=$SECONDS
 say() { printf '%s\n' "$*" | tee -a "$SUMMARY"; }
 
 if [[ $DRY == 1 ]]; then
-    PY=${PYTHON:-$ROOT/.venv/bin/python}
+    source "$ROOT/tools/venv_python.sh"
+    PY=$(mmvig_python "$ROOT")
     say "dry run on $(uname -n): the steps a CPU machine can run"
 else
     PY=${PYTHON:-python3}

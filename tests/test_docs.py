@@ -85,6 +85,7 @@ def test_model_index_lists_every_family():
 
 
 @pytest.mark.parametrize('metafile', _metafiles())
+@pytest.mark.long
 def test_metafile_matches_the_configs(metafile):
     """mmpretrain's metafile fields: collections with a README, models whose
     config exists and whose parameter count is the classifier's."""

@@ -213,6 +213,7 @@ def test_timm_model_loads_mmpretrain_checkpoint_keys():
     assert set(cls.state_dict()) == set(model.state_dict())
 
 
+@pytest.mark.long
 def test_missing_library_leaves_others_working():
     code = textwrap.dedent("""
         import sys

@@ -113,6 +113,7 @@ def test_a_failed_read_has_a_reason(raised, reason, tmp_path, monkeypatch):
         load_checkpoint_file(str(path))
 
 
+@pytest.mark.long
 def test_an_unknown_key_larger_than_its_storage_is_not_read(tmp_path):
     """A backbone checks the finiteness of its own keys only; a key it does
     not have is never read, whatever its size (before: torch.isfinite over
@@ -349,6 +350,7 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
     assert not osp.exists(marker)
 
 
+@pytest.mark.long
 def test_import_changes_nothing_else():
     """mmengine's checkpoint loaders, distributed init and every warnings
     filter are the same objects before and after ``import mmvig``; the only

@@ -220,6 +220,7 @@ def _load_children(tmp_path, payloads):
     return paths, findings, loaded
 
 
+@pytest.mark.long
 def test_every_other_way_in_is_refused_on_every_loader(tmp_path):
     paths, findings, loaded = _load_children(tmp_path, PAYLOADS)
     assert not findings, findings
@@ -283,6 +284,7 @@ def test_real_numpy_data_still_loads_as_fresh_owned_arrays(tmp_path):
                 assert loaded[key].flags.c_contiguous
 
 
+@pytest.mark.long
 def test_the_seeded_fuzzer_finds_nothing(tmp_path):
     stats = {}
     tried, findings = fuzz(

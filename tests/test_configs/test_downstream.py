@@ -40,6 +40,7 @@ def build_model(cfg: Config, scope: str, **backbone):
         return registry.build(model_cfg)
 
 
+@pytest.mark.long
 def test_configs_exist_and_follow_the_paper():
     assert sorted(osp.basename(c) for c in DET_CONFIGS) == [
         'mask_rcnn_attentionvig_b_coco.py',
@@ -187,6 +188,7 @@ def check_training_step(config: str, scope: str, batch) -> None:
                          [(c, 'mmdet')
                           for c in DET_CONFIGS] + [(c, 'mmseg')
                                                    for c in SEG_CONFIGS])
+@pytest.mark.long
 def test_downstream_configs_train_with_frozen_bn_and_predict(config, scope):
     batch = det_batch if scope == 'mmdet' else seg_batch
     check_training_step(config, scope, batch())
@@ -208,6 +210,7 @@ def test_downstream_configs_train_with_frozen_bn_and_predict(config, scope):
     [('configs/mask_rcnn_attentionvig_s_coco.py', 'mmdet', det_batch),
      ('configs/fpn_attentionvig_s_ade20k.py', 'mmseg', seg_batch),
      ('configs/mask_rcnn_sagvit_small_coco.py', 'mmdet', det_batch)])
+@pytest.mark.long
 def test_frozen_stages_with_the_downstream_configs(config, scope, batch):
     """frozen_stages=1 keeps the stem and stage 1 as they were (weights and
     statistics) and trains the rest."""
@@ -389,6 +392,7 @@ def test_lineage_configs_follow_the_authors():
     'configs/mobilevig/mask_rcnn_mobilevig_m_coco.py',
     'configs/adaptvig/fpn_adaptvig_m_ade20k.py'
 ])
+@pytest.mark.long
 def test_lineage_configs_train_their_statistics_and_predict(config):
     """A training step (one process: SyncBN normalises by the batch) moves
     the backbone's running statistics, and the model predicts."""

@@ -311,6 +311,7 @@ def test_table3_configs_train_on_generated_data(config, shapes, tmp_path):
     assert osp.isfile(osp.join(cfg.work_dir, 'iter_2.pth'))
 
 
+@pytest.mark.long
 def test_print_beta_compares_with_table8(tmp_path):
     """--compare-paper: the paper's Table 8 beside an AttentionViG-S
     checkpoint's betas, row by row; another layout is refused."""
@@ -345,6 +346,7 @@ def test_print_beta_compares_with_table8(tmp_path):
     assert "needs AttentionViG-S's layout" in result.stderr
 
 
+@pytest.mark.long
 def test_an_unreachable_teacher_fails_fast_and_says_what_to_do(tmp_path):
     """No weights in the caches and no hub (an endpoint nothing listens
     on, so no network is needed): the build stops within seconds, naming

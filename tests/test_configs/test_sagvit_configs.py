@@ -72,6 +72,7 @@ def test_short_classification_run_lowers_the_loss(shapes, tmp_path):
 
 
 @pytest.mark.parametrize('task', ['det', 'seg'])
+@pytest.mark.long
 def test_short_dense_runs_train_and_resume(task, scenes, tmp_path):
     """Mask R-CNN and Semantic FPN with SAG-ViT train on generated scenes,
     evaluate, and resume from their checkpoint."""

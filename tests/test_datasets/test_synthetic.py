@@ -2,6 +2,8 @@
 generated data sets are deterministic and their shapes visible."""
 import os.path as osp
 
+import pytest
+
 import mmvig  # noqa: F401
 from mmvig.datasets import make_classification_set
 
@@ -32,6 +34,7 @@ def test_shapes_stand_out_from_their_background():
             np.linalg.norm(np.subtract(color, b)) >= 120 for b in background)
 
 
+@pytest.mark.long
 def test_command_line_writes_both_layouts(tmp_path):
     import json
 

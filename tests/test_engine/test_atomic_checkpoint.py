@@ -42,6 +42,7 @@ def _run(*args):
 
 
 @pytest.mark.parametrize('hook', ['AtomicCheckpointHook', 'CheckpointHook'])
+@pytest.mark.long
 def test_kill_mid_save_with_one_kept_checkpoint(hook, shapes, tmp_path):
     work = str(tmp_path / 'work')
     killed = _run(shapes, work, hook, 3, 2)  # dies writing epoch 2

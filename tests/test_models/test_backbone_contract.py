@@ -74,6 +74,7 @@ def test_levels_have_ceil_stride_shapes(name, height, width):
 
 
 @pytest.mark.parametrize('name, arch', CASES)
+@pytest.mark.long
 def test_forward_backward_at_an_odd_size(name, arch):
     """Levels ``(B, C_i, ceil(H / 2^(i+2)), ceil(W / 2^(i+2)))``, finite;
     every parameter gets a gradient."""
@@ -90,6 +91,7 @@ def test_forward_backward_at_an_odd_size(name, arch):
 
 
 @pytest.mark.parametrize('name, arch', CASES)
+@pytest.mark.long
 def test_out_indices_select_levels(name, arch):
     full = build(name, arch).eval()
     some = build(name, arch, out_indices=(1, 3)).eval()
@@ -104,6 +106,7 @@ def test_out_indices_select_levels(name, arch):
 
 @pytest.mark.parametrize('name, arch', CASES)
 @pytest.mark.parametrize('frozen', [0, 2])
+@pytest.mark.long
 def test_frozen_stages_and_norm_eval(name, arch, frozen):
     """``frozen_stages``: those parameters do not train and their norms stay
     in eval mode through ``train()``; ``norm_eval``: every BatchNorm
@@ -122,6 +125,7 @@ def test_frozen_stages_and_norm_eval(name, arch, frozen):
 
 
 @pytest.mark.parametrize('name, arch', CASES)
+@pytest.mark.long
 def test_checkpoint_round_trip(name, arch, tmp_path):
     """A saved backbone loads, strictly, into a fresh one (through the
     ``Pretrained`` init that mmdet and mmseg configs use) and computes the

@@ -42,6 +42,7 @@ RELEASED = [('GreedyViG', a) for a in ('s', 'm', 'b')] + [
 
 
 @pytest.mark.parametrize('family, arch', RELEASED)
+@pytest.mark.long
 def test_outputs_equal_the_authors(family, arch):
     """Their ImageNet classifier, converted, in mmvig's config: each stage's
     output and the mean of the two heads' logits (their eval mode) equal

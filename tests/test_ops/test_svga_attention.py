@@ -64,6 +64,7 @@ GRIDS = [(5, 6, 2, None), (6, 7, 1, None), (8, 5, 2, 3), (3, 11, 3, None),
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
 @pytest.mark.parametrize('heads', [1, 4])
 @pytest.mark.parametrize('grid', GRIDS)
+@pytest.mark.long
 def test_cross_attention_matches_per_node_equations(impl, grid, normalize,
                                                     heads):
     torch.manual_seed(0)
@@ -100,6 +101,7 @@ def test_cross_attention_gradcheck(normalize, path, monkeypatch):
 
 
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
+@pytest.mark.long
 def test_operator_matches_plain_autograd(impl, normalize):
     torch.manual_seed(0)
     q, k, v = (

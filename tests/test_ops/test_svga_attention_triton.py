@@ -135,6 +135,7 @@ def _check_against_float64_reference(grid, normalize: str,
 @interpreted
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
 @pytest.mark.parametrize('grid', GRIDS)
+@pytest.mark.long
 def test_kernels_match_float64_reference_at_beta_30(grid, normalize,
                                                     tf32_tensor_cores):
     _check_against_float64_reference(grid, normalize, 'cpu')

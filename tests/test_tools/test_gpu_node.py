@@ -36,6 +36,7 @@ H100 = ('NVIDIA H100 80GB HBM3', '580.95.05', '9.0')
 V100_NEW_DRIVER = ('Tesla V100-SXM2-32GB', '580.95.05', '7.0')
 
 
+@pytest.mark.long
 def test_check_env_passes_on_this_cpu_machine():
     result = run_in_checkout([sys.executable, CHECK_ENV])
     assert result.returncode == 0, result.stdout + result.stderr
@@ -78,6 +79,7 @@ def test_setup_needs_the_archs_to_prebuild_cuda_ops_without_a_gpu():
         'to build for: TORCH_CUDA_ARCH_LIST="8.0;9.0"' in result.stderr
 
 
+@pytest.mark.long
 def test_check_env_on_a_driver_torch_cannot_use(tmp_path):
     """A GPU node whose driver is older than torch's CUDA: each failing
     line has its fix, and the exit status says training cannot work."""
@@ -178,6 +180,7 @@ def test_check_env_on_a_cpu_machine_warns_of_a_missing_compiler():
     assert checks[-1].name == 'verdict'
 
 
+@pytest.mark.long
 def test_check_env_without_a_compiler_in_a_real_process(tmp_path):
     """No cc, gcc or clang on PATH and no CC: a warning on this CPU machine,
     and a failure with its fix once nvidia-smi lists a GPU."""

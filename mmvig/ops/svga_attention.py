@@ -339,9 +339,32 @@ def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     return grads
 
 
-# The cause of the Triton kernels' failure under impl='auto', once they
-# failed: the process then runs the operator on the PyTorch path.
-_TRITON_FAILURE: List[str] = []
+class TritonFallback:
+    """Whether this process has given up the Triton kernels under
+    ``impl='auto'``: after their first failure (one warning, naming the
+    cause) every later call runs the PyTorch path, which computes the same.
+    The one instance is :data:`TRITON_FALLBACK`."""
+
+    def __init__(self) -> None:
+        self.cause: Optional[str] = None
+
+    @property
+    def active(self) -> bool:
+        """Whether ``impl='auto'`` now runs the PyTorch path."""
+        return self.cause is not None
+
+    def record(self, cause: str) -> None:
+        """The kernels failed with ``cause``: fall back from now on."""
+        self.cause = cause
+
+    def reset(self) -> None:
+        """Try the Triton kernels again at the next ``impl='auto'`` call
+        (after fixing their cause in a running process, e.g. a notebook);
+        a new failure warns again."""
+        self.cause = None
+
+
+TRITON_FALLBACK = TritonFallback()
 _FALLBACK_HINT = ("the PyTorch path computes the same: set impl='torch' in "
                   "the backbone's aggregator (aggregator=dict("
                   "type='CrossAttention', impl='torch')) to choose it")
@@ -351,7 +374,7 @@ def _run(backend: str, step: str, *args):
     """``step`` (``'forward'`` or ``'backward'``) on ``backend``:
     ``'torch'``, ``'triton'``, or ``'auto'`` (Triton; on a Triton failure,
     one warning and the PyTorch path for the rest of the process)."""
-    if backend == 'auto' and _TRITON_FAILURE:
+    if backend == 'auto' and TRITON_FALLBACK.active:
         backend = 'torch'
     if backend == 'torch':
         return (torch_forward if step == 'forward' else torch_backward)(*args)
@@ -366,7 +389,7 @@ def _run(backend: str, step: str, *args):
         if backend == 'triton':
             raise KernelError(f'The Triton SVGA kernels failed ({error}); '
                               f'{_FALLBACK_HINT}.') from error
-        _TRITON_FAILURE.append(str(error))
+        TRITON_FALLBACK.record(str(error))
         warnings.warn(
             f'mmvig: the Triton SVGA kernels failed ({error}); '
             'this process now runs the SVGA aggregation on its '

@@ -212,7 +212,8 @@ def _inputs(requires_grad=False):
 @pytest.mark.parametrize(
     'failing', ['_dense_forward_kernel', '_dense_grad_key_value_kernel'])
 def test_auto_falls_back_once_with_a_warning(failing, monkeypatch):
-    monkeypatch.setattr(svga_attention, '_TRITON_FAILURE', [])
+    monkeypatch.setattr(svga_attention, 'TRITON_FALLBACK',
+                        svga_attention.TritonFallback())
     _failing(monkeypatch, getattr(kernels, failing))
     shifts = svga_shifts(6, 8, 2)
     inputs = _inputs(requires_grad=True)
@@ -232,22 +233,30 @@ def test_auto_falls_back_once_with_a_warning(failing, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # no second warning
         fused_cross_attention(*inputs, shifts, 'softmax', 'auto')
+    assert failing in svga_attention.TRITON_FALLBACK.cause
+    # after a reset the kernels are tried again: the failure warns again
+    svga_attention.TRITON_FALLBACK.reset()
+    with pytest.warns(RuntimeWarning, match=failing):
+        out = fused_cross_attention(*inputs, shifts, 'softmax', 'auto')
+        torch.autograd.grad(out.sum(), inputs)
 
 
 @interpreted
 def test_triton_impl_raises_with_the_cause_and_the_way_out(monkeypatch):
-    monkeypatch.setattr(svga_attention, '_TRITON_FAILURE', [])
+    monkeypatch.setattr(svga_attention, 'TRITON_FALLBACK',
+                        svga_attention.TritonFallback())
     _failing(monkeypatch, kernels._dense_forward_kernel,
              'Failed to find C compiler. Please specify via CC')
     with pytest.raises(KernelError, match=r"C compiler.*impl='torch'"):
         fused_cross_attention(*_inputs(), svga_shifts(6, 8, 2), 'none',
                               'triton')
-    assert svga_attention._TRITON_FAILURE == []
+    assert not svga_attention.TRITON_FALLBACK.active
 
 
 @interpreted
 def test_missing_triton_is_a_failure_auto_survives(monkeypatch):
-    monkeypatch.setattr(svga_attention, '_TRITON_FAILURE', [])
+    monkeypatch.setattr(svga_attention, 'TRITON_FALLBACK',
+                        svga_attention.TritonFallback())
     import mmvig.ops
     monkeypatch.setitem(sys.modules, 'mmvig.ops.svga_attention_triton', None)
     monkeypatch.delattr(mmvig.ops, 'svga_attention_triton')

@@ -200,8 +200,7 @@ def test_the_payload_is_live(malicious):
     path, marker = malicious
     code = ('from mmvig.safe_load import load_checkpoint_file; '
             f'load_checkpoint_file({path!r})')
-    result = run_in_checkout([sys.executable, '-c', code],
-                             env={TRUST_SWITCH: '1'})
+    result = run_python('-c', code, env={TRUST_SWITCH: '1'})
     assert result.returncode == 0, result.stderr[-2000:]
     assert osp.exists(marker)
 
@@ -303,12 +302,10 @@ def test_tools_refuse_and_real_checkpoints_resume(task, tmp_path, malicious,
         crafted = str(tmp_path / 'config_text.pth')
         torch.save(checkpoint, crafted)
         for i, tools in enumerate((theirs, ours)):
-            result = run_in_checkout([
-                sys.executable,
+            result = run_python(
                 osp.join(tools, 'train.py'), config, '--work-dir',
                 str(tmp_path / f'resumed{i}'), '--resume', crafted,
-                '--cfg-options', f'train_cfg.{unit}={per_step * 4}'
-            ])
+                '--cfg-options', f'train_cfg.{unit}={per_step * 4}')
             assert result.returncode == 0, result.stderr[-3000:]
     refusals = [
         [
@@ -384,7 +381,7 @@ def test_import_changes_nothing_else():
         assert new == {'mmvig://no-published-weights/'}, new
         print('ok')
         """)
-    result = run_in_checkout([sys.executable, '-c', code])
+    result = run_python('-c', code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'ok' in result.stdout
 
@@ -507,11 +504,10 @@ def test_the_dtype_payload_is_live(tmp_path):
     path = str(tmp_path / 'pointer.pkl')
     with open(path, 'wb') as f:
         pickle.dump(_numpy_payloads()['dtype pointer'], f, protocol=2)
-    result = run_in_checkout([
-        sys.executable, '-c', 'import pickle, sys; '
+    result = run_python(
+        '-c', 'import pickle, sys; '
         f'x = pickle.load(open({path!r}, "rb")); '
-        'print("loaded", flush=True); print(str(x))'
-    ])
+        'print("loaded", flush=True); print(str(x))')
     assert result.stdout.startswith('loaded'), result.stderr[-2000:]
     assert result.returncode < 0 or result.returncode == 139, result
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mmvig.testing import REPO_ROOT, run_in_checkout
+from mmvig.testing import REPO_ROOT, run_in_checkout, run_python
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))
 import check_env  # noqa: E402
@@ -38,7 +38,7 @@ V100_NEW_DRIVER = ('Tesla V100-SXM2-32GB', '580.95.05', '7.0')
 
 @pytest.mark.long
 def test_check_env_passes_on_this_cpu_machine():
-    result = run_in_checkout([sys.executable, CHECK_ENV])
+    result = run_python(CHECK_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'a CPU machine' in result.stdout
     assert 'FAIL' not in result.stdout
@@ -83,9 +83,8 @@ def test_setup_needs_the_archs_to_prebuild_cuda_ops_without_a_gpu():
 def test_check_env_on_a_driver_torch_cannot_use(tmp_path):
     """A GPU node whose driver is older than torch's CUDA: each failing
     line has its fix, and the exit status says training cannot work."""
-    result = run_in_checkout([sys.executable, CHECK_ENV],
-                             path_first=fake_nvidia_smi(
-                                 tmp_path, A100_OLD_DRIVER))
+    result = run_python(
+        CHECK_ENV, path_first=fake_nvidia_smi(tmp_path, A100_OLD_DRIVER))
     assert result.returncode == 1
     out = result.stdout
     assert 'FAIL  torch CUDA vs driver' in out
@@ -187,11 +186,11 @@ def test_check_env_without_a_compiler_in_a_real_process(tmp_path):
     bare = tmp_path / 'bare'
     bare.mkdir()
     env = {'PATH': str(bare), 'CC': ''}
-    result = run_in_checkout([sys.executable, CHECK_ENV], env=env)
+    result = run_python(CHECK_ENV, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'warn  C compiler for Triton' in result.stdout
-    result = run_in_checkout(
-        [sys.executable, CHECK_ENV],
+    result = run_python(
+        CHECK_ENV,
         env=dict(env, PATH=f'{fake_nvidia_smi(tmp_path, H100)}:{bare}'))
     assert result.returncode == 1
     assert 'FAIL  C compiler for Triton' in result.stdout

@@ -67,7 +67,7 @@ def configs() -> List[Config]:
 
 
 def _launches(config: Config):
-    from mmvig.ops.svga_attention_triton import launches
+    from mmvig.ops.svga_attention.triton_kernels import launches
     from mmvig.ops.svga_graph import svga_shifts
     shape = config.shape()
     shifts = svga_shifts(shape[3], shape[4], STRIDE)

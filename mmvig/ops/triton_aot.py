@@ -59,9 +59,10 @@ def _tool(name: str) -> str:
 
 
 def launch_arguments(launch) -> Dict[str, Any]:
-    """Every argument of a kernel launch (``svga_attention_triton.launches``)
-    by name, for compiling it ahead of time: small CPU tensors for the
-    pointers (aligned as CUDA's allocations are), the launch's scalars."""
+    """Every argument of a kernel launch
+    (``svga_attention.triton_kernels.launches``) by name, for compiling it
+    ahead of time: small CPU tensors for the pointers (aligned as CUDA's
+    allocations are), the launch's scalars."""
     import torch
     pointer = torch.empty(16)
     return {

@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from mmvig.models.attention_vig import CrossAttentionAggregation
-from mmvig.ops import svga_attention
 from mmvig.ops.svga_attention import (fused_cross_attention,
-                                      svga_cross_attention)
+                                      svga_cross_attention, torch_impl)
 from mmvig.ops.svga_graph import svga_shifts
 from mmvig.testing import svga_neighbour_lists
 
@@ -50,7 +49,7 @@ def impl(request, monkeypatch):
     if request.param in ('triton', 'standard'):
         return request.param
     dense = request.param == 'gemm'
-    monkeypatch.setattr(svga_attention, '_use_dense', lambda *_: dense)
+    monkeypatch.setattr(torch_impl, '_use_dense', lambda *_: dense)
     return 'torch'
 
 
@@ -87,7 +86,7 @@ def test_cross_attention_matches_per_node_equations(impl, grid, normalize,
 @pytest.mark.parametrize('normalize', ['none', 'mean', 'softmax'])
 @pytest.mark.parametrize('path', [False, True])
 def test_cross_attention_gradcheck(normalize, path, monkeypatch):
-    monkeypatch.setattr(svga_attention, '_use_dense', lambda *_: path)
+    monkeypatch.setattr(torch_impl, '_use_dense', lambda *_: path)
     torch.manual_seed(0)
     shape = (2, 2, 3, 5, 4)
     qn = F.normalize(torch.randn(shape, dtype=torch.float64), dim=2)
@@ -158,9 +157,9 @@ def test_unknown_impl_is_rejected():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_auto_uses_triton_on_cuda(monkeypatch):
     calls = []
-    from mmvig.ops import svga_attention_triton
-    real = svga_attention_triton.forward
-    monkeypatch.setattr(svga_attention_triton, 'forward',
+    from mmvig.ops.svga_attention import triton_kernels
+    real = triton_kernels.forward
+    monkeypatch.setattr(triton_kernels, 'forward',
                         lambda *a: calls.append(1) or real(*a))
     x = torch.randn(1, 8, 6, 6, device='cuda')
     svga_cross_attention(x, x, x, torch.tensor(0., device='cuda'),

@@ -1,5 +1,5 @@
-"""mmvig.ops.svga_attention_triton: the Triton kernels (values in Triton's
-interpreter without a GPU, grids, the fallback, and ahead-of-time
+"""mmvig.ops.svga_attention.triton_kernels: the Triton kernels (values in
+Triton's interpreter without a GPU, grids, the fallback, and ahead-of-time
 compilation for sm_80 / sm_90)."""
 import json
 import math
@@ -12,11 +12,10 @@ import torch
 from triton.runtime import interpreter
 
 from mmvig.errors import KernelError
-from mmvig.ops import svga_attention
-from mmvig.ops import svga_attention_triton as kernels
-from mmvig.ops.svga_attention import (fused_cross_attention,
+from mmvig.ops.svga_attention import (dispatch, fused_cross_attention,
                                       reference_cross_attention,
                                       svga_cross_attention)
+from mmvig.ops.svga_attention import triton_kernels as kernels
 from mmvig.ops.svga_graph import residue_classes, svga_shifts
 from mmvig.testing import run_tool
 
@@ -212,8 +211,7 @@ def _inputs(requires_grad=False):
 @pytest.mark.parametrize(
     'failing', ['_dense_forward_kernel', '_dense_grad_key_value_kernel'])
 def test_auto_falls_back_once_with_a_warning(failing, monkeypatch):
-    monkeypatch.setattr(svga_attention, 'TRITON_FALLBACK',
-                        svga_attention.TritonFallback())
+    monkeypatch.setattr(dispatch, 'TRITON_FALLBACK', dispatch.TritonFallback())
     _failing(monkeypatch, getattr(kernels, failing))
     shifts = svga_shifts(6, 8, 2)
     inputs = _inputs(requires_grad=True)
@@ -233,9 +231,9 @@ def test_auto_falls_back_once_with_a_warning(failing, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # no second warning
         fused_cross_attention(*inputs, shifts, 'softmax', 'auto')
-    assert failing in svga_attention.TRITON_FALLBACK.cause
+    assert failing in dispatch.TRITON_FALLBACK.cause
     # after a reset the kernels are tried again: the failure warns again
-    svga_attention.TRITON_FALLBACK.reset()
+    dispatch.TRITON_FALLBACK.reset()
     with pytest.warns(RuntimeWarning, match=failing):
         out = fused_cross_attention(*inputs, shifts, 'softmax', 'auto')
         torch.autograd.grad(out.sum(), inputs)
@@ -243,23 +241,22 @@ def test_auto_falls_back_once_with_a_warning(failing, monkeypatch):
 
 @interpreted
 def test_triton_impl_raises_with_the_cause_and_the_way_out(monkeypatch):
-    monkeypatch.setattr(svga_attention, 'TRITON_FALLBACK',
-                        svga_attention.TritonFallback())
+    monkeypatch.setattr(dispatch, 'TRITON_FALLBACK', dispatch.TritonFallback())
     _failing(monkeypatch, kernels._dense_forward_kernel,
              'Failed to find C compiler. Please specify via CC')
     with pytest.raises(KernelError, match=r"C compiler.*impl='torch'"):
         fused_cross_attention(*_inputs(), svga_shifts(6, 8, 2), 'none',
                               'triton')
-    assert not svga_attention.TRITON_FALLBACK.active
+    assert not dispatch.TRITON_FALLBACK.active
 
 
 @interpreted
 def test_missing_triton_is_a_failure_auto_survives(monkeypatch):
-    monkeypatch.setattr(svga_attention, 'TRITON_FALLBACK',
-                        svga_attention.TritonFallback())
-    import mmvig.ops
-    monkeypatch.setitem(sys.modules, 'mmvig.ops.svga_attention_triton', None)
-    monkeypatch.delattr(mmvig.ops, 'svga_attention_triton')
+    monkeypatch.setattr(dispatch, 'TRITON_FALLBACK', dispatch.TritonFallback())
+    import mmvig.ops.svga_attention
+    monkeypatch.setitem(sys.modules, 'mmvig.ops.svga_attention.triton_kernels',
+                        None)
+    monkeypatch.delattr(mmvig.ops.svga_attention, 'triton_kernels')
     with pytest.warns(RuntimeWarning, match='import triton'):
         out = fused_cross_attention(*_inputs(), svga_shifts(6, 8, 2), 'none',
                                     'auto')

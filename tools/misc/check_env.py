@@ -441,7 +441,7 @@ def compile_svga_kernel(arch: int) -> Check:
     ``sm_<arch>`` (no GPU needed)."""
     name = f'SVGA Triton kernel for sm_{arch}'
     try:
-        from mmvig.ops import svga_attention_triton as kernels
+        from mmvig.ops.svga_attention import triton_kernels as kernels
         from mmvig.ops.svga_graph import svga_shifts
         from mmvig.ops.triton_aot import compile_launch, launch_arguments
         launch = kernels.launches((1, 8, 8, 14, 14),

@@ -41,8 +41,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ..errors import KernelError
-from .svga_graph import SVGAShifts, residue_classes, shift_axes
+from ...errors import KernelError
+from ..svga_graph import SVGAShifts, residue_classes, shift_axes
 
 LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
@@ -553,7 +553,8 @@ def _check(*tensors: Tensor) -> Tuple[Tensor, ...]:
 def forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
             shifts: SVGAShifts,
             normalize: str) -> Tuple[Tensor, Optional[Tensor]]:
-    """Same contract as :func:`mmvig.ops.svga_attention.torch_forward`."""
+    """Same contract as
+    :func:`mmvig.ops.svga_attention.torch_impl.torch_forward`."""
     qn, kn, v, beta = _check(qn, kn, v, beta)
     batch, heads, _, height, width = qn.shape
     softmax = normalize == 'softmax'
@@ -571,7 +572,8 @@ def backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
              out: Optional[Tensor], lse: Optional[Tensor], grad: Tensor,
              shifts: SVGAShifts,
              normalize: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Same contract as :func:`mmvig.ops.svga_attention.torch_backward`."""
+    """Same contract as
+    :func:`mmvig.ops.svga_attention.torch_impl.torch_backward`."""
     qn, kn, v, beta, grad = _check(qn, kn, v, beta, grad)
     if normalize == 'mean':
         grad = grad / shifts.num_neighbours

@@ -1,0 +1,174 @@
+"""The SVGA cross-attention in standard operators only: what an ONNX export
+writes (:func:`standard_cross_attention`), and the pixel orders it uses.
+
+Each axis whose stride divides it is ``MatMul`` / ``Exp`` / ``MatMul`` over
+its residue classes, the other axes their shifted copies.
+"""
+import functools
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ..svga_graph import SVGAShifts, residue_classes, shift_axes, shifted_views
+from .common import Partial, combine, dot, split_heads
+
+
+def uses_standard_ops(impl: str) -> bool:
+    """Whether ``impl`` runs as :func:`standard_cross_attention`: when asked
+    for, and under any ONNX export (what ONNX expresses), ``'reference'``
+    aside."""
+    return impl == 'standard' or (impl != 'reference'
+                                  and torch.onnx.is_in_onnx_export())
+
+
+def residue_major(x: Tensor, groups: int) -> Tensor:
+    """``(B, C, H, W)`` with each row's nodes reordered by residue class mod
+    ``groups``: column ``r * W / groups + t`` holds node ``t * groups + r``
+    (identity for ``groups=1``). Written as strided slices and a concat,
+    which onnxruntime runs about eight times faster than the equivalent
+    transpose of the two innermost axes."""
+    if groups == 1:
+        return x
+    return torch.cat([x[..., r::groups] for r in range(groups)], -1)
+
+
+def natural_order(x: Tensor, groups: int) -> Tensor:
+    """The inverse of :func:`residue_major`: the classes interleaved."""
+    if groups == 1:
+        return x
+    return torch.stack(x.chunk(groups, -1), -1).flatten(-2)
+
+
+# The standard path reads every axis's residue classes through transposes
+# that move one (merged) axis: onnxruntime copies those at memory speed,
+# where a permutation that moves several axes (the 6-D ones of
+# _AxisSequences) runs element by element, about ten times slower. Rows
+# need their classes contiguous (residue_major); columns are read in the
+# natural order. The sequences form one 3-D batch, on which onnxruntime ran
+# one axis's MatMuls and Add faster than on a 5-D or 6-D batch.
+
+
+def _row_classes(x: Tensor, groups: int) -> Tensor:
+    """``(B, h, d, H, W)``, ``W`` residue-major -> ``(B * h * H * K, d,
+    W / K)``: one sequence per row and class."""
+    batch, heads, depth, height, width = x.shape
+    x = x.reshape(batch, heads, depth, height * groups, width // groups)
+    return x.transpose(2, 3).reshape(-1, depth, width // groups)
+
+
+def _column_classes(x: Tensor, groups: int) -> Tensor:
+    """``(B, h, d, H, W)`` -> ``(B * h * K * W, d, H / K)``: one sequence per
+    column and class (node ``t * K + r`` of a column is entry ``t`` of class
+    ``r``)."""
+    batch, heads, depth, height, width = x.shape
+    seq_len = height // groups
+    x = x.reshape(batch, heads, depth * seq_len, groups * width)
+    return x.transpose(2, 3).reshape(-1, depth, seq_len)
+
+
+def _from_classes(x: Tensor, dim: int, groups: int,
+                  shape: Sequence[int]) -> Tensor:
+    """The inverse of :func:`_row_classes` (``dim=4``) or
+    :func:`_column_classes` (``dim=3``), to ``shape`` with ``x``'s depth."""
+    batch, heads, _, height, width = shape
+    depth = x.shape[1]
+    if dim == 4:
+        x = x.reshape(batch, heads, height * groups, depth, width // groups)
+    else:
+        x = x.reshape(batch, heads, groups * width, depth * height // groups)
+    return x.transpose(2, 3).reshape(batch, heads, depth, height, width)
+
+
+def _class_attention(q: Tensor, k: Tensor, v: Tensor, beta: Tensor,
+                     seq_len: int, softmax: bool) -> Partial:
+    """Attention within sequences stored ``(..., d, L)``, every other member
+    of a sequence a neighbour: ``MatMul`` / ``Exp`` / ``MatMul``, the diagonal
+    an additive ``-inf`` (ONNX: one Add; ``seq_len`` a Python int, so that
+    the export writes it as a constant). Returns ``(..., d, L)`` sums and
+    ``(..., 1, L)`` softmax statistics."""
+    idx = torch.arange(seq_len)
+    diagonal = torch.zeros(seq_len, seq_len, dtype=q.dtype)
+    diagonal = diagonal.masked_fill_(idx[:, None] == idx[None, :],
+                                     -math.inf).to(q.device)
+    # (..., L, L): beta * cos - beta, -inf on the diagonal (onnxruntime
+    # folds the scale into the MatMul: one pass over the logits, the Add)
+    logit = torch.matmul(q.transpose(-1, -2), k) * beta + (diagonal - beta)
+    if not softmax:
+        weight = logit.exp()
+        return Partial(torch.matmul(v, weight.transpose(-1, -2)), None, None)
+    m = logit.amax(-1, keepdim=True)
+    weight = (logit - m).exp()
+    return Partial(
+        torch.matmul(v, weight.transpose(-1, -2)), m.transpose(-1, -2),
+        weight.sum(-1, keepdim=True).transpose(-1, -2))
+
+
+def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
+                   offsets: Sequence[int], softmax: bool) -> Partial:
+    """One axis in standard differentiable operators: attention within the
+    residue classes where the stride divides the axis (rows stored
+    residue-major), the shifted copies elsewhere."""
+    groups = residue_classes(qn.shape[dim], offsets)
+    if groups > 1:
+        classes = _row_classes if dim == 4 else _column_classes
+        seq_len = len(offsets) + 1  # a node and its neighbours on the axis
+        part = _class_attention(*(classes(x, groups) for x in (qn, kn, v)),
+                                beta, seq_len, softmax)
+        return Partial(
+            *(None if t is None else _from_classes(t, dim, groups, qn.shape)
+              for t in part))
+    axis = SVGAShifts(tuple(offsets), ()) if dim == 3 else SVGAShifts(
+        (), tuple(offsets))
+    views = list(shifted_views((kn, v), axis))
+    logits = [(dot(qn, k_s) - 1) * beta for k_s, _ in views]
+    m = functools.reduce(torch.maximum, logits) if softmax else None
+    weights = [(logit - m).exp() if softmax else logit.exp()
+               for logit in logits]
+    acc = functools.reduce(torch.add,
+                           [w * v_s for w, (_, v_s) in zip(weights, views)])
+    return Partial(acc, m,
+                   functools.reduce(torch.add, weights) if softmax else None)
+
+
+def standard_cross_attention(q: Tensor,
+                             k: Tensor,
+                             v: Tensor,
+                             log_beta: Tensor,
+                             shifts: SVGAShifts,
+                             num_heads: int,
+                             normalize: str = 'none',
+                             rows_residue_major: bool = False) -> Tensor:
+    """The operator in standard PyTorch operators only, as an ONNX export
+    writes it: each axis whose stride divides it as ``MatMul`` / ``Exp`` /
+    ``MatMul`` over its residue classes, the other axes as their shifted
+    copies. Same arguments as :func:`svga_cross_attention`, and:
+
+    Args:
+        rows_residue_major: ``q``, ``k``, ``v`` and the returned messages
+            hold each row's nodes in :func:`residue_major` order for the
+            rows' residue classes (:func:`row_residue_classes`), as a model
+            whose projections are pointwise can keep them; otherwise they
+            are reordered here.
+    """
+    qn, kn, vh, beta = split_heads(q, k, v, log_beta, num_heads)
+    if shifts.num_neighbours == 0:
+        return torch.zeros_like(v)
+    groups = row_residue_classes(shifts, v.shape[-1])
+    reorder = 1 if rows_residue_major else groups
+    qn, kn, vh = (
+        residue_major(x.flatten(1, 2), reorder).view_as(x)
+        for x in (qn, kn, vh))
+    parts = [
+        _standard_axis(qn, kn, vh, beta, dim, offsets, normalize == 'softmax')
+        for dim, offsets in shift_axes(shifts)
+    ]
+    out, _ = combine(parts, normalize, shifts.num_neighbours)
+    return natural_order(out.reshape(v.shape), reorder).to(v.dtype)
+
+
+def row_residue_classes(shifts: SVGAShifts, width: int) -> int:
+    """The residue classes of the rows of a ``width``-wide map (1 where the
+    stride does not divide it)."""
+    return residue_classes(width, shifts.cols)

@@ -10,7 +10,8 @@ GIN, Max-Relative, GraphSAGE and EdgeConv rows are mmpretrain's own
 ``'mr'``, ``'sage'``, ``'edge'``. :class:`CrossAttentionVig` is that model
 with a fifth type, ``'cross_attention'``: the aggregation of AttentionViG
 (cosine cross-attention with a learnable temperature, the equations of
-:func:`mmvig.ops.svga_cross_attention`, here on the kNN neighbour index)
+:func:`mmvig.ops.svga_cross_attention`, here on the kNN neighbour index:
+:func:`gather_cross_attention`)
 inside mmpretrain's Grapher, with every other part mmpretrain's.
 
 All graph convolutions take ``(B, C, N, 1)`` node features and a
@@ -23,10 +24,74 @@ from mmpretrain.models.backbones.vig import BasicConv, Vig
 from torch import Tensor
 
 from ..errors import InputError
-from ..ops.svga_attention import gather_cross_attention
+from ..ops.svga_attention.common import (beta_from_log, check_normalize,
+                                         compute_dtype, dot, to_heads,
+                                         unit_norm)
 from ..registry import MODELS
 from ..typing_utils import ConfigType
 from .attention_vig import CrossAttentionAggregation
+
+
+def gather_cross_attention(q: Tensor,
+                           k: Tensor,
+                           v: Tensor,
+                           log_beta: Tensor,
+                           index: Tensor,
+                           num_heads: int,
+                           normalize: str = 'none') -> Tensor:
+    """The same aggregation on an arbitrary neighbour index (a kNN graph).
+
+    The equations of :func:`svga_cross_attention` (unit per-head ``q_i``,
+    ``k_j``, weights ``exp(-beta (1 - cos))``, the same normalisations and
+    ``beta`` clamp), with node ``i``'s neighbours given by
+    ``index[b, i, :]`` instead of the SVGA shifts; plain autograd over the
+    gathered keys and values.
+
+    Args:
+        q: Queries, ``(B, C, N, 1)`` (or any ``(B, C, H, W)`` with
+            ``N = H * W`` nodes in row-major order).
+        k: Keys, ``(B, C, M, 1)``: the nodes ``index`` points into.
+        v: Values, shaped as ``k``.
+        log_beta: Scalar tensor, the log of the temperature ``beta``.
+        index: Neighbour indices into the ``M`` key nodes, ``(B, N, n)`` or
+            ``(N, n)`` for every sample alike.
+        num_heads: Heads; ``C`` must be divisible by it.
+        normalize: ``'none'``, ``'mean'`` or ``'softmax'`` over the
+            ``n`` neighbours.
+
+    Returns:
+        Tensor: the messages ``m``, shaped as ``q``, in the dtype of ``v``.
+    """
+    check_normalize(normalize)
+    batch, channels = q.shape[:2]
+    if k.shape != v.shape or k.shape[:2] != q.shape[:2]:
+        raise InputError(f'keys {tuple(k.shape)} and values '
+                         f'{tuple(v.shape)} must have the batch and channels '
+                         f'of the queries {tuple(q.shape)} and one shape')
+    qn, kn, vh = (
+        to_heads(
+            x.reshape(batch, channels, -1, 1), num_heads, compute_dtype(v))
+        for x in (q, k, v))
+    qn, kn = unit_norm(qn), unit_norm(kn)
+    beta = beta_from_log(log_beta).to(qn.dtype)
+    nodes = qn.shape[3]
+    index = index.expand(batch, *index.shape[-2:]) if index.dim() == 2 \
+        else index
+    if index.shape[:2] != (batch, nodes):
+        raise InputError(f'index {tuple(index.shape)} does not list the '
+                         f'neighbours of {nodes} nodes of {batch} samples')
+    heads, dims = qn.shape[1:3]
+    flat = index.reshape(batch, 1, 1, -1).expand(batch, heads, dims, -1)
+    gathered = [
+        x.squeeze(-1).gather(3, flat).reshape(batch, heads, dims, nodes, -1)
+        for x in (kn, vh)
+    ]
+    logits = (dot(qn, gathered[0]) - 1) * beta  # (B, h, 1, N, n)
+    weights = logits.softmax(-1) if normalize == 'softmax' else logits.exp()
+    if normalize == 'mean':
+        weights = weights / index.shape[-1]
+    out = (weights * gathered[1]).sum(-1)
+    return out.reshape(q.shape).to(v.dtype)
 
 
 class CrossAttentionGraphConv(CrossAttentionAggregation):

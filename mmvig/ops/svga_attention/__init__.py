@@ -26,9 +26,11 @@ implementation (:data:`IMPLEMENTATIONS`). One module per job:
   or one circular shift at a time);
 * :mod:`.export`: standard operators only, what an ONNX export writes;
 * :mod:`.reference`: plain autograd over shifted tensors, the reference for
-  tests and benchmarks;
-* :mod:`.gather`: the same aggregation on an arbitrary neighbour index
-  (vanilla ViG's kNN graph, the paper's Table 3).
+  tests and benchmarks.
+
+The same aggregation on an arbitrary neighbour index (vanilla ViG's kNN
+graph) lives with the model that uses it, the paper's Table 3:
+:func:`mmvig.models.vig_cross_attention.gather_cross_attention`.
 
 All arithmetic is in float32 for half inputs (autocast included), float64
 for float64 inputs on the PyTorch path.
@@ -40,14 +42,13 @@ from .dispatch import (TRITON_FALLBACK, TritonFallback, fused_cross_attention,
                        triton_available)
 from .export import (natural_order, residue_major, row_residue_classes,
                      standard_cross_attention, uses_standard_ops)
-from .gather import gather_cross_attention
 from .reference import reference_cross_attention
 
 __all__ = [
     'IMPLEMENTATIONS', 'LOG_BETA_RANGE', 'NORMALIZATIONS', 'TRITON_FALLBACK',
     'TritonFallback', 'beta_from_log', 'check_impl', 'check_normalize',
-    'compute_dtype', 'fused_cross_attention', 'gather_cross_attention',
-    'natural_order', 'reference_cross_attention', 'residue_major',
-    'row_residue_classes', 'standard_cross_attention', 'svga_cross_attention',
-    'triton_available', 'uses_standard_ops'
+    'compute_dtype', 'fused_cross_attention', 'natural_order',
+    'reference_cross_attention', 'residue_major', 'row_residue_classes',
+    'standard_cross_attention', 'svga_cross_attention', 'triton_available',
+    'uses_standard_ops'
 ]

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from mmvig.models.attention_vig import CrossAttentionAggregation
-from mmvig.ops.svga_attention import (fused_cross_attention,
-                                      svga_cross_attention, torch_impl)
+from mmvig.ops.svga_attention import (IMPLEMENTATIONS, fused_cross_attention,
+                                      resolve_impl, svga_cross_attention,
+                                      torch_impl)
 from mmvig.ops.svga_graph import svga_shifts
 from mmvig.testing import svga_neighbour_lists
 
@@ -152,6 +153,29 @@ def test_unknown_impl_is_rejected():
     with pytest.raises(ValueError, match='impl must be one of'):
         svga_cross_attention(
             x, x, x, torch.tensor(0.), svga_shifts(4, 4, 2), 2, impl='cuda')
+
+
+def test_one_vocabulary_chooses_the_implementation(monkeypatch):
+    """``impl`` is resolved in one place; the fused operator takes only the
+    implementations it runs."""
+    monkeypatch.delenv('TRITON_INTERPRET', raising=False)
+    x = torch.randn(1, 8, 4, 4)
+    resolved = {}
+    for impl in IMPLEMENTATIONS:
+        try:
+            resolved[impl] = resolve_impl(impl, x)
+        except ValueError as error:
+            resolved[impl] = str(error)
+    assert resolved['auto'] == 'torch'  # CPU tensors: no kernels
+    assert resolved['torch'] == 'torch'
+    assert resolved['standard'] == 'standard'
+    assert resolved['reference'] == 'reference'
+    assert "impl='triton' needs CUDA tensors" in resolved['triton']
+    with pytest.raises(ValueError, match='the fused operator runs impl'):
+        fused_cross_attention(
+            x.view(1, 2, 4, 4, 4), x.view(1, 2, 4, 4,
+                                          4), x.view(1, 2, 4, 4, 4),
+            torch.tensor(1.), svga_shifts(4, 4, 2), 'none', 'standard')
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')

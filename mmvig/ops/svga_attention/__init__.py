@@ -35,9 +35,10 @@ graph) lives with the model that uses it, the paper's Table 3:
 All arithmetic is in float32 for half inputs (autocast included), float64
 for float64 inputs on the PyTorch path.
 """
-from .api import svga_cross_attention
-from .common import (IMPLEMENTATIONS, LOG_BETA_RANGE, NORMALIZATIONS,
-                     beta_from_log, check_impl, check_normalize, compute_dtype)
+from .api import resolve_impl, svga_cross_attention
+from .common import (FUSED_IMPLEMENTATIONS, IMPLEMENTATIONS, LOG_BETA_RANGE,
+                     NORMALIZATIONS, beta_from_log, check_impl,
+                     check_normalize, compute_dtype)
 from .dispatch import (TRITON_FALLBACK, TritonFallback, fused_cross_attention,
                        triton_available)
 from .export import (natural_order, residue_major, row_residue_classes,
@@ -45,10 +46,10 @@ from .export import (natural_order, residue_major, row_residue_classes,
 from .reference import reference_cross_attention
 
 __all__ = [
-    'IMPLEMENTATIONS', 'LOG_BETA_RANGE', 'NORMALIZATIONS', 'TRITON_FALLBACK',
-    'TritonFallback', 'beta_from_log', 'check_impl', 'check_normalize',
-    'compute_dtype', 'fused_cross_attention', 'natural_order',
-    'reference_cross_attention', 'residue_major', 'row_residue_classes',
-    'standard_cross_attention', 'svga_cross_attention', 'triton_available',
-    'uses_standard_ops'
+    'FUSED_IMPLEMENTATIONS', 'IMPLEMENTATIONS', 'LOG_BETA_RANGE',
+    'NORMALIZATIONS', 'TRITON_FALLBACK', 'TritonFallback', 'beta_from_log',
+    'check_impl', 'check_normalize', 'compute_dtype', 'fused_cross_attention',
+    'natural_order', 'reference_cross_attention', 'residue_major',
+    'resolve_impl', 'row_residue_classes', 'standard_cross_attention',
+    'svga_cross_attention', 'triton_available', 'uses_standard_ops'
 ]

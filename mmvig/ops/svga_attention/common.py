@@ -18,7 +18,26 @@ NORMALIZATIONS = ('none', 'mean', 'softmax')
 # finite in every dtype, and far outside the 5-30 the paper reports.
 LOG_BETA_RANGE = (-10.0, 10.0)
 COSINE_EPS = 1e-6
-IMPLEMENTATIONS = ('auto', 'triton', 'torch', 'standard', 'reference')
+# ``impl``: which implementation computes the operator. One vocabulary from
+# a model's config down to the custom op; the fused operator runs the first
+# three.
+IMPLEMENTATIONS = {
+    'auto':
+    'the Triton kernels on CUDA tensors up to float32, falling back '
+    'to PyTorch with a warning if they fail; PyTorch elsewhere',
+    'triton':
+    'the Triton kernels; a failure raises',
+    'torch':
+    'the PyTorch path, on any device',
+    'standard':
+    'standard operators only, as an ONNX export writes them '
+    '(every implementation but reference becomes this one inside '
+    'torch.onnx.export)',
+    'reference':
+    'plain autograd over shifted tensors (memory grows with '
+    'the neighbours)',
+}
+FUSED_IMPLEMENTATIONS = ('auto', 'triton', 'torch')
 
 
 def check_normalize(normalize: str) -> None:
@@ -33,7 +52,7 @@ def check_impl(impl: str) -> None:
     """Raise :class:`InputError` unless ``impl`` is one of
     :data:`IMPLEMENTATIONS`."""
     if impl not in IMPLEMENTATIONS:
-        raise InputError(f'impl must be one of {IMPLEMENTATIONS}, '
+        raise InputError(f'impl must be one of {tuple(IMPLEMENTATIONS)}, '
                          f'got {impl!r}')
 
 

@@ -14,8 +14,9 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ...errors import KernelError, KernelFallbackWarning
+from ...errors import InputError, KernelError, KernelFallbackWarning
 from ..svga_graph import SVGAShifts
+from .common import FUSED_IMPLEMENTATIONS
 from .torch_impl import torch_backward, torch_forward
 
 
@@ -58,13 +59,13 @@ _FALLBACK_HINT = ("the PyTorch path computes the same: set impl='torch' in "
                   "type='CrossAttention', impl='torch')) to choose it")
 
 
-def _run(backend: str, step: str, *args):
-    """``step`` (``'forward'`` or ``'backward'``) on ``backend``:
-    ``'torch'``, ``'triton'``, or ``'auto'`` (Triton; on a Triton failure,
+def _run(impl: str, step: str, *args):
+    """``step`` (``'forward'`` or ``'backward'``) on one of
+    :data:`FUSED_IMPLEMENTATIONS` (``'auto'``: Triton; on a Triton failure,
     one warning and the PyTorch path for the rest of the process)."""
-    if backend == 'auto' and TRITON_FALLBACK.active:
-        backend = 'torch'
-    if backend == 'torch':
+    if impl == 'auto' and TRITON_FALLBACK.active:
+        impl = 'torch'
+    if impl == 'torch':
         return (torch_forward if step == 'forward' else torch_backward)(*args)
     try:
         try:
@@ -74,7 +75,7 @@ def _run(backend: str, step: str, *args):
                               f'{error}') from error
         return getattr(kernels, step)(*args)
     except KernelError as error:
-        if backend == 'triton':
+        if impl == 'triton':
             raise KernelError(f'The Triton SVGA kernels failed ({error}); '
                               f'{_FALLBACK_HINT}.') from error
         TRITON_FALLBACK.record(str(error))
@@ -100,9 +101,9 @@ def _lse_shape(qn: Tensor, normalize: str) -> Tuple[int, ...]:
 @torch.library.custom_op('mmvig::svga_attention', mutates_args=())
 def _svga_attention(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
                     rows: List[int], cols: List[int], normalize: str,
-                    backend: str) -> Tuple[Tensor, Tensor]:
+                    impl: str) -> Tuple[Tensor, Tensor]:
     with torch.autocast(qn.device.type, enabled=False):
-        out, lse = _run(backend, 'forward', qn, kn, v, beta,
+        out, lse = _run(impl, 'forward', qn, kn, v, beta,
                         SVGAShifts(tuple(rows), tuple(cols)), normalize)
     return (out.contiguous(),
             qn.new_empty(0) if lse is None else lse.contiguous())
@@ -110,7 +111,7 @@ def _svga_attention(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
 
 # Fake implementations give torch.compile shapes; every output is contiguous.
 @_svga_attention.register_fake
-def _(qn, kn, v, beta, rows, cols, normalize, backend):
+def _(qn, kn, v, beta, rows, cols, normalize, impl):
     return v.new_empty(v.shape), qn.new_empty(_lse_shape(qn, normalize))
 
 
@@ -118,9 +119,9 @@ def _(qn, kn, v, beta, rows, cols, normalize, backend):
 def _svga_attention_backward(
         qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, out: Optional[Tensor],
         lse: Tensor, grad: Tensor, rows: List[int], cols: List[int],
-        normalize: str, backend: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        normalize: str, impl: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     with torch.autocast(qn.device.type, enabled=False):
-        grads = _run(backend, 'backward', qn, kn, v, beta, out,
+        grads = _run(impl, 'backward', qn, kn, v, beta, out,
                      lse if normalize == 'softmax' else None,
                      grad.to(qn.dtype).contiguous(),
                      SVGAShifts(tuple(rows), tuple(cols)), normalize)
@@ -129,14 +130,14 @@ def _svga_attention_backward(
 
 
 @_svga_attention_backward.register_fake
-def _(qn, kn, v, beta, out, lse, grad, rows, cols, normalize, backend):
+def _(qn, kn, v, beta, out, lse, grad, rows, cols, normalize, impl):
     return tuple(t.new_empty(t.shape) for t in (qn, kn, v, beta))
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    qn, kn, v, beta, rows, cols, normalize, backend = inputs
+    qn, kn, v, beta, rows, cols, normalize, impl = inputs
     out, lse = output
-    ctx.args = (rows, cols, normalize, backend)
+    ctx.args = (rows, cols, normalize, impl)
     ctx.save_for_backward(qn, kn, v, beta,
                           out if normalize == 'softmax' else None, lse)
 
@@ -157,9 +158,13 @@ def fused_cross_attention(qn: Tensor,
                           beta: Tensor,
                           shifts: SVGAShifts,
                           normalize: str,
-                          backend: str = 'torch') -> Tensor:
+                          impl: str = 'torch') -> Tensor:
     """The operator on unit-norm ``(B, h, d, H, W)`` queries and keys, values
-    and a scalar ``beta``, all in one float dtype; ``backend`` is ``'torch'``,
-    ``'triton'`` or ``'auto'`` (Triton, falling back to PyTorch)."""
+    and a scalar ``beta``, all in one float dtype; ``impl`` is one of
+    :data:`FUSED_IMPLEMENTATIONS` (``'auto'``: Triton, falling back to
+    PyTorch)."""
+    if impl not in FUSED_IMPLEMENTATIONS:
+        raise InputError(f'the fused operator runs impl '
+                         f'{FUSED_IMPLEMENTATIONS}, got {impl!r}')
     return _svga_attention(qn, kn, v, beta, list(shifts.rows),
-                           list(shifts.cols), normalize, backend)[0]
+                           list(shifts.cols), normalize, impl)[0]

@@ -26,10 +26,8 @@ from torch import Tensor, nn
 
 from ..errors import InputError
 from ..ops.svga_attention import (LOG_BETA_RANGE, check_impl, check_normalize,
-                                  natural_order, residue_major,
-                                  row_residue_classes,
-                                  standard_cross_attention,
-                                  svga_cross_attention, uses_standard_ops)
+                                  standard_aggregation, svga_cross_attention,
+                                  uses_standard_ops)
 from ..ops.svga_graph import (SVGAShifts, exponential_offsets, shifted_views,
                               svga_shifts)
 from ..registry import MODELS
@@ -132,29 +130,14 @@ class CrossAttentionAggregation(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
-        if uses_standard_ops(self.impl):
-            return self._standard_forward(x, shifts)
+        if uses_standard_ops(self.impl):  # ONNX exports
+            return standard_aggregation(x, self.qkv, self.out, self.log_beta,
+                                        shifts, self.num_heads, self.normalize,
+                                        self.pointwise_out)
         q, k, v = self.qkv(x).chunk(3, dim=1)
         m = svga_cross_attention(q, k, v, self.log_beta, shifts,
                                  self.num_heads, self.normalize, self.impl)
         return self.out(torch.cat([x, m], dim=1))
-
-    def _standard_forward(self, x: Tensor, shifts: SVGAShifts) -> Tensor:
-        """The forward pass in standard operators (ONNX exports). The
-        projections are pointwise, so they run in the pixel order in which
-        each row's residue classes are contiguous: one reorder in and one out
-        per block instead of one per tensor and axis."""
-        groups = row_residue_classes(shifts, x.shape[-1]) \
-            if self.pointwise_out else 1
-        x = residue_major(x, groups)
-        rows_residue_major = groups > 1
-        # three convolutions, not one and a split: no copy of q, k, v
-        q, k, v = (F.conv2d(x, weight, bias) for weight, bias in zip(
-            self.qkv.weight.chunk(3), self.qkv.bias.chunk(3)))
-        m = standard_cross_attention(q, k, v, self.log_beta, shifts,
-                                     self.num_heads, self.normalize,
-                                     rows_residue_major)
-        return natural_order(self.out(torch.cat([x, m], dim=1)), groups)
 
 
 @torch.fx.wrap

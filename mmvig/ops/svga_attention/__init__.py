@@ -41,15 +41,15 @@ from .common import (FUSED_IMPLEMENTATIONS, IMPLEMENTATIONS, LOG_BETA_RANGE,
                      check_normalize, compute_dtype)
 from .dispatch import (TRITON_FALLBACK, TritonFallback, fused_cross_attention,
                        triton_available)
-from .export import (natural_order, residue_major, row_residue_classes,
-                     standard_cross_attention, uses_standard_ops)
+from .export import (standard_aggregation, standard_cross_attention,
+                     uses_standard_ops)
 from .reference import reference_cross_attention
 
 __all__ = [
     'FUSED_IMPLEMENTATIONS', 'IMPLEMENTATIONS', 'LOG_BETA_RANGE',
     'NORMALIZATIONS', 'TRITON_FALLBACK', 'TritonFallback', 'beta_from_log',
     'check_impl', 'check_normalize', 'compute_dtype', 'fused_cross_attention',
-    'natural_order', 'reference_cross_attention', 'residue_major',
-    'resolve_impl', 'row_residue_classes', 'standard_cross_attention',
-    'svga_cross_attention', 'triton_available', 'uses_standard_ops'
+    'reference_cross_attention', 'residue_major', 'resolve_impl',
+    'standard_aggregation', 'standard_cross_attention', 'svga_cross_attention',
+    'triton_available', 'uses_standard_ops'
 ]

@@ -1,15 +1,20 @@
 """The SVGA cross-attention in standard operators only: what an ONNX export
-writes (:func:`standard_cross_attention`), and the pixel orders it uses.
+writes.
 
 Each axis whose stride divides it is ``MatMul`` / ``Exp`` / ``MatMul`` over
-its residue classes, the other axes their shifted copies.
+its residue classes, the other axes their shifted copies. Two entry points:
+:func:`standard_cross_attention` (the operator's arguments) and
+:func:`standard_aggregation` (a whole aggregation layer, ``out([x, m])``,
+whose pointwise layers run in the pixel order the residue classes want:
+the pixel orders stay in this module).
 """
 import functools
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from ..svga_graph import SVGAShifts, residue_classes, shift_axes, shifted_views
 from .common import Partial, combine, dot, split_heads
@@ -23,7 +28,7 @@ def uses_standard_ops(impl: str) -> bool:
                                   and torch.onnx.is_in_onnx_export())
 
 
-def residue_major(x: Tensor, groups: int) -> Tensor:
+def _residue_major(x: Tensor, groups: int) -> Tensor:
     """``(B, C, H, W)`` with each row's nodes reordered by residue class mod
     ``groups``: column ``r * W / groups + t`` holds node ``t * groups + r``
     (identity for ``groups=1``). Written as strided slices and a concat,
@@ -34,8 +39,8 @@ def residue_major(x: Tensor, groups: int) -> Tensor:
     return torch.cat([x[..., r::groups] for r in range(groups)], -1)
 
 
-def natural_order(x: Tensor, groups: int) -> Tensor:
-    """The inverse of :func:`residue_major`: the classes interleaved."""
+def _natural_order(x: Tensor, groups: int) -> Tensor:
+    """The inverse of :func:`_residue_major`: the classes interleaved."""
     if groups == 1:
         return x
     return torch.stack(x.chunk(groups, -1), -1).flatten(-2)
@@ -45,7 +50,7 @@ def natural_order(x: Tensor, groups: int) -> Tensor:
 # that move one (merged) axis: onnxruntime copies those at memory speed,
 # where a permutation that moves several axes (the 6-D ones of
 # _AxisSequences) runs element by element, about ten times slower. Rows
-# need their classes contiguous (residue_major); columns are read in the
+# need their classes contiguous (_residue_major); columns are read in the
 # natural order. The sequences form one 3-D batch, on which onnxruntime ran
 # one axis's MatMuls and Add faster than on a 5-D or 6-D batch.
 
@@ -138,37 +143,92 @@ def standard_cross_attention(q: Tensor,
                              log_beta: Tensor,
                              shifts: SVGAShifts,
                              num_heads: int,
-                             normalize: str = 'none',
-                             rows_residue_major: bool = False) -> Tensor:
+                             normalize: str = 'none') -> Tensor:
     """The operator in standard PyTorch operators only, as an ONNX export
     writes it: each axis whose stride divides it as ``MatMul`` / ``Exp`` /
     ``MatMul`` over its residue classes, the other axes as their shifted
-    copies. Same arguments as :func:`svga_cross_attention`, and:
+    copies. Same arguments and result as
+    :func:`~mmvig.ops.svga_cross_attention`."""
+    return _cross_attention(
+        q,
+        k,
+        v,
+        log_beta,
+        shifts,
+        num_heads,
+        normalize,
+        rows_residue_major=False)
+
+
+def standard_aggregation(x: Tensor, qkv: nn.Conv2d, out: Callable[[Tensor],
+                                                                  Tensor],
+                         log_beta: Tensor, shifts: SVGAShifts, num_heads: int,
+                         normalize: str, pointwise_out: bool) -> Tensor:
+    """A cross-attention aggregation layer in standard operators:
+    ``out([x, m])`` with ``q, k, v = qkv(x)`` and ``m`` their SVGA
+    cross-attention.
+
+    The projections are pointwise, and so is ``out`` when ``pointwise_out``:
+    then they all run in the pixel order in which each row's residue classes
+    are contiguous, one reorder in and one out per layer instead of one per
+    tensor and axis.
 
     Args:
-        rows_residue_major: ``q``, ``k``, ``v`` and the returned messages
-            hold each row's nodes in :func:`residue_major` order for the
-            rows' residue classes (:func:`row_residue_classes`), as a model
-            whose projections are pointwise can keep them; otherwise they
-            are reordered here.
+        x: Node features, ``(B, C, H, W)``.
+        qkv: The ``C -> 3C`` 1x1 convolution (queries, keys, values).
+        out: The layer applied to ``[x, m]``, ``(B, 2C, H, W)``.
+        log_beta: Scalar tensor, the log of the temperature ``beta``.
+        shifts: SVGA neighbours of the ``H x W`` grid.
+        num_heads: Heads; ``C`` must be divisible by it.
+        normalize: ``'none'``, ``'mean'`` or ``'softmax'``.
+        pointwise_out: Whether ``out`` acts on each pixel alone.
+
+    Returns:
+        Tensor: ``out([x, m])`` in the natural pixel order.
     """
+    groups = _row_residue_classes(shifts, x.shape[-1]) \
+        if pointwise_out else 1
+    x = _residue_major(x, groups)
+    # three convolutions, not one and a split: no copy of q, k, v
+    q, k, v = (F.conv2d(x, weight, bias)
+               for weight, bias in zip(qkv.weight.chunk(3), qkv.bias.chunk(3)))
+    m = _cross_attention(
+        q,
+        k,
+        v,
+        log_beta,
+        shifts,
+        num_heads,
+        normalize,
+        rows_residue_major=groups > 1)
+    return _natural_order(out(torch.cat([x, m], dim=1)), groups)
+
+
+def _cross_attention(q: Tensor, k: Tensor, v: Tensor, log_beta: Tensor,
+                     shifts: SVGAShifts, num_heads: int, normalize: str,
+                     rows_residue_major: bool) -> Tensor:
+    """:func:`standard_cross_attention`; with ``rows_residue_major``,
+    ``q``, ``k``, ``v`` and the returned messages hold each row's nodes in
+    :func:`_residue_major` order for the rows' residue classes
+    (:func:`_row_residue_classes`), as a layer whose projections are
+    pointwise can keep them; otherwise they are reordered here."""
     qn, kn, vh, beta = split_heads(q, k, v, log_beta, num_heads)
     if shifts.num_neighbours == 0:
         return torch.zeros_like(v)
-    groups = row_residue_classes(shifts, v.shape[-1])
+    groups = _row_residue_classes(shifts, v.shape[-1])
     reorder = 1 if rows_residue_major else groups
     qn, kn, vh = (
-        residue_major(x.flatten(1, 2), reorder).view_as(x)
+        _residue_major(x.flatten(1, 2), reorder).view_as(x)
         for x in (qn, kn, vh))
     parts = [
         _standard_axis(qn, kn, vh, beta, dim, offsets, normalize == 'softmax')
         for dim, offsets in shift_axes(shifts)
     ]
     out, _ = combine(parts, normalize, shifts.num_neighbours)
-    return natural_order(out.reshape(v.shape), reorder).to(v.dtype)
+    return _natural_order(out.reshape(v.shape), reorder).to(v.dtype)
 
 
-def row_residue_classes(shifts: SVGAShifts, width: int) -> int:
+def _row_residue_classes(shifts: SVGAShifts, width: int) -> int:
     """The residue classes of the rows of a ``width``-wide map (1 where the
     stride does not divide it)."""
     return residue_classes(width, shifts.cols)

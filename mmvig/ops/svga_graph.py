@@ -136,6 +136,42 @@ def svga_neighbour_index(height: int, width: int,
     ], -1).reshape(height * width, -1)
 
 
+class CircularAxis:
+    """Circular shifts along one dimension as views into a doubled copy.
+
+    ``shifted(doubled(x), t)`` holds at position ``i`` the input's element
+    ``(i + t) mod L``. What is added into the shifted views of a doubled
+    buffer lands back on the axis with :meth:`folded` (the adjoint, for
+    gradients). Every shift loop of the SVGA operators goes through here.
+    """
+
+    def __init__(self, dim: int, length: int):
+        self.dim = dim
+        self.length = length
+
+    def doubled(self, x: Tensor) -> Tensor:
+        """``x`` twice along the axis: every shift is a view into it."""
+        return torch.cat([x, x], self.dim)
+
+    def shifted(self, doubled: Tensor, offset: int) -> Tensor:
+        """The view of ``doubled`` shifted by ``offset``."""
+        return doubled.narrow(self.dim, offset, self.length)
+
+    def folded(self, doubled: Tensor) -> Tensor:
+        """The two halves of ``doubled`` added: the sum over every view."""
+        return self.shifted(doubled, 0) + self.shifted(doubled, self.length)
+
+
+def axis_shifted_views(tensors: Sequence[Tensor], dim: int,
+                       offsets: Sequence[int]) -> Iterator[List[Tensor]]:
+    """Yield the tensors circularly shifted along ``dim`` by each offset in
+    turn: one doubled copy of each input, every shift a view into it."""
+    axis = CircularAxis(dim, tensors[0].shape[dim])
+    doubled = [axis.doubled(t) for t in tensors]
+    for offset in offsets:
+        yield [axis.shifted(d, offset) for d in doubled]
+
+
 def shifted_views(
     tensors: Sequence[Tensor],
     shifts: SVGAShifts,
@@ -157,9 +193,5 @@ def shifted_views(
         list[Tensor]: the shifted views, one per input, in input order.
     """
     for dim, offsets in zip(dims, shifts):
-        if not offsets:
-            continue
-        length = tensors[0].shape[dim]
-        doubled = [torch.cat([t, t], dim=dim) for t in tensors]
-        for offset in offsets:
-            yield [d.narrow(dim, offset, length) for d in doubled]
+        if offsets:
+            yield from axis_shifted_views(tensors, dim, offsets)

@@ -24,6 +24,9 @@ implementation (:data:`IMPLEMENTATIONS`). One module per job:
 * :mod:`.triton_kernels`: the Triton kernels (CUDA tensors);
 * :mod:`.torch_impl`: the PyTorch path (batched GEMMs over residue classes,
   or one circular shift at a time);
+* :mod:`.layout`: the residue-class sequences of an axis, one definition
+  for the PyTorch, export and Triton paths (their shift loops all go
+  through :class:`~mmvig.ops.svga_graph.CircularAxis`);
 * :mod:`.export`: standard operators only, what an ONNX export writes;
 * :mod:`.reference`: plain autograd over shifted tensors, the reference for
   tests and benchmarks.

@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..svga_graph import SVGAShifts, residue_classes, shift_axes, shifted_views
+from ..svga_graph import (SVGAShifts, axis_shifted_views, residue_classes,
+                          shift_axes)
 from .common import Partial, combine, dot, split_heads
+from .layout import axis_classes
 
 
 def uses_standard_ops(impl: str) -> bool:
@@ -46,13 +48,15 @@ def _natural_order(x: Tensor, groups: int) -> Tensor:
     return torch.stack(x.chunk(groups, -1), -1).flatten(-2)
 
 
-# The standard path reads every axis's residue classes through transposes
-# that move one (merged) axis: onnxruntime copies those at memory speed,
-# where a permutation that moves several axes (the 6-D ones of
-# _AxisSequences) runs element by element, about ten times slower. Rows
-# need their classes contiguous (_residue_major); columns are read in the
-# natural order. The sequences form one 3-D batch, on which onnxruntime ran
-# one axis's MatMuls and Add faster than on a 5-D or 6-D batch.
+# The standard path forms the sequences of :mod:`.layout` (entry t of class
+# r of a line is node t * K + r), rows in (line, class) order and columns in
+# (class, line) order, through transposes that move one (merged) axis:
+# onnxruntime copies those at memory speed, where a permutation that moves
+# several axes (the 6-D view of layout.sequences) runs element by element,
+# about ten times slower. Rows need their classes contiguous
+# (_residue_major); columns are read in the natural order. The sequences
+# form one 3-D batch, on which onnxruntime ran one axis's MatMuls and Add
+# faster than on a 5-D or 6-D batch.
 
 
 def _row_classes(x: Tensor, groups: int) -> Tensor:
@@ -115,7 +119,7 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
     """One axis in standard differentiable operators: attention within the
     residue classes where the stride divides the axis (rows stored
     residue-major), the shifted copies elsewhere."""
-    groups = residue_classes(qn.shape[dim], offsets)
+    groups = axis_classes(qn.shape, dim, offsets).classes
     if groups > 1:
         classes = _row_classes if dim == 4 else _column_classes
         seq_len = len(offsets) + 1  # a node and its neighbours on the axis
@@ -124,9 +128,7 @@ def _standard_axis(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
         return Partial(
             *(None if t is None else _from_classes(t, dim, groups, qn.shape)
               for t in part))
-    axis = SVGAShifts(tuple(offsets), ()) if dim == 3 else SVGAShifts(
-        (), tuple(offsets))
-    views = list(shifted_views((kn, v), axis))
+    views = list(axis_shifted_views((kn, v), dim, offsets))
     logits = [(dot(qn, k_s) - 1) * beta for k_s, _ in views]
     m = functools.reduce(torch.maximum, logits) if softmax else None
     weights = [(logit - m).exp() if softmax else logit.exp()

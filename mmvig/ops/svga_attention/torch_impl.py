@@ -3,9 +3,9 @@ CUDA tensors under ``impl='torch'``).
 
 Every SVGA neighbour of a node lies on the node's row or column, so each axis
 is attention along rows (columns) under a circulant mask: axes with many
-neighbours run as batched GEMMs over chunks of rows
-(:class:`_AxisSequences`), the others one circular shift at a time with
-running sums. Softmax combines the two axes' partial sums online. The
+neighbours run as batched GEMMs over chunks of the sequences of
+:mod:`.layout` (:class:`_AxisSequences`), the others one circular shift at a
+time with running sums. Softmax combines the two axes' partial sums online. The
 backward pass recomputes the weights from ``q``, ``k``, ``v`` and ``beta``.
 """
 import math
@@ -14,8 +14,10 @@ from typing import Iterator, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..svga_graph import SVGAShifts, residue_classes, shift_axes
+from ..svga_graph import (CircularAxis, SVGAShifts, axis_shifted_views,
+                          residue_classes, shift_axes)
 from .common import Partial, combine, dot
+from .layout import axis_classes, from_sequences, to_sequences
 
 # The PyTorch path aggregates an axis with batched GEMMs from this many
 # neighbours per axis on (see ``_use_dense``), and bounds each GEMM batch's
@@ -27,22 +29,15 @@ DENSE_CHUNK_ELEMENTS = 1 << 19
 # --- one circular shift at a time ---------------------------------------
 
 
-def _doubled(x: Tensor, dim: int) -> Tensor:
-    return torch.cat([x, x], dim)
-
-
 def _shift_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
                    offsets: Sequence[int], softmax: bool) -> Partial:
-    length = kn.shape[dim]
-    kn2, v2 = _doubled(kn, dim), _doubled(v, dim)
     acc = torch.zeros_like(v)
     run_max = run_sum = None
     if softmax:
         run_max = torch.full_like(qn[:, :, :1], -math.inf)
         run_sum = torch.zeros_like(run_max)
-    for offset in offsets:
-        v_s = v2.narrow(dim, offset, length)
-        logit = dot(qn, kn2.narrow(dim, offset, length)).sub_(1).mul_(beta)
+    for kn_s, v_s in axis_shifted_views((kn, v), dim, offsets):
+        logit = dot(qn, kn_s).sub_(1).mul_(beta)
         if softmax:
             new_max = torch.maximum(run_max, logit)
             rescale = (run_max - new_max).exp_()
@@ -59,59 +54,48 @@ def _shift_backward(
         qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
         offsets: Sequence[int], grad: Tensor, lse: Optional[Tensor],
         delta: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    length = kn.shape[dim]
-    kn2, v2 = _doubled(kn, dim), _doubled(v, dim)
+    axis = CircularAxis(dim, kn.shape[dim])
+    kn2, v2 = axis.doubled(kn), axis.doubled(v)
     grad_q = torch.zeros_like(qn)
     grad_k2 = torch.zeros_like(kn2)
     grad_v2 = torch.zeros_like(v2)
     grad_beta = qn.new_zeros((), dtype=torch.float64)
     for offset in offsets:
-        kn_s = kn2.narrow(dim, offset, length)
+        kn_s = axis.shifted(kn2, offset)
         cos_m1 = dot(qn, kn_s).sub_(1)
         logit = cos_m1 * beta
         weight = (logit - lse).exp_() if lse is not None else logit.exp_()
-        grad_v2.narrow(dim, offset, length).addcmul_(weight, grad)
-        grad_w = dot(grad, v2.narrow(dim, offset, length))
+        axis.shifted(grad_v2, offset).addcmul_(weight, grad)
+        grad_w = dot(grad, axis.shifted(v2, offset))
         if delta is not None:
             grad_w.sub_(delta)
         grad_logit = grad_w.mul_(weight)
         grad_beta += (grad_logit * cos_m1).sum(dtype=torch.float64)
         grad_cos = grad_logit.mul_(beta)
         grad_q.addcmul_(grad_cos, kn_s)
-        grad_k2.narrow(dim, offset, length).addcmul_(grad_cos, qn)
-    grad_k = grad_k2.narrow(dim, 0, length) + grad_k2.narrow(
-        dim, length, length)
-    grad_v = grad_v2.narrow(dim, 0, length) + grad_v2.narrow(
-        dim, length, length)
-    return grad_q, grad_k, grad_v, grad_beta
+        axis.shifted(grad_k2, offset).addcmul_(grad_cos, qn)
+    return grad_q, axis.folded(grad_k2), axis.folded(grad_v2), grad_beta
 
 
 # --- all neighbours of an axis at once (batched GEMMs) ------------------
 
 
 class _AxisSequences:
-    """The neighbour sets of one axis as masked attention over sequences.
-
-    Every SVGA neighbour of a node lies on the node's own row (or column), so
-    one axis's aggregation is attention along rows (columns) with a fixed
-    circulant mask. When the stride ``K`` divides the axis length, a node's
-    neighbours are exactly the other members of its residue class mod ``K``,
-    and the sequences are those classes (no masked-out work but the
-    diagonal); otherwise they are whole rows (columns) under the mask.
-    ``(B, h, d, H, W)`` tensors become ``(N, L, d)`` batches of sequences.
-    """
+    """The neighbour sets of one axis as masked attention over the
+    sequences of :mod:`.layout`: residue classes where the stride divides
+    the axis (no masked-out work but the diagonal), whole lines under the
+    circulant mask elsewhere. ``(B, h, d, H, W)`` tensors become
+    ``(N, L, d)`` batches of sequences."""
 
     def __init__(self, shape: torch.Size, dim: int, offsets: Sequence[int]):
-        length = shape[dim]
-        self.groups = residue_classes(length, offsets)
-        self.seq_len = length // self.groups
-        self.dim = dim
+        self.axis = axis_classes(shape, dim, offsets)
+        self.seq_len = self.axis.seq_len
         self.shape = shape
         idx = torch.arange(self.seq_len)
-        if self.groups > 1:
+        if self.axis.classes > 1:
             self.mask = idx[:, None] != idx[None, :]
         else:
-            rel = (idx[None, :] - idx[:, None]) % length
+            rel = (idx[None, :] - idx[:, None]) % shape[dim]
             self.mask = torch.isin(rel, torch.tensor(list(offsets)))
 
     def bias(self, like: Tensor) -> Tensor:
@@ -121,25 +105,11 @@ class _AxisSequences:
 
     def to_seq(self, x: Tensor) -> Tensor:
         """``(B, h, d, H, W) -> (N, L, d)``, one copy."""
-        batch, heads, depth, height, width = x.shape
-        if self.dim == 3:  # sequences run down the columns
-            x = x.reshape(batch, heads, depth, self.seq_len, self.groups,
-                          width)
-            x = x.permute(0, 1, 5, 4, 3, 2)
-        else:
-            x = x.reshape(batch, heads, depth, height, self.seq_len,
-                          self.groups)
-            x = x.permute(0, 1, 3, 5, 4, 2)
-        return x.reshape(-1, self.seq_len, depth)
+        return to_sequences(x, self.axis)
 
     def from_seq(self, x: Tensor) -> Tensor:
         """``(N, L, d) -> (B, h, d, H, W)`` contiguous, one copy."""
-        batch, heads, _, height, width = self.shape
-        depth = x.shape[-1]
-        other = width if self.dim == 3 else height
-        x = x.reshape(batch, heads, other, self.groups, self.seq_len, depth)
-        order = (0, 1, 5, 4, 3, 2) if self.dim == 3 else (0, 1, 5, 2, 4, 3)
-        return x.permute(order).reshape(batch, heads, depth, height, width)
+        return from_sequences(x, self.axis, self.shape)
 
     def chunks(self, num: int) -> Iterator[slice]:
         """Slices of the ``N`` sequences whose ``(L, L)`` logits together

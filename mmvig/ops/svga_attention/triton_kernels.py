@@ -42,7 +42,8 @@ import triton.language as tl
 from torch import Tensor
 
 from ...errors import KernelError
-from ..svga_graph import SVGAShifts, residue_classes, shift_axes
+from ..svga_graph import SVGAShifts, shift_axes
+from .layout import axis_classes
 
 LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
@@ -456,22 +457,15 @@ def _axis_launches(shape: torch.Size, dim: int, offsets: Sequence[int],
                    softmax: bool, accumulate: bool,
                    backward: bool) -> List[Launch]:
     batch, heads, depth, height, width = shape
-    length = shape[dim]
-    groups = residue_classes(length, offsets)
+    axis = axis_classes(shape, dim, offsets)
     edges = batch * heads * height * width * len(offsets)
     flags = dict(SOFTMAX=softmax, ACCUMULATE=accumulate, num_warps=4)
-    if groups > 1:
+    if axis.classes > 1:
         block_d = max(16, triton.next_power_of_2(depth))
-        seq_len = length // groups
-        # sequence s: residue class s % K of column (row offsets) or row
-        # (column offsets) s // K
-        if dim == 3:
-            seq = dict(
-                SEQ_STRIDE=1, CLASS_STRIDE=width, POS_STRIDE=groups * width)
-            lines = width
-        else:
-            seq = dict(SEQ_STRIDE=width, CLASS_STRIDE=1, POS_STRIDE=groups)
-            lines = height
+        seq_len, groups, lines = axis.seq_len, axis.classes, axis.lines
+        # sequence s: residue class s % K of line s // K (:mod:`.layout`)
+        line, cls, entry = axis.strides(width, 1)
+        seq = dict(SEQ_STRIDE=line, CLASS_STRIDE=cls, POS_STRIDE=entry)
         own, loop = _blocks(seq_len, block_d, backward)
         grid = (triton.cdiv(seq_len, own), groups * lines, batch * heads)
         # num_stages=1: software pipelining of the tile loads costs

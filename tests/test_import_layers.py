@@ -6,6 +6,7 @@ imports one of a higher layer (a deferred import inside a function counts),
 and the library never imports the tools or the benchmarks."""
 import ast
 import glob
+import importlib
 import os.path as osp
 
 import pytest
@@ -87,3 +88,16 @@ def test_imports_run_down_the_layers(module, path):
                     not target.startswith(module + '.'):
                 upward.append(f'{target} (layer {rank} > {own})')
     assert upward == []
+
+
+@pytest.mark.parametrize(
+    'module, path', list(_modules()), ids=[m for m, _ in _modules()])
+def test_every_exported_name_exists(module, path):
+    """``__all__`` lists only names the module has (a star import of a
+    stale ``__all__`` raises)."""
+    with open(path) as f:
+        if '__all__' not in f.read():
+            return
+    imported = importlib.import_module(module)
+    missing = [n for n in imported.__all__ if not hasattr(imported, n)]
+    assert missing == [], f'{module}.__all__ names what it lacks'

@@ -52,7 +52,7 @@ __all__ = [
     'FUSED_IMPLEMENTATIONS', 'IMPLEMENTATIONS', 'LOG_BETA_RANGE',
     'NORMALIZATIONS', 'TRITON_FALLBACK', 'TritonFallback', 'beta_from_log',
     'check_impl', 'check_normalize', 'compute_dtype', 'fused_cross_attention',
-    'reference_cross_attention', 'residue_major', 'resolve_impl',
-    'standard_aggregation', 'standard_cross_attention', 'svga_cross_attention',
-    'triton_available', 'uses_standard_ops'
+    'reference_cross_attention', 'resolve_impl', 'standard_aggregation',
+    'standard_cross_attention', 'svga_cross_attention', 'triton_available',
+    'uses_standard_ops'
 ]

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..svga_graph import (CircularAxis, SVGAShifts, axis_shifted_views,
-                          residue_classes, shift_axes)
+                          shift_axes)
 from .common import Partial, combine, dot
 from .layout import axis_classes, from_sequences, to_sequences
 
@@ -89,9 +89,8 @@ class _AxisSequences:
 
     def __init__(self, shape: torch.Size, dim: int, offsets: Sequence[int]):
         self.axis = axis_classes(shape, dim, offsets)
-        self.seq_len = self.axis.seq_len
         self.shape = shape
-        idx = torch.arange(self.seq_len)
+        idx = torch.arange(self.axis.seq_len)
         if self.axis.classes > 1:
             self.mask = idx[:, None] != idx[None, :]
         else:
@@ -114,18 +113,17 @@ class _AxisSequences:
     def chunks(self, num: int) -> Iterator[slice]:
         """Slices of the ``N`` sequences whose ``(L, L)`` logits together
         hold at most ``DENSE_CHUNK_ELEMENTS`` values."""
-        step = max(1, DENSE_CHUNK_ELEMENTS // self.seq_len**2)
+        step = max(1, DENSE_CHUNK_ELEMENTS // self.axis.seq_len**2)
         for start in range(0, num, step):
             yield slice(start, start + step)
 
 
-def _use_dense(length: int, offsets: Sequence[int]) -> bool:
+def _use_dense(shape: torch.Size, dim: int, offsets: Sequence[int]) -> bool:
     """Batched GEMMs pay off when an axis has many neighbours and the masked
     sequences waste at most 4x the work of the neighbours themselves."""
     if len(offsets) < DENSE_MIN_NEIGHBOURS:
         return False
-    seq_len = length // residue_classes(length, offsets)
-    return seq_len <= 4 * len(offsets)
+    return axis_classes(shape, dim, offsets).seq_len <= 4 * len(offsets)
 
 
 def _dense_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor, dim: int,
@@ -196,7 +194,7 @@ def torch_forward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     for dim, offsets in shift_axes(shifts):
         axis_forward = (
             _dense_forward
-            if _use_dense(qn.shape[dim], offsets) else _shift_forward)
+            if _use_dense(qn.shape, dim, offsets) else _shift_forward)
         parts.append(axis_forward(qn, kn, v, beta, dim, offsets, softmax))
     return combine(parts, normalize, shifts.num_neighbours)
 
@@ -214,7 +212,7 @@ def torch_backward(qn: Tensor, kn: Tensor, v: Tensor, beta: Tensor,
     for dim, offsets in shift_axes(shifts):
         axis_backward = (
             _dense_backward
-            if _use_dense(qn.shape[dim], offsets) else _shift_backward)
+            if _use_dense(qn.shape, dim, offsets) else _shift_backward)
         part = axis_backward(qn, kn, v, beta, dim, offsets, grad, lse, delta)
         grads = part if grads is None else [a + b for a, b in zip(grads, part)]
     return grads
